@@ -1,0 +1,222 @@
+"""Natural Stories corpus (Futrell et al. 2021): 10 stories, 10,256 words, self-paced reading times.
+
+One table, one row per word in reading order, joining everything the Futrell2018 benchmark needs:
+the words (``all_stories.tok``), per-word mean reading times (``processed_wordinfo.tsv`` or a user file),
+sentence starts (``stories-aligned.conllx``) and Google Books unigram counts (``freqs-1.tsv``). The corpus
+ships with tuneshift (CC BY-NC-SA 4.0, see ``bundled/naturalstories/SOURCE.md``). GPT-3 davinci token
+log-probabilities (``all_stories_gpt3.csv``) come from :func:`load_gpt3_logprobs`.
+
+Words are keyed by (story, position) = (``item``, ``zone``) in the corpus files; both are 1-based.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuneshift.errors import InvalidInputError
+
+N_WORDS = 10_256
+N_STORIES = 10
+CITATION = (
+    "Futrell, Gibson, Tily, Blank, Vishnevetsky, Piantadosi, Fedorenko (2021). The Natural Stories corpus: a "
+    "reading-time corpus of English texts containing rare syntactic constructions. "
+    "Lang Resources & Evaluation 55."
+)
+LICENSE = "CC-BY-NC-SA-4.0"
+
+# Brain-Score's sentence splitter (brainscore_language/data/futrell2018/data_packaging.py): a word ending in
+# one of these closes a sentence unless the next word is lower case or the word is "Mr." (481 sentences).
+_BRAINSCORE_SENTENCE_ENDS = (".", "?", "!", ".'", "?'", "!'", ";'")
+_TSV = {"sep": "\t", "quoting": 3, "keep_default_na": False, "dtype": {"word": str}}  # 3 = csv.QUOTE_NONE
+
+
+def bundled_path(name: str) -> Path:
+    """Path of a bundled corpus file (``all_stories.tok``, ``processed_wordinfo.tsv``, ...), gzipped."""
+    return Path(str(resources.files("tuneshift.data") / "bundled" / "naturalstories" / f"{name}.gz"))
+
+
+def load_naturalstories(rts: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The 10,256 words of Natural Stories with reading times and the usual word-level predictors.
+
+    Parameters
+    ----------
+    rts
+        Reading-time file; ``None`` uses the bundled ``processed_wordinfo.tsv``. A tab-separated file with
+        columns ``item`` (story 1–10), ``zone`` (position, 1-based), ``word`` and either ``meanItemRT``
+        (one row per word, the processed_wordinfo format) or ``RT`` (one row per reader and word, the
+        processed_RTs format, averaged here). Rows with an empty/NaN RT are excluded and counted in
+        ``frame.attrs["n_rt_excluded"]``.
+
+    Returns
+    -------
+    DataFrame in reading order with columns: ``story`` (1–10), ``position`` (1-based in story), ``word``,
+    ``word_index`` (0-based in story), ``sentence_start`` (word opens a sentence in stories-aligned.conllx;
+    485 sentences), ``sentence_start_brainscore`` (Brain-Score's punctuation splitter; 481 sentences),
+    ``length``
+    (letters and digits, punctuation stripped), ``frequency`` (Google Books count of the punctuation-stripped
+    token), ``log_frequency`` (log10(count + 1)), ``mean_rt`` (ms; NaN where no reader is left),
+    ``n_readers``.
+    """
+    words = _read_tsv(bundled_path("all_stories.tok"), "all_stories.tok", ["word", "zone", "item"])
+    words = words.rename(columns={"item": "story", "zone": "position"})[["story", "position", "word"]]
+    words = words.sort_values(["story", "position"], kind="stable").reset_index(drop=True)
+    words["word_index"] = words.groupby("story").cumcount()
+    words["sentence_start"] = _conllx_sentence_starts(words)
+    words["sentence_start_brainscore"] = _brainscore_sentence_starts(words["word"].to_numpy())
+    words["length"] = words["word"].str.count(r"[^\W_]")
+    words["frequency"] = _unigram_frequencies(words)
+    words["log_frequency"] = np.log10(words["frequency"] + 1.0)
+    mean_rt, n_readers, n_excluded = _reading_times(words, rts)
+    words["mean_rt"] = mean_rt
+    words["n_readers"] = n_readers
+    words.attrs.update(n_rt_excluded=n_excluded, rts=str(rts or bundled_path("processed_wordinfo.tsv")))
+    return words
+
+
+def load_gpt3_logprobs() -> pd.DataFrame:
+    """GPT-3 davinci (2020) token log-probabilities for the 10 stories.
+
+    Columns: ``token`` (with its leading space), ``logprob`` (natural log; NaN for each story's first token),
+    ``offset`` (character offset in the story text = the story's words joined by single spaces), ``story``
+    (1–10; the file counts from 0).
+    """
+    tokens = pd.read_csv(
+        bundled_path("all_stories_gpt3.csv"),
+        keep_default_na=False,
+        na_values={"logprob": [""]},
+        dtype={"token": str},
+    )
+    return tokens.assign(story=tokens["story"] + 1)
+
+
+def story_texts(words: pd.DataFrame) -> dict[int, str]:
+    """Text of each story as the GPT-3 offsets and the readout see it: words joined by single spaces."""
+    return {int(story): " ".join(group) for story, group in words.groupby("story", sort=True)["word"]}
+
+
+def _read_tsv(path: Path, label: str, columns: list[str]) -> pd.DataFrame:
+    frame = pd.read_csv(path, **_TSV)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"{label}: missing column(s) {missing}; found {list(frame.columns)}. Expected a tab-separated "
+            f"file with a header naming {columns}."
+        )
+    return frame
+
+
+def _conllx_sentence_starts(words: pd.DataFrame) -> np.ndarray:
+    """True for words whose first sub-token opens a sentence block of stories-aligned.conllx.
+
+    Tokens carry ``TokenId=story.position[.k]`` in the last column; sentences are blank-line separated blocks.
+    """
+    text = pd.read_csv(
+        bundled_path("stories-aligned.conllx"),
+        header=None,
+        sep="\x01",
+        names=["line"],
+        skip_blank_lines=False,
+        keep_default_na=False,
+    )["line"]
+    is_token = text.str.len() > 0
+    opens = is_token & ~is_token.shift(1, fill_value=False)
+    ids = text[opens].str.extract(r"TokenId=(\d+)\.(\d+)").astype(int)
+    starts = pd.MultiIndex.from_arrays([ids[0], ids[1]])
+    return pd.MultiIndex.from_arrays([words["story"], words["position"]]).isin(starts)
+
+
+def _brainscore_sentence_starts(word: np.ndarray) -> np.ndarray:
+    """Brain-Score's rule (word_within_sentence_id == 1), vectorized over the running word list."""
+    ends = np.char.endswith(word.astype(str)[:, None], np.array(_BRAINSCORE_SENTENCE_ENDS)[None, :]).any(
+        axis=1
+    )
+    next_lower = np.append(np.char.islower(word[1:].astype(str)), False)
+    closes = ends & ~next_lower & (word != "Mr.")
+    return np.concatenate([[True], closes[:-1]])
+
+
+def _unigram_frequencies(words: pd.DataFrame) -> np.ndarray:
+    """Google Books count per word: code ``story.position.word``, else ``.whole`` (Mr., Dr. have no .word)."""
+    freqs = pd.read_csv(
+        bundled_path("freqs-1.tsv"),
+        header=None,
+        names=["code", "order", "token", "count", "_"],
+        **{**_TSV, "dtype": {"code": str, "token": str}},
+    )
+    counts = dict(zip(freqs["code"], freqs["count"].astype(float), strict=True))
+    keys = words["story"].astype(str) + "." + words["position"].astype(str)
+    return np.array([counts.get(f"{k}.word", counts.get(f"{k}.whole", np.nan)) for k in keys])
+
+
+def _reading_times(words: pd.DataFrame, rts: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-word mean RT (ms), number of readers, and the number of NaN-RT rows excluded, aligned to words."""
+    path = Path(rts) if rts is not None else bundled_path("processed_wordinfo.tsv")
+    label = str(path) if rts is not None else "bundled processed_wordinfo.tsv"
+    if not path.exists():
+        raise InvalidInputError(
+            f"Reading-time file {label} does not exist. Pass the path of a tab-separated file."
+        )
+    frame = pd.read_csv(path, sep="\t", quoting=3, keep_default_na=False, dtype=str)
+    rt_column = next((c for c in ("meanItemRT", "RT") if c in frame.columns), None)
+    missing = [c for c in ("item", "zone", "word") if c not in frame.columns] + (
+        [] if rt_column else ["meanItemRT|RT"]
+    )
+    if missing:
+        raise InvalidInputError(
+            f"{label}: missing column(s) {missing}; found {list(frame.columns)}. Expected tab-separated "
+            "columns item, zone, word and meanItemRT (per-word means) or RT (one row per reader)."
+        )
+    line = np.arange(len(frame)) + 2  # file line of each row: the header is line 1
+    keys = frame[["item", "zone"]].apply(pd.to_numeric, errors="coerce")
+    bad_key = keys.isna().any(axis=1).to_numpy()
+    if bad_key.any():
+        i = int(np.flatnonzero(bad_key)[0])
+        raise InvalidInputError(
+            f"{label}, line {line[i]}: item/zone {frame['item'].iat[i]!r}/{frame['zone'].iat[i]!r} "
+            "are not integers (story 1-10, position 1-based)."
+        )
+    raw_rt = frame[rt_column].str.strip()
+    is_nan = raw_rt.isin(["", "NA", "NaN", "nan", "N/A"]).to_numpy()
+    rt = pd.to_numeric(raw_rt.where(~is_nan), errors="coerce").to_numpy(dtype=float)
+    bad_rt = np.isnan(rt) & ~is_nan
+    if bad_rt.any():
+        i = int(np.flatnonzero(bad_rt)[0])
+        raise InvalidInputError(
+            f"{label}, line {line[i]}: {rt_column} {frame[rt_column].iat[i]!r} is not a number (ms). "
+            "Use a number, or leave it empty/NA to exclude the row."
+        )
+    index = pd.MultiIndex.from_arrays([words["story"], words["position"]])
+    row_to_word = index.get_indexer(
+        pd.MultiIndex.from_arrays([keys["item"].astype(int), keys["zone"].astype(int)])
+    )
+    expected = np.where(row_to_word >= 0, words["word"].to_numpy()[row_to_word], None)
+    mismatch = (row_to_word < 0) | (frame["word"].to_numpy() != expected)
+    if mismatch.any():
+        i = int(np.flatnonzero(mismatch)[0])
+        wanted = "no such word" if row_to_word[i] < 0 else f"the stimulus word is {expected[i]!r}"
+        raise InvalidInputError(
+            f"{label}, line {line[i]}: item {frame['item'].iat[i]}, zone {frame['zone'].iat[i]}, word "
+            f"{frame['word'].iat[i]!r} does not match the Natural Stories stimuli ({wanted}). "
+            "Check the story/position columns (1-based) and that the file is for the current corpus release."
+        )
+    keep = ~np.isnan(rt)
+    target = row_to_word[keep]
+    # A per-word file counts nItem readers per row (1 if absent); a per-reader file counts one reader per row.
+    has_counts = rt_column == "meanItemRT" and "nItem" in frame.columns
+    readers = (
+        pd.to_numeric(frame["nItem"], errors="coerce").to_numpy()[keep] if has_counts else np.ones(keep.sum())
+    )
+    total = np.bincount(target, weights=rt[keep] * readers, minlength=len(words))
+    n_readers = np.bincount(target, weights=readers, minlength=len(words))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_rt = np.where(n_readers > 0, total / n_readers, np.nan)
+    n_excluded = int((~keep).sum())
+    if n_excluded:
+        warnings.warn(f"{label}: {n_excluded} row(s) with an empty/NaN RT excluded.", stacklevel=3)
+    return mean_rt, n_readers.astype(int), n_excluded
