@@ -1,0 +1,108 @@
+"""Activation cache: a readout is stored once per (model fingerprint, stimuli, readout spec) and reused.
+
+An entry is a directory ``<root>/<key>/`` with ``words.csv``, ``activations.npy`` (when layers were read) and
+``meta.json``, written last with each file's size and BLAKE2 digest. Entries are built in a temporary directory and
+renamed into place, so a crash never leaves a partial entry under its key; an entry whose files do not match
+their recorded digests (disk corruption, a hand edit) is reported, deleted and recomputed, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuneshift import config
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ActivationCache:
+    """Directory of readout entries, under ``$TUNESHIFT_ACTIVATIONS`` or ``~/.cache/tuneshift/activations``."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = config.activations_dir(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(fingerprint: str, passages: list[list[str]], spec, words_needed: np.ndarray | None = None) -> str:
+        digest = hashlib.sha256()
+        digest.update(fingerprint.encode())
+        digest.update(json.dumps(passages, ensure_ascii=False).encode())
+        digest.update(json.dumps(asdict(spec), sort_keys=True).encode())
+        if words_needed is not None:
+            digest.update(np.packbits(np.asarray(words_needed, dtype=bool)).tobytes())
+        return digest.hexdigest()[:32]
+
+    def load(self, key: str):
+        """The cached Readout for `key`, or None when absent or corrupt (a corrupt entry is removed)."""
+        from tuneshift.models.readout import Readout
+
+        entry = self.root / key
+        if not entry.exists():
+            return None
+        problem = self._problem(entry)
+        if problem:
+            warnings.warn(f"Activation cache entry {entry} is corrupt ({problem}); recomputing it.", stacklevel=3)
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        meta = json.loads((entry / "meta.json").read_text())
+        words = pd.read_csv(entry / "words.csv", keep_default_na=False, na_values={"surprisal_bits": [""]})
+        activations = np.load(entry / "activations.npy", mmap_mode="r") if meta["layers"] else None
+        return Readout(words, list(meta["layers"]), activations, entry)
+
+    def commit(self, key: str, work_dir: Path, words: pd.DataFrame, spec):
+        """Finish the entry built in `work_dir` (same filesystem as the cache) and move it into place."""
+        words.to_csv(work_dir / "words.csv", index=False)
+        files = {name: (work_dir / name) for name in ("words.csv", "activations.npy") if (work_dir / name).exists()}
+        meta = {
+            "spec": asdict(spec),
+            "layers": list(spec.layers),
+            "n_words": len(words),
+            "files": {name: {"size": p.stat().st_size, "blake2b": file_digest(p)} for name, p in files.items()},
+        }
+        (work_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        entry = self.root / key
+        try:
+            os.replace(work_dir, entry)
+        except OSError:  # another process committed the same entry first: use theirs
+            pass
+        return self.load(key)
+
+    @staticmethod
+    def _problem(entry: Path) -> str:
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            for name, recorded in meta["files"].items():
+                path = entry / name
+                if not path.exists():
+                    return f"{name} is missing"
+                if path.stat().st_size != recorded["size"]:
+                    return f"{name} has {path.stat().st_size} bytes, expected {recorded['size']}"
+                if file_digest(path) != recorded["blake2b"]:
+                    return f"{name} does not match its recorded digest"
+            if meta["layers"] and "activations.npy" not in meta["files"]:
+                return "activations.npy is missing"
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            return f"unreadable meta.json: {error}"
+        return ""
+
+    def clear(self) -> int:
+        """Delete every entry; return how many were removed."""
+        entries = [p for p in self.root.iterdir() if p.is_dir()]
+        for entry in entries:
+            shutil.rmtree(entry, ignore_errors=True)
+        return len(entries)

