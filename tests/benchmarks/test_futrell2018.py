@@ -86,7 +86,6 @@ def test_pearson_follows_brainscore(words):
     negative = ft.scored_words(words, -words["mean_rt"].to_numpy())
     row = ft.pearsonr_scores(negative, n_boot=10).iloc[0]
     assert row["value"] == pytest.approx(-1.0) and row["raw"] == pytest.approx(1.0)  # reported as |r|
-    assert ft.normalize(0.429) == pytest.approx(0.5) and ft.normalize(0.9) == 1.0
 
 
 def test_bad_parameters_are_named(words):
@@ -141,5 +140,30 @@ def test_gpt3_scores(words):
         table = ft.score_token_logprobs(load_gpt3_logprobs(), model="gpt3-davinci", n_boot=100)
     pooled = table[table["story"] == "all"].set_index("benchmark")
     assert pooled.loc["Futrell2018-pearsonr", "raw"] == pytest.approx(0.2070, abs=5e-4)
-    assert pooled.loc["Futrell2018-deltall", "raw"] == pytest.approx(0.00503, abs=2e-4)
+    assert pooled.loc["Futrell2018-deltall", "raw"] == pytest.approx(0.00604, abs=2e-4)
     assert set(table["story"]) == {"all", *range(1, 11)}
+
+
+class _FakeModel:
+    """Stands in for a LoadedModel: its 'readout' returns 2 bits per character (punctuation included), the
+    confound of a random-weight model whose surprisal counts tokens."""
+
+    name, n_layers = "fake", 3
+
+
+def test_registered_benchmarks_return_one_row_at_the_output_layer(words, monkeypatch):
+    from tuneshift.benchmarks._base import BENCHMARKS, summarize
+
+    monkeypatch.setattr(ft, "model_surprisal", lambda model, words, **_: 2.0 * words["word"].str.len().to_numpy())
+    results = {
+        name: BENCHMARKS.get(name).run(_FakeModel(), progress=False)
+        for name in ("Futrell2018-pearsonr", "Futrell2018-deltall")
+    }
+    pearson = results["Futrell2018-pearsonr"].scores
+    assert len(pearson) == 1 and pearson["layer"].iat[0] == 3 and pearson["ceiling"].iat[0] == 0.858
+    assert pearson["normalized"].iat[0] == pytest.approx(pearson["raw"].iat[0] / 0.858)
+    assert pearson["raw"].iat[0] > 0.3  # length alone correlates with RT ...
+    deltall = results["Futrell2018-deltall"]
+    assert abs(deltall.scores["raw"].iat[0]) < 0.001  # ... but adds nothing over length + punctuation
+    assert set(deltall.details["per_story_raw"]) == {str(s) for s in range(1, 11)}
+    assert summarize(deltall)["best_layer"] == 3

@@ -10,11 +10,14 @@ length too, so a random-weight model already scores r ≈ 0.35.
 
 ``Futrell2018-deltall`` — ΔLL, the gain in held-out log-likelihood per word (nats) of a linear model of the
 per-word mean reading time (ms) when surprisal and its spillover to the next two words (surprisal of words t,
-t−1, t−2 as predictors of the RT of word t) join a baseline of word length, log10 unigram frequency (each with
-the same two spillover lags) and position in the story, with a Gaussian likelihood whose variance is the training
-residual variance. It is the standard "delta log-likelihood" of the reading-time literature (Goodkind & Bicknell
-2018; Wilcox et al. 2020; Oh & Schuler 2023), hence the name: a surprisal that only encodes length or frequency
-adds nothing the baseline lacks and scores ≈ 0 (slightly below 0 from fitting three useless slopes).
+t−1, t−2 as predictors of the RT of word t) join a baseline of word length (letters), log10 unigram frequency,
+the number of punctuation characters attached to the word (each with the same two spillover lags) and position
+in the story; Gaussian likelihood with the training residual variance. It is the "delta log-likelihood" of the
+reading-time literature (Goodkind & Bicknell 2018; Wilcox et al. 2020; Oh & Schuler 2023), hence the name. The
+punctuation term matters: clause- and sentence-final words are read slowly (wrap-up) and carry extra punctuation
+tokens, so a random-weight model's surprisal (≈ token count × log2 vocabulary) would otherwise score on wrap-up.
+A surprisal that only encodes length, frequency or punctuation adds nothing the baseline lacks and scores ≈ 0
+(slightly below 0 from fitting three useless slopes).
 Cross-validation is leave-one-story-out (10 folds); all folds and all bootstrap draws are solved at once from
 per-story sufficient statistics (ZᵀZ, Zᵀy, yᵀy): no Python loop over folds or draws.
 
@@ -40,13 +43,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, normalize
 from tuneshift.data.naturalstories import load_naturalstories, story_texts
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 
 CEILING = 0.858
 CONTEXTS = ("story", "stream")
 SENTENCE_SPLITS = {"conllx": "sentence_start", "brainscore": "sentence_start_brainscore"}
-BASELINE_PREDICTORS = ("length", "log_frequency")
+BASELINE_PREDICTORS = ("length", "log_frequency", "punctuation")
 SPILLOVER = 2
 N_BOOT = 1000
 LN2 = np.log(2.0)
@@ -157,11 +161,6 @@ def _refuse(label: str, bad: np.ndarray, describe: Callable[[int], str]) -> None
 
 
 # ------------------------------------------------------------------------------------------------------- tables
-def normalize(raw: float) -> float:
-    """Brain-Score's ceiling normalization: |r| / 0.858, clipped to [0, 1]."""
-    return float(np.clip(raw / CEILING, 0.0, 1.0))
-
-
 def score_surprisal(
     surprisal: np.ndarray,
     *,
@@ -186,7 +185,7 @@ def score_surprisal(
         benchmark="Futrell2018-pearsonr",
         ceiling=CEILING,
         unit="|r|",
-        normalized=np.clip(pearson["raw"] / CEILING, 0.0, 1.0),
+        normalized=normalize(pearson["raw"].to_numpy(), CEILING),
     )
     deltall = deltall_scores(frame, n_boot=n_boot, seed=seed)
     deltall = deltall.assign(benchmark="Futrell2018-deltall", ceiling=np.nan, normalized=np.nan, unit="nats/word")
@@ -268,7 +267,8 @@ def scored_words(words: pd.DataFrame, surprisal: np.ndarray, *, sentences: str =
 
 
 def _columns(*, full: bool) -> list[str]:
-    """Predictors of the ΔLL baseline (length, log frequency, each with lags 1–2, position) and full model."""
+    """Predictors of the ΔLL baseline (length, log frequency, punctuation, each with lags 1–2; position) and of
+    the full model (+ surprisal with lags 1–2)."""
     lagged = [f"{name}{suffix}" for name in BASELINE_PREDICTORS for suffix in ("", "_1", "_2")]
     surprisal = ["surprisal", *(f"surprisal_{lag}" for lag in range(1, SPILLOVER + 1))]
     return [*lagged, "word_index", *(surprisal if full else [])]
@@ -428,3 +428,40 @@ def _row(story: int | str, value: float, raw: float, boot: np.ndarray, n: int, *
 def _check_choice(parameter: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InvalidParameterError(parameter, f"one of {list(choices)}", value)
+
+
+# -------------------------------------------------------------------------------------------------- registration
+def _register(identifier: str, description: str) -> None:
+    def run(
+        model: Any, *, cache: bool = True, progress: bool = True, context: str = "story", sentences: str = "conllx"
+    ) -> BenchmarkResult:
+        table = futrell2018(model, context=context, sentences=sentences, cache=cache, progress=progress)
+        mine = table[table["benchmark"] == identifier]
+        pooled = mine[mine["story"] == "all"].drop(columns="story").reset_index(drop=True)
+        per_story = mine[mine["story"] != "all"]
+        details = {
+            "unit": pooled["unit"].iat[0],
+            "context": context,
+            "sentences": sentences,
+            "ci_low": float(pooled["ci_low"].iat[0]),
+            "ci_high": float(pooled["ci_high"].iat[0]),
+            "n_words": int(pooled["n"].iat[0]),
+            "per_story_raw": {
+                str(story): float(raw) for story, raw in zip(per_story["story"], per_story["raw"], strict=True)
+            },
+        }
+        return BenchmarkResult(scores=pooled, details=details)
+
+    run.__doc__ = f"{identifier}: {description} Keyword context='story' (default) or 'stream' (Brain-Score)."
+    BENCHMARKS.add(identifier, Benchmark(identifier, "behavioral", run, description=description))
+
+
+_register(
+    "Futrell2018-pearsonr",
+    "Brain-Score's |Pearson r| of surprisal with per-word mean reading time (Natural Stories), ceiling 0.858.",
+)
+_register(
+    "Futrell2018-deltall",
+    "Held-out log-likelihood gain (nats/word) of reading times from surprisal + spillover over a length, "
+    "frequency and position baseline, leave-one-story-out (no ceiling).",
+)

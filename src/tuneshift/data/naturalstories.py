@@ -58,10 +58,9 @@ def load_naturalstories(rts: str | os.PathLike | None = None) -> pd.DataFrame:
     DataFrame in reading order with columns: ``story`` (1–10), ``position`` (1-based in story), ``word``,
     ``word_index`` (0-based in story), ``sentence_start`` (word opens a sentence in stories-aligned.conllx;
     485 sentences), ``sentence_start_brainscore`` (Brain-Score's punctuation splitter; 481 sentences),
-    ``length``
-    (letters and digits, punctuation stripped), ``frequency`` (Google Books count of the punctuation-stripped
-    token), ``log_frequency`` (log10(count + 1)), ``mean_rt`` (ms; NaN where no reader is left),
-    ``n_readers``.
+    ``length`` (letters and digits, punctuation stripped), ``punctuation`` (count of the other characters:
+    , . ' ! ...), ``frequency`` (Google Books count of the punctuation-stripped token), ``log_frequency``
+    (log10(count + 1)), ``mean_rt`` (ms; NaN where no reader is left), ``n_readers``.
     """
     words = _read_tsv(bundled_path("all_stories.tok"), "all_stories.tok", ["word", "zone", "item"])
     words = words.rename(columns={"item": "story", "zone": "position"})[["story", "position", "word"]]
@@ -70,6 +69,7 @@ def load_naturalstories(rts: str | os.PathLike | None = None) -> pd.DataFrame:
     words["sentence_start"] = _conllx_sentence_starts(words)
     words["sentence_start_brainscore"] = _brainscore_sentence_starts(words["word"].to_numpy())
     words["length"] = words["word"].str.count(r"[^\W_]")
+    words["punctuation"] = words["word"].str.count(r"[\W_]")
     words["frequency"] = _unigram_frequencies(words)
     words["log_frequency"] = np.log10(words["frequency"] + 1.0)
     mean_rt, n_readers, n_excluded = _reading_times(words, rts)
@@ -133,9 +133,7 @@ def _conllx_sentence_starts(words: pd.DataFrame) -> np.ndarray:
 
 def _brainscore_sentence_starts(word: np.ndarray) -> np.ndarray:
     """Brain-Score's rule (word_within_sentence_id == 1), vectorized over the running word list."""
-    ends = np.char.endswith(word.astype(str)[:, None], np.array(_BRAINSCORE_SENTENCE_ENDS)[None, :]).any(
-        axis=1
-    )
+    ends = np.char.endswith(word.astype(str)[:, None], np.array(_BRAINSCORE_SENTENCE_ENDS)[None, :]).any(axis=1)
     next_lower = np.append(np.char.islower(word[1:].astype(str)), False)
     closes = ends & ~next_lower & (word != "Mr.")
     return np.concatenate([[True], closes[:-1]])
@@ -159,14 +157,10 @@ def _reading_times(words: pd.DataFrame, rts: str | os.PathLike | None) -> tuple[
     path = Path(rts) if rts is not None else bundled_path("processed_wordinfo.tsv")
     label = str(path) if rts is not None else "bundled processed_wordinfo.tsv"
     if not path.exists():
-        raise InvalidInputError(
-            f"Reading-time file {label} does not exist. Pass the path of a tab-separated file."
-        )
+        raise InvalidInputError(f"Reading-time file {label} does not exist. Pass the path of a tab-separated file.")
     frame = pd.read_csv(path, sep="\t", quoting=3, keep_default_na=False, dtype=str)
     rt_column = next((c for c in ("meanItemRT", "RT") if c in frame.columns), None)
-    missing = [c for c in ("item", "zone", "word") if c not in frame.columns] + (
-        [] if rt_column else ["meanItemRT|RT"]
-    )
+    missing = [c for c in ("item", "zone", "word") if c not in frame.columns] + ([] if rt_column else ["meanItemRT|RT"])
     if missing:
         raise InvalidInputError(
             f"{label}: missing column(s) {missing}; found {list(frame.columns)}. Expected tab-separated "
@@ -192,9 +186,7 @@ def _reading_times(words: pd.DataFrame, rts: str | os.PathLike | None) -> tuple[
             "Use a number, or leave it empty/NA to exclude the row."
         )
     index = pd.MultiIndex.from_arrays([words["story"], words["position"]])
-    row_to_word = index.get_indexer(
-        pd.MultiIndex.from_arrays([keys["item"].astype(int), keys["zone"].astype(int)])
-    )
+    row_to_word = index.get_indexer(pd.MultiIndex.from_arrays([keys["item"].astype(int), keys["zone"].astype(int)]))
     expected = np.where(row_to_word >= 0, words["word"].to_numpy()[row_to_word], None)
     mismatch = (row_to_word < 0) | (frame["word"].to_numpy() != expected)
     if mismatch.any():
@@ -209,9 +201,7 @@ def _reading_times(words: pd.DataFrame, rts: str | os.PathLike | None) -> tuple[
     target = row_to_word[keep]
     # A per-word file counts nItem readers per row (1 if absent); a per-reader file counts one reader per row.
     has_counts = rt_column == "meanItemRT" and "nItem" in frame.columns
-    readers = (
-        pd.to_numeric(frame["nItem"], errors="coerce").to_numpy()[keep] if has_counts else np.ones(keep.sum())
-    )
+    readers = pd.to_numeric(frame["nItem"], errors="coerce").to_numpy()[keep] if has_counts else np.ones(keep.sum())
     total = np.bincount(target, weights=rt[keep] * readers, minlength=len(words))
     n_readers = np.bincount(target, weights=readers, minlength=len(words))
     with np.errstate(invalid="ignore", divide="ignore"):
