@@ -1,0 +1,137 @@
+"""`tuneshift explain ...`: what instruction tuning changed inside a model (Wu et al. 2023).
+
+attribution: input→output attribution of one prompt/response; instructions: instruction scores from the paper's
+attribution files or computed with a model, with the followed/unfollowed and base/tuned comparisons.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+
+from tuneshift._io import write_atomic, write_csv, write_json
+
+app = typer.Typer(help="Explain what instruction tuning changed inside a model (Wu et al. 2023).", no_args_is_help=True)
+
+
+def _load(model: str):
+    from tuneshift.models import load_model  # lazy: heavy, and owned by tuneshift.models
+
+    return load_model(model)
+
+
+@app.command()
+def attribution(
+    model: str = typer.Option(..., help="Hub id, local directory or .gguf file."),
+    prompt: str = typer.Option(..., help="The prompt (instruction)."),
+    response: str | None = typer.Option(None, help="Response to explain; generated greedily when omitted."),
+    max_new_tokens: int = typer.Option(300, help="Length limit of a generated response."),
+    chat_template: bool = typer.Option(False, help="Wrap the prompt in the tokenizer's chat template."),
+    out: Path = typer.Option(..., help="Output folder."),
+) -> None:
+    """Write attribution.npy (raw I[n, m], prompt × response tokens), tokens.json and attribution.png."""
+    from tuneshift.interpret.attribution import attribute
+    from tuneshift.interpret.plots import plot_attribution
+
+    result = attribute(
+        _load(model), prompt=prompt, response=response, max_new_tokens=max_new_tokens, chat_template=chat_template
+    )
+    matrix = result.matrix.numpy()
+    write_atomic(out / "attribution.npy", lambda p: np.save(open(p, "wb"), matrix))
+    write_json(
+        out / "tokens.json",
+        {
+            "text": result.text,
+            "prompt_tokens": result.prompt_tokens,
+            "response_tokens": result.response_tokens,
+            "prompt_spans": result.prompt_spans,
+            "response_spans": result.response_spans,
+            "probabilities": result.probabilities.tolist(),
+        },
+    )
+    plot_attribution(matrix, result.prompt_tokens, result.response_tokens, out / "attribution.png", title=model)
+    typer.echo(f"{matrix.shape[0]} prompt × {matrix.shape[1]} response tokens → {out}")
+
+
+@app.command()
+def instructions(
+    dataset: Path = typer.Option(..., exists=True, help="FinalDataset.tsv."),
+    out: Path = typer.Option(..., help="Output folder."),
+    attributions: list[Path] = typer.Option(None, help="ifa_<model> folder(s) of the paper's <ID>.pkl files."),
+    model: list[str] = typer.Option(None, help="Compute attributions with this model instead (repeatable)."),
+    ratings: Path | None = typer.Option(None, exists=True, help="AnnotatedDataset.tsv (followed vs unfollowed)."),
+    base: str | None = typer.Option(None, help="Base model name for the base-vs-tuned comparison."),
+    tuned: str | None = typer.Option(None, help="Tuned model name for the base-vs-tuned comparison."),
+    ids: list[str] = typer.Option(None, help="Only these sample IDs (with --model)."),
+    limit: int | None = typer.Option(None, help="Only the first N samples (with --model)."),
+    max_new_tokens: int = typer.Option(300, help="Length limit of generated responses (with --model)."),
+    plot: str | None = typer.Option(None, help="Sample ID whose attribution heatmap to write."),
+) -> None:
+    """Write instruction_scores.csv (one row per sample) and summary.csv (per source and comparison)."""
+    from tuneshift.interpret import instructions as ins
+    from tuneshift.interpret import pickles
+
+    samples = ins.load_final_dataset(dataset)
+    rating_table = ins.load_ratings(ratings) if ratings else None
+    frames = [pickles.score_attribution_dir(d, samples, rating_table) for d in attributions or []]
+    if model:
+        chosen = [s for s in samples if not ids or s.id in ids][:limit]
+        for name in model:
+            loaded = _load(name)
+            frames.append(ins.score_with_model(loaded, chosen, model_name=name, max_new_tokens=max_new_tokens))
+            if plot:
+                _plot_model(loaded, name, next(s for s in samples if s.id == plot), out, max_new_tokens)
+    if not frames:
+        raise typer.BadParameter("give --attributions DIR or --model M", param_hint="--attributions/--model")
+    scores = pd.concat(frames, ignore_index=True)
+    if rating_table is not None:
+        lookup = rating_table.set_index(["id", "model"])["rating"]
+        keys = list(zip(scores["id"], scores["model"].str.lower(), strict=True))
+        scores["rating"] = [lookup.get(k, np.nan) for k in keys]
+    names = list(dict.fromkeys(scores["model"]))
+    summaries = [
+        ins.followed_vs_unfollowed(scores, m) for m in names if scores.loc[scores.model == m, "rating"].gt(0).any()
+    ]
+    base, tuned = (base, tuned) if base and tuned else (names[0], names[1]) if len(names) == 2 else (None, None)
+    if base and tuned:
+        summaries.append(ins.base_vs_tuned(scores, base, tuned))
+    summary = (
+        pd.concat(summaries, ignore_index=True)
+        if summaries
+        else pd.DataFrame(columns=["source", "comparison", "group", "mean", "n", "p_value"])
+    )
+    write_csv(out / "instruction_scores.csv", scores)
+    write_csv(out / "summary.csv", summary)
+    if plot:
+        for directory in attributions or []:
+            file = Path(directory) / f"{plot}.pkl"
+            if file.exists():
+                _plot_pickle(file, out / f"{plot}_{pickles.model_name_of(Path(directory))}.png")
+    typer.echo(json.dumps({"samples": len(scores), "summary_rows": len(summary), "out": str(out)}))
+
+
+def _plot_pickle(file: Path, path: Path) -> None:
+    from tuneshift.interpret.pickles import load_attribution_pickle
+    from tuneshift.interpret.plots import plot_attribution
+
+    shipped = load_attribution_pickle(file)
+    plot_attribution(shipped.explain, shipped.input_tokens, shipped.output_tokens, path, title=str(file))
+
+
+def _plot_model(loaded, name: str, sample, out: Path, max_new_tokens: int) -> None:
+    from tuneshift.interpret.attribution import attribute, sparsify
+    from tuneshift.interpret.plots import plot_attribution
+
+    result = attribute(loaded, prompt=sample.prompt, max_new_tokens=max_new_tokens)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    plot_attribution(
+        sparsify(result.matrix.numpy(), threshold=0),
+        result.prompt_tokens,
+        result.response_tokens,
+        out / f"{sample.id}_{safe}.png",
+        title=f"{name}: {sample.id}",
+    )

@@ -1,0 +1,447 @@
+"""Input→output gradient attribution (Wu et al. 2023, "From Language Modeling to Instruction Following").
+
+For a prompt and a response, ``text = prompt.strip() + " " + response.strip()``; for each response token y_m the
+gradient of **p(y_m | prefix)** (the softmax probability, not its log: the paper's ``generator.py`` back-propagates
+``softmax(logits)[..., y_m]``) with respect to the input embeddings E gives
+
+    I[n, m] = Σ_d ∂p(y_m | y_<m, x) / ∂E[n, d] · E[n, d]        (gradient × input, summed over the hidden size)
+
+for every prompt token n (special tokens such as BOS excluded, as in the paper). Methods return the raw matrix
+with its tokens and character spans (:class:`Attribution`); aggregation (the paper's sparsification and
+importance density) is separate and registered in :data:`AGGREGATORS` (inseq style).
+
+Computation: one forward pass with the embeddings as a leaf, then the M vector–Jacobian products are run in
+chunks of ``chunk_size`` at once with ``torch.autograd.grad(..., is_grads_batched=True)`` (vmap over the backward
+pass), instead of the paper's one ``backward()`` per response token. ``batched=False`` runs that per-token loop
+(the reference; the tests prove both agree).
+
+Architectures: any ``AutoModelForCausalLM`` (prompt and response in one sequence; the response token at position t
+is predicted by the logits at t − 1) and encoder–decoder models such as T5 (the prompt goes to the encoder, the
+response to the decoder with teacher forcing; rows are the encoder's input embeddings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from tuneshift._registry import Registry
+from tuneshift.errors import InvalidParameterError
+
+Span = tuple[int, int]
+ATTRIBUTION_METHODS: Registry[Callable[..., torch.Tensor]] = Registry("attribution method")
+AGGREGATORS: Registry[Callable[..., np.ndarray]] = Registry("attribution aggregator")
+
+#: Constants of the paper's analysis code (utils.compute_density), which produced its Tables 1 and 2.
+LEVELS = 10
+THRESHOLD = 7
+DENSITY_P = 4
+EPS = 1e-9
+
+
+@dataclass
+class Attribution:
+    """Raw attribution of one (prompt, response) pair.
+
+    matrix: (n_prompt_tokens, n_response_tokens) float32, I[n, m] as in the module docstring.
+    prompt_spans / response_spans: character spans of each token in `text` (prompt tokens) and in
+    `response_text` coordinates of `text` as well (both index into `text`).
+    probabilities: p(y_m | prefix) of each response token (the attributed objective).
+    """
+
+    matrix: torch.Tensor
+    prompt_tokens: list[str]
+    response_tokens: list[str]
+    prompt_spans: list[Span]
+    response_spans: list[Span]
+    text: str
+    prompt: str
+    response: str
+    probabilities: torch.Tensor
+    method: str = "gradient_x_input"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def aggregate(self, fn: str = "wu2023_density", **kwargs: Any) -> np.ndarray:
+        """Apply a registered aggregator (see :func:`aggregate`) to this attribution's matrix."""
+        return aggregate(self, fn, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------- aggregation
+def aggregate(attribution: Attribution | np.ndarray | torch.Tensor, fn: str = "wu2023_density", **kwargs: Any):
+    """Run aggregator `fn` (one of ``AGGREGATORS.names()``) on an attribution or a raw (inputs × outputs) matrix."""
+    matrix = attribution.matrix if isinstance(attribution, Attribution) else attribution
+    if isinstance(matrix, torch.Tensor):
+        matrix = matrix.detach().cpu().numpy()
+    return AGGREGATORS.get(fn)(np.asarray(matrix), **kwargs)
+
+
+@AGGREGATORS.register("wu2023_sparsify")
+def sparsify(matrix: np.ndarray, levels: int = LEVELS, threshold: float = THRESHOLD, eps: float = EPS) -> np.ndarray:
+    """The paper's sparsification, per output column m: clamp at 0, divide by the column's max over inputs
+    (+eps), S = ceil(levels·x) ∈ {0..levels}, then zero the entries ≤ `threshold` (b; 7 in the analyses, 0 in
+    the shipped attribution files)."""
+    x = np.maximum(matrix, 0)
+    x = np.ceil(x / (x.max(axis=0, keepdims=True) + eps) * levels) if x.size else x
+    return np.where(x <= threshold, 0, x).astype(matrix.dtype, copy=False)
+
+
+@AGGREGATORS.register("wu2023_density")
+def importance_density(
+    matrix: np.ndarray,
+    threshold: float = THRESHOLD,
+    p: float = DENSITY_P,
+    levels: int = LEVELS,
+    eps: float = EPS,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Importance density of each input token n: ‖S_n‖₁ / (‖S_n‖_p + eps), divided by its max over inputs.
+
+    S is the sparsified matrix. Exactly the paper's ``utils.compute_density``: a matrix that is already
+    sparsified (max == levels and min == 0, as in the shipped files) is only thresholded at `threshold`;
+    anything else (a raw matrix) is sparsified first. Returns (n_inputs,) in [0, 1]."""
+    x = np.asarray(matrix)
+    if x.size == 0:
+        return np.zeros(x.shape[0], dtype=x.dtype if x.dtype.kind == "f" else np.float32)
+    if x.max() == levels and x.min() == 0:
+        x = np.where(x <= threshold, 0, x).astype(x.dtype, copy=False)
+    else:
+        x = sparsify(x, levels=levels, threshold=threshold, eps=eps)
+    l1 = x.sum(axis=-1)
+    lp = (x**p).sum(axis=-1) ** (1.0 / p) + eps
+    density = l1 / lp
+    return density / (eps + density.max()) if normalize else density
+
+
+# ----------------------------------------------------------------------------------------------- model handling
+def unwrap_model(model: Any, tokenizer: Any = None) -> tuple[Any, Any]:
+    """Accept a HF model + tokenizer, or an object with `.hf_model` and `.tokenizer` (tuneshift.models)."""
+    if hasattr(model, "hf_model"):
+        tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+        model = model.hf_model
+    if tokenizer is None:
+        raise InvalidParameterError(
+            "tokenizer", "a Hugging Face tokenizer", None, "Pass tokenizer=, or a tuneshift LoadedModel."
+        )
+    if not getattr(tokenizer, "is_fast", False):
+        raise InvalidParameterError(
+            "tokenizer",
+            "a fast (Rust) tokenizer that returns character offsets",
+            type(tokenizer).__name__,
+            "Load it with AutoTokenizer.from_pretrained(..., use_fast=True).",
+        )
+    return model, tokenizer
+
+
+def _is_encoder_decoder(model: Any) -> bool:
+    return bool(getattr(model.config, "is_encoder_decoder", False))
+
+
+def format_prompt(tokenizer: Any, prompt: str, chat_template: bool) -> tuple[str, bool]:
+    """The prompt text the model sees, and whether the tokenizer should add its own special tokens.
+
+    With `chat_template` (and a tokenizer that has one) the user turn is wrapped by the template, which already
+    holds the special tokens."""
+    if chat_template and getattr(tokenizer, "chat_template", None):
+        templated = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt.strip()}], tokenize=False, add_generation_prompt=True
+        )
+        return templated, False
+    if chat_template:
+        warnings.warn("The tokenizer has no chat template; using the raw prompt.", stacklevel=3)
+    return prompt, True
+
+
+@torch.no_grad()
+def generate_response(
+    model: Any, tokenizer: Any = None, prompt: str = "", *, max_new_tokens: int = 300, chat_template: bool = False
+) -> str:
+    """Greedy continuation of `prompt` (at most `max_new_tokens` tokens), special tokens dropped."""
+    model, tokenizer = unwrap_model(model, tokenizer)
+    text, add_special = format_prompt(tokenizer, prompt, chat_template)
+    enc = tokenizer(text.strip(), return_tensors="pt", add_special_tokens=add_special).to(model.device)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad)
+    new = out[0] if _is_encoder_decoder(model) else out[0, enc["input_ids"].shape[1] :]
+    return tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+@dataclass
+class _Encoded:
+    """Token ids and where the prompt rows and the response columns are."""
+
+    embeds: torch.Tensor  # (1, T_in, D) leaf fed as inputs_embeds
+    forward: Callable[[torch.Tensor], torch.Tensor]  # embeds (B, T_in, D) -> logits (B, T_out, V)
+    prompt_rows: torch.Tensor  # indices into T_in of the prompt tokens
+    predict_at: torch.Tensor  # logits position predicting each response token
+    targets: torch.Tensor  # response token ids
+    prompt_tokens: list[str]
+    response_tokens: list[str]
+    prompt_spans: list[Span]
+    response_spans: list[Span]
+
+
+def _tokenize(tokenizer: Any, text: str, add_special: bool) -> dict[str, Any]:
+    enc = tokenizer(text, add_special_tokens=add_special, return_offsets_mapping=True, return_special_tokens_mask=True)
+    return enc
+
+
+def _encode(model: Any, tokenizer: Any, prompt_text: str, response: str, add_special: bool) -> _Encoded:
+    embed = model.get_input_embeddings()
+    device = embed.weight.device
+    if _is_encoder_decoder(model):
+        text = prompt_text + " " + response
+        enc = _tokenize(tokenizer, prompt_text, add_special)
+        dec = _tokenize(tokenizer, response, False)
+        in_ids = torch.tensor([enc["input_ids"]], device=device)
+        target_ids = torch.tensor(dec["input_ids"], dtype=torch.long, device=device)
+        start = model.config.decoder_start_token_id
+        decoder_ids = torch.cat([torch.tensor([start], device=device), target_ids[:-1]])[None]
+        prompt_rows = [i for i, s in enumerate(enc["special_tokens_mask"]) if not s]
+        shift = len(prompt_text) + 1
+        response_spans = [(a + shift, b + shift) for a, b in dec["offset_mapping"]]
+
+        def forward(embeds: torch.Tensor) -> torch.Tensor:
+            return model(inputs_embeds=embeds, decoder_input_ids=decoder_ids.expand(len(embeds), -1)).logits
+
+        predict_at = torch.arange(len(target_ids), device=device)
+        prompt_ids = [enc["input_ids"][i] for i in prompt_rows]
+        prompt_spans = [tuple(enc["offset_mapping"][i]) for i in prompt_rows]
+        response_token_ids = dec["input_ids"]
+    else:
+        text = prompt_text + " " + response if response else prompt_text
+        enc = _tokenize(tokenizer, text, add_special)
+        n_prompt_chars = len(prompt_text)
+        content = [i for i, s in enumerate(enc["special_tokens_mask"]) if not s]
+        prompt_rows = [i for i in content if enc["offset_mapping"][i][0] < n_prompt_chars]
+        response_pos = [i for i in content if enc["offset_mapping"][i][0] >= n_prompt_chars]
+        if response_pos and response_pos[0] == 0:
+            raise InvalidParameterError("prompt", "a non-empty prompt", prompt_text)
+        in_ids = torch.tensor([enc["input_ids"]], device=device)
+        target_ids = in_ids[0, response_pos]
+
+        def forward(embeds: torch.Tensor) -> torch.Tensor:
+            return model(inputs_embeds=embeds).logits
+
+        predict_at = torch.tensor(response_pos, dtype=torch.long, device=device) - 1
+        prompt_ids = [enc["input_ids"][i] for i in prompt_rows]
+        prompt_spans = [tuple(enc["offset_mapping"][i]) for i in prompt_rows]
+        response_spans = [tuple(enc["offset_mapping"][i]) for i in response_pos]
+        response_token_ids = target_ids.tolist()
+    forward.head = model.get_output_embeddings()  # type: ignore[attr-defined]
+    embeds = embed(in_ids).detach().requires_grad_(True)
+    return _Encoded(
+        embeds=embeds,
+        forward=forward,
+        prompt_rows=torch.tensor(prompt_rows, dtype=torch.long, device=device),
+        predict_at=predict_at,
+        targets=target_ids,
+        prompt_tokens=tokenizer.convert_ids_to_tokens(prompt_ids),
+        response_tokens=tokenizer.convert_ids_to_tokens(response_token_ids),
+        prompt_spans=[tuple(map(int, s)) for s in prompt_spans],
+        response_spans=[tuple(map(int, s)) for s in response_spans],
+    )
+
+
+# ------------------------------------------------------------------------------------------------ the method
+@ATTRIBUTION_METHODS.register("gradient_x_input")
+def gradient_x_input(
+    objective: torch.Tensor,
+    embeds: torch.Tensor,
+    rows: torch.Tensor,
+    *,
+    head_input: torch.Tensor | None = None,
+    head_positions: torch.Tensor | None = None,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batched: bool = True,
+    mode: str = "auto",
+    chunk_size: int = 64,
+) -> torch.Tensor:
+    """I[n, m] = Σ_d ∂objective[m]/∂embeds[0, rows[n], d] · embeds[0, rows[n], d]; returns (len(rows), M).
+
+    `objective` (M,) comes from one forward pass of `embeds` (a leaf). Unbatched: one backward pass per objective
+    (the paper's loop). Batched: `head_input` (1, T, D) is the input of the LM head, where objective[m]
+    depends on row `head_positions[m]` only (the logits are row-wise in it, and the positions are distinct),
+    so one cheap backward through the head gives every ∂objective[m]/∂head_input as rows of a single tensor;
+    those rows are then pushed through the transformer
+    body `chunk_size` at a time as batched vector–Jacobian products (vmap over the backward pass), or, with
+    mode "forward" (`forward` maps batched embeddings to logits), as batched Jacobian–vector products, one per
+    prompt token (see :func:`_forward_mode`). "auto" takes the cheaper: forward when there are fewer prompt
+    tokens than response tokens."""
+    n_out = objective.shape[0]
+    inputs = embeds[0, rows].detach()  # (N, D)
+    if n_out == 0:
+        return inputs.new_zeros((len(rows), 0))
+    if not batched or head_input is None or head_positions is None:
+        columns = []
+        for m in range(n_out):
+            (grad,) = torch.autograd.grad(objective[m], embeds, retain_graph=True)
+            columns.append((grad[0, rows] * inputs).sum(-1))
+        return torch.stack(columns, dim=1)
+    # ∂objective[m]/∂head_input[t_m] for every m at once (rows are disjoint, so the sum's gradient separates).
+    (head_grad,) = torch.autograd.grad(objective.sum(), head_input, retain_graph=True)  # (1, T, D)
+    head_grad = head_grad[0, head_positions]  # (M, D)
+    if mode == "auto":
+        mode = "forward" if len(rows) < n_out and forward is not None else "reverse"
+    if mode == "forward":
+        return _forward_mode(forward, embeds, rows, head_grad, head_positions, chunk_size)
+    columns = []
+    for start in range(0, n_out, chunk_size):
+        chunk = head_positions[start : start + chunk_size]
+        vectors = head_input.new_zeros((len(chunk), *head_input.shape))
+        vectors[torch.arange(len(chunk)), 0, chunk] = head_grad[start : start + chunk_size]
+        (grads,) = torch.autograd.grad(
+            head_input, embeds, grad_outputs=vectors, retain_graph=True, is_grads_batched=True
+        )  # (chunk, 1, T, D)
+        columns.append((grads[:, 0, rows] * inputs).sum(-1).T)
+    return torch.cat(columns, dim=1)
+
+
+class _HeadReached(Exception):
+    """Raised by the pre-hook on the LM head to stop a forward pass once the head's input is known."""
+
+
+def _forward_mode(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    embeds: torch.Tensor,
+    rows: torch.Tensor,
+    head_grad: torch.Tensor,
+    head_positions: torch.Tensor,
+    chunk_size: int,
+) -> torch.Tensor:
+    """Forward-mode form of the same quantity: Σ_d ∂p_m/∂E[n, d]·E[n, d] is the directional derivative of p_m
+    along the tangent that equals E on row n and 0 elsewhere. One batched forward pass with `chunk_size` such
+    tangents (one per prompt token) gives ∂head_input, which the head gradients turn into whole rows I[n, :].
+    Cheaper than the reverse products when the prompt has fewer tokens than the response."""
+    base = embeds.detach()
+    rows_out = []
+    for start in range(0, len(rows), chunk_size):
+        chunk = rows[start : start + chunk_size]
+        tangent = torch.zeros((len(chunk), *base.shape[1:]), dtype=base.dtype, device=base.device)
+        tangent[torch.arange(len(chunk)), chunk] = base[0, chunk]
+        with fwAD.dual_level(), _stop_at_head(forward) as captured:
+            dual = fwAD.make_dual(base.expand(len(chunk), -1, -1).contiguous(), tangent)
+            with contextlib.suppress(_HeadReached):
+                forward(dual)
+            head_tangent = fwAD.unpack_dual(captured["head_input"]).tangent  # (B, T, D)
+        rows_out.append((head_tangent[:, head_positions].float() * head_grad.float()).sum(-1))
+    return torch.cat(rows_out, dim=0)
+
+
+@contextlib.contextmanager
+def _attribution_mode(model: Any, eager: bool) -> Iterator[dict[str, torch.Tensor]]:
+    """Eval mode with gradients on; capture the LM head's input; with `eager`, the eager attention kernel (the
+    fused SDPA backward has no vmap batching rule and would run the batched products one by one). Everything is
+    restored on exit, also on error."""
+    captured: dict[str, torch.Tensor] = {}
+    head = model.get_output_embeddings()
+    handle = head.register_forward_hook(lambda module, args, output: captured.__setitem__("head_input", args[0]))
+    was_training = model.training
+    attn = getattr(model.config, "_attn_implementation", None)
+    switch = eager and attn not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    try:
+        if switch:
+            model.set_attn_implementation("eager")
+        model.eval()
+        with torch.enable_grad():
+            yield captured
+    finally:
+        handle.remove()
+        model.train(was_training)
+        if switch:
+            model.set_attn_implementation(attn)
+
+
+@contextlib.contextmanager
+def _stop_at_head(forward: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+    """Capture the LM head's input and stop the forward pass there (the logits are not needed)."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        captured["head_input"] = args[0]
+        raise _HeadReached
+
+    handle = forward.head.register_forward_pre_hook(hook)  # type: ignore[attr-defined]
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def attribute(
+    model: Any,
+    tokenizer: Any = None,
+    prompt: str = "",
+    response: str | None = None,
+    *,
+    method: str = "gradient_x_input",
+    max_new_tokens: int = 300,
+    chat_template: bool = False,
+    objective: str = "probability",
+    batched: bool = True,
+    mode: str = "auto",
+    chunk_size: int = 64,
+) -> Attribution:
+    """Attribute each response token to each prompt token (see the module docstring for the definition).
+
+    model: a HF causal LM or encoder–decoder (T5), or an object with `.hf_model` and `.tokenizer`.
+    response: the response to explain; None generates it greedily (at most `max_new_tokens` tokens).
+    chat_template: wrap the prompt in the tokenizer's chat template (the template's tokens become prompt rows).
+    objective: "probability" (the paper: p(y_m | prefix)) or "log_probability".
+    batched / chunk_size: batched vector–Jacobian products, `chunk_size` response tokens at a time (memory grows
+    linearly with it); batched=False is the paper's per-token loop.
+    mode: "reverse" (batched vector–Jacobian products, one per response token), "forward" (batched
+    Jacobian–vector products, one per prompt token) or "auto" (forward when the prompt is the shorter side).
+    """
+    model, tokenizer = unwrap_model(model, tokenizer)
+    if objective not in ("probability", "log_probability"):
+        raise InvalidParameterError("objective", "'probability' or 'log_probability'", objective)
+    if not prompt.strip():
+        raise InvalidParameterError("prompt", "a non-empty prompt", prompt)
+    if mode not in ("auto", "forward", "reverse"):
+        raise InvalidParameterError("mode", "'auto', 'forward' or 'reverse'", mode)
+    if chunk_size < 1:
+        raise InvalidParameterError("chunk_size", "a positive integer", chunk_size)
+    method_fn = ATTRIBUTION_METHODS.get(method)
+    if response is None:
+        response = generate_response(
+            model, tokenizer, prompt, max_new_tokens=max_new_tokens, chat_template=chat_template
+        )
+    prompt_text, add_special = format_prompt(tokenizer, prompt, chat_template)
+    prompt_text, response = prompt_text.strip(), response.strip()
+    with _attribution_mode(model, eager=batched) as captured:
+        enc = _encode(model, tokenizer, prompt_text, response, add_special)
+        logits = enc.forward(enc.embeds)[0, enc.predict_at].float()
+        scores = torch.log_softmax(logits, -1) if objective == "log_probability" else torch.softmax(logits, -1)
+        target = scores.gather(1, enc.targets[:, None])[:, 0]
+        matrix = method_fn(
+            target,
+            enc.embeds,
+            enc.prompt_rows,
+            head_input=captured.get("head_input"),
+            head_positions=enc.predict_at,
+            forward=enc.forward,
+            batched=batched,
+            mode=mode,
+            chunk_size=chunk_size,
+        )
+    probabilities = torch.softmax(logits.detach(), -1).gather(1, enc.targets[:, None])[:, 0]
+    return Attribution(
+        matrix=matrix.detach().float().cpu(),
+        prompt_tokens=enc.prompt_tokens,
+        response_tokens=enc.response_tokens,
+        prompt_spans=enc.prompt_spans,
+        response_spans=enc.response_spans,
+        text=prompt_text + " " + response,
+        prompt=prompt_text,
+        response=response,
+        probabilities=probabilities.cpu(),
+        method=method,
+        metadata={"objective": objective, "encoder_decoder": _is_encoder_decoder(model)},
+    )
