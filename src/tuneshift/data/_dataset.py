@@ -94,7 +94,8 @@ def build_dataset(
     stimulus_word = np.asarray(stimulus_word, dtype=np.int64)
     stimulus_id = np.asarray([str(s) for s in stimulus_id], dtype=object)
     groups = np.asarray(groups)
-    targets = np.asarray(targets, dtype=np.float32 if np.asarray(targets).dtype == np.float32 else np.float64)
+    targets = np.asarray(targets)
+    targets = targets if targets.dtype == np.float32 else targets.astype(np.float64)  # keep float32 (Wehbe)
     n = len(stimulus_id)
     if targets.ndim != 2 or targets.shape[0] != n:
         raise InvalidInputError(f"{source}: responses have shape {targets.shape}, expected ({n} stimuli, n_neuroids).")
