@@ -206,7 +206,8 @@ def _resolve_source(model: str) -> tuple[str, dict, str]:
         )
     if model in catalog.CATALOG:
         return _catalog_source(catalog.CATALOG.get(model))
-    if model.endswith(".gguf") or os.sep in model.strip("/").replace("/", os.sep, 1):
+    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1 or model.endswith(".gguf")
+    if looks_like_path:
         raise ModelNotFoundError(f"Model file {model} does not exist.")
     return _hub_source(model)
 

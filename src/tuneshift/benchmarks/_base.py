@@ -1,0 +1,89 @@
+"""What a benchmark is, and the tidy score table every benchmark returns.
+
+A benchmark bundles data, the readout it asks of a model, a metric and a ceiling (Brain-Score's idea); it is
+registered under an id that mirrors Brain-Score's (``Pereira2018.243sentences-linear``, ``Futrell2018-pearsonr``...)
+and called as ``benchmark.run(model) -> BenchmarkResult``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tuneshift._registry import Registry
+
+SCORE_COLUMNS = ["model", "benchmark", "layer", "raw", "ceiling", "normalized"]
+
+
+@dataclass
+class BenchmarkResult:
+    """Per-layer scores plus the honest score (layer chosen on training folds only), when the benchmark has one.
+
+    scores: one row per layer with SCORE_COLUMNS (extra columns allowed: ci_low, ci_high, n, ...).
+    honest_raw: test score when each split's layer is chosen on its training folds; None for single-layer
+        (behavioural) benchmarks, whose best layer involves no choice.
+    """
+
+    scores: pd.DataFrame
+    honest_raw: float | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A registered benchmark: `run(model, cache=..., progress=...)`; `available()`: is its data here?"""
+
+    identifier: str
+    kind: str  # "neural" or "behavioral"
+    run: Callable[..., BenchmarkResult]
+    available: Callable[[], bool] = lambda: True
+    description: str = ""
+
+
+BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
+
+
+def normalize(raw: np.ndarray | float, ceiling: float | None) -> np.ndarray | float:
+    """Ceiling-normalized score: raw / ceiling clipped to [0, 1] (NaN without a ceiling); the raw value is kept."""
+    if ceiling is None or not np.isfinite(ceiling) or ceiling <= 0:
+        return np.full_like(np.asarray(raw, dtype=float), np.nan)
+    return np.clip(np.asarray(raw, dtype=float) / ceiling, 0.0, 1.0)
+
+
+def score_rows(model: str, benchmark: str, layers, raw, ceiling: float | None, **extra) -> pd.DataFrame:
+    """The tidy score table of one benchmark: one row per layer."""
+    raw = np.asarray(raw, dtype=float)
+    frame = pd.DataFrame(
+        {
+            "model": model,
+            "benchmark": benchmark,
+            "layer": np.asarray(layers, dtype=int),
+            "raw": raw,
+            "ceiling": np.nan if ceiling is None else float(ceiling),
+            "normalized": normalize(raw, ceiling),
+        }
+    )
+    for key, value in extra.items():
+        frame[key] = value
+    return frame
+
+
+def summarize(result: BenchmarkResult) -> dict:
+    """Best layer, its raw and normalized score, and the honest score, for summary.json."""
+    scores = result.scores
+    best = scores.loc[scores["raw"].idxmax()]
+    ceiling = float(best["ceiling"]) if np.isfinite(best["ceiling"]) else None
+    honest = result.honest_raw if result.honest_raw is not None else float(best["raw"])
+    return {
+        "best_layer": int(best["layer"]),
+        "best_raw": float(best["raw"]),
+        "best_normalized": float(best["normalized"]),
+        "ceiling": ceiling,
+        "honest_raw": float(honest),
+        "honest_normalized": float(normalize(honest, ceiling)),
+        "n_layers_scored": len(scores),
+        **result.details,
+    }
