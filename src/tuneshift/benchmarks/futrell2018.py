@@ -293,11 +293,16 @@ def pearsonr_scores(frame: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0)
     rows = [_row("all", pooled, np.abs(pooled), pooled_boot, len(x))]
     for index, story_id in enumerate(story_ids):
         members = np.flatnonzero(story == index)
-        resampled = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
-        boot_moments = moments[resampled].sum(axis=1)
+        boot_moments = _resample_counts(rng, len(members), n_boot) @ moments[members]
         r = _r_from_moments(per_story[index])
         rows.append(_row(int(story_id), r, np.abs(r), np.abs(_r_from_moments(boot_moments)), len(members)))
     return pd.DataFrame(rows)
+
+
+def _resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """(n_boot, n) multiplicities of a bootstrap resample of n items: a resampled sum is one matrix product."""
+    draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
 
 
 def _r_from_moments(m: np.ndarray) -> np.ndarray:
@@ -345,7 +350,7 @@ def deltall_scores(frame: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) 
     per_word_gain = _per_word_gain(full, y, story, stats, n_base)
     for index, story_id in enumerate(story_ids):
         gain = per_word_gain[story == index]
-        boot = gain[rng.integers(0, len(gain), size=(n_boot, len(gain)))].mean(axis=1)
+        boot = _resample_counts(rng, len(gain), n_boot) @ gain / len(gain)
         rows.append(
             _row(
                 int(story_id),
@@ -385,7 +390,14 @@ def _loso_fits(stats: tuple[np.ndarray, ...], weights: np.ndarray) -> tuple[np.n
     every row of story multiplicities `weights` (B, S): copies of the held-out story leave together."""
     gram, zty, yty, n = stats
     gram_train, zty_train, yty_train, n_train = (_held_out_sums(stat, weights) for stat in (gram, zty, yty, n))
-    beta = np.einsum("bspq,bsq->bsp", np.linalg.pinv(gram_train, hermitian=True), zty_train)
+    # A fold with no training word (a draw made of one story only) gets NaN; the others are full rank.
+    empty = n_train <= 0
+    gram_train = np.where(empty[..., None, None], np.eye(gram.shape[-1]), gram_train)
+    try:
+        beta = np.linalg.solve(gram_train, zty_train[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # a predictor constant over the training stories: min-norm solution
+        beta = np.einsum("bspq,bsq->bsp", np.linalg.pinv(gram_train, hermitian=True), zty_train)
+    beta[empty] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = (yty_train - np.einsum("bsp,bsp->bs", beta, zty_train)) / n_train
     return beta, variance
