@@ -1,0 +1,124 @@
+"""Attribution equals the paper's per-token backward loop; aggregators follow the paper's definitions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tuneshift.errors import InvalidParameterError, UnknownNameError
+from tuneshift.interpret.attribution import AGGREGATORS, aggregate, attribute, importance_density, sparsify
+
+PROMPT = "Summarize the text below in one sentence."
+RESPONSE = "The cat sat on the mat all day long, and the sea is blue."
+
+
+def paper_reference(model, tokenizer, prompt: str, response: str) -> torch.Tensor:
+    """generator.py's input_explain, rewritten independently: one forward, one backward() of p(y_m) per response
+    token, grad·emb summed over the hidden size, on the prompt rows (special tokens excluded)."""
+    text = prompt.strip() + " " + response.strip()
+    enc = tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
+    content = [i for i, s in enumerate(enc["special_tokens_mask"]) if not s]
+    rows = [i for i in content if enc["offset_mapping"][i][0] < len(prompt.strip())]
+    cols = [i for i in content if i not in rows]
+    ids = torch.tensor([enc["input_ids"]])
+    embs = model.get_input_embeddings()(ids).detach().requires_grad_()
+    probs = torch.softmax(model(inputs_embeds=embs).logits, -1)[0]
+    out = []
+    for position in cols:
+        embs.grad = None
+        probs[position - 1, ids[0, position]].backward(retain_graph=True)
+        out.append((embs.grad[0, rows] * embs[0, rows]).sum(-1).detach())
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma3"])
+def test_batched_equals_paper_loop(tiny_models, family):
+    model, tokenizer = tiny_models[family]
+    reference = paper_reference(model, tokenizer, PROMPT, RESPONSE)
+    scale = reference.abs().max()
+    assert scale > 0
+    for mode in ("reverse", "forward"):
+        result = attribute(model, tokenizer, PROMPT, RESPONSE, mode=mode, chunk_size=7)
+        assert result.matrix.shape == reference.shape
+        # absolute (values are ~1e-4 on random models) and relative to the largest entry (fp32 round-off)
+        torch.testing.assert_close(result.matrix, reference, atol=1e-5, rtol=0)
+        assert ((result.matrix - reference).abs().max() / scale) < 1e-4
+
+
+def test_t5_encoder_rows_match_loop(tiny_models):
+    model, tokenizer = tiny_models["t5"]
+    loop = attribute(model, tokenizer, PROMPT, RESPONSE, batched=False)
+    assert loop.metadata["encoder_decoder"]
+    assert loop.matrix.shape == (len(loop.prompt_tokens), len(loop.response_tokens))
+    assert loop.matrix.abs().max() > 0
+    for mode in ("reverse", "forward"):
+        batched = attribute(model, tokenizer, PROMPT, RESPONSE, mode=mode, chunk_size=5)
+        torch.testing.assert_close(batched.matrix, loop.matrix, atol=1e-5, rtol=1e-4)
+
+
+def test_tokens_spans_and_probabilities(tiny_models):
+    model, tokenizer = tiny_models["llama"]
+    result = attribute(model, tokenizer, "  " + PROMPT + "\n", RESPONSE)
+    assert result.text == PROMPT + " " + RESPONSE
+    assert "<s>" not in result.prompt_tokens  # BOS is not a row, as in the paper
+    assert "".join(result.text[a:b] for a, b in result.prompt_spans) == PROMPT
+    assert "".join(result.text[a:b] for a, b in result.response_spans).strip() == RESPONSE
+    assert torch.all((result.probabilities > 0) & (result.probabilities < 1))
+    logp = attribute(model, tokenizer, PROMPT, RESPONSE, objective="log_probability")
+    # d log p = d p / p: columns scale by 1/p(y_m)
+    torch.testing.assert_close(logp.matrix * result.probabilities, result.matrix, atol=1e-6, rtol=1e-4)
+
+
+def test_generation_and_wrapped_model(tiny_models):
+    model, _ = tiny_models["gpt2"]
+
+    class Loaded:
+        hf_model, tokenizer = model, tiny_models["gpt2"][1]
+
+    result = attribute(Loaded(), prompt=PROMPT, max_new_tokens=6)
+    assert 1 <= len(result.response_tokens)
+    assert result.response and result.text.startswith(PROMPT + " ")
+
+
+def test_chat_template(tiny_models):
+    model, tokenizer = tiny_models["llama"]
+    tokenizer.chat_template = "{% for m in messages %}USER: {{ m['content'] }}\n{% endfor %}ASSISTANT:"
+    try:
+        result = attribute(model, tokenizer, PROMPT, RESPONSE, chat_template=True)
+    finally:
+        tokenizer.chat_template = None
+    assert result.prompt.startswith("USER: " + PROMPT)
+    assert (
+        result.matrix.shape[0]
+        == len(result.prompt_tokens)
+        > len(attribute(model, tokenizer, PROMPT, RESPONSE).prompt_tokens)
+    )
+
+
+def test_bad_parameters(tiny_models):
+    model, tokenizer = tiny_models["gpt2"]
+    with pytest.raises(InvalidParameterError, match="prompt"):
+        attribute(model, tokenizer, "   ", RESPONSE)
+    with pytest.raises(InvalidParameterError, match="mode"):
+        attribute(model, tokenizer, PROMPT, RESPONSE, mode="sideways")
+    with pytest.raises(UnknownNameError, match="gradient_x_input"):
+        attribute(model, tokenizer, PROMPT, RESPONSE, method="gradient_x_inptu")
+
+
+def test_sparsify_and_density_by_hand():
+    raw = np.array([[2.0, -1.0, 0.5], [1.0, 3.0, 0.0], [-4.0, 0.0, 0.45]], dtype=np.float32)
+    # column maxima 2, 3, 0.5 → ceil(10·x/max): [[10,0,10],[5,10,0],[0,0,9]]
+    assert sparsify(raw, threshold=0).tolist() == [[10, 0, 10], [5, 10, 0], [0, 0, 9]]
+    sparse7 = [[10, 0, 10], [0, 10, 0], [0, 0, 9]]
+    assert sparsify(raw).tolist() == sparse7
+    d = [20 / (2 * 10**4) ** 0.25, 10 / 10, 9 / 9]
+    expected = np.array(d) / max(d)
+    np.testing.assert_allclose(importance_density(raw), expected, rtol=1e-6)
+    np.testing.assert_allclose(aggregate(torch.from_numpy(raw), "wu2023_density"), expected, rtol=1e-6)
+    # an already-sparsified matrix (max 10, min 0) is only thresholded
+    np.testing.assert_allclose(importance_density(sparsify(raw, threshold=0)), expected, rtol=1e-6)
+    assert set(AGGREGATORS.names()) >= {"wu2023_density", "wu2023_sparsify"}
+    assert math.isclose(importance_density(np.zeros((2, 0), np.float32)).sum(), 0.0)
