@@ -1,0 +1,246 @@
+"""Notebook API: cross-validated encoding score from plain arrays, for one layer or many at once.
+
+``encoding_score(features, targets)`` reproduces Brain-Score Language's ``linear_pearsonr``: 10 ShuffleSplit
+(train 0.9, random_state=1) splits over stimuli; OLS with intercept fit on the training stimuli; Pearson r per
+neuroid on the test stimuli (Brain-Score's batched form, norms + 1e-8); median over neuroids, then mean over
+splits. With several layers (layers × stimuli × features, or a list of stimuli × features arrays of any widths)
+all layers share the splits and the targets, and one score per layer comes back.
+
+Honest best layer (``honest=True``): the maximum over layers of test scores is optimistically biased (the layer is
+chosen on the test data; over 30–80 layers the bias is not small). For each outer split we instead choose the
+layer with the best *inner* cross-validated score computed on that split's training stimuli only (``inner_splits``
+folds: GroupKFold over the training groups when ``groups`` is given, else shuffled KFold, seed 0; same regression,
+same aggregation), and report that layer's outer-test score; the honest score is the mean over outer splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import GroupKFold, KFold
+
+from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.metrics._backend import Backend, get_backend
+from tuneshift.metrics.regression import Solver, centered_blocks, gram, make_solver
+from tuneshift.metrics.splits import Split, make_splits
+
+#: Brain-Score's ``pearsonr`` adds this to both norms (brainscore_language/metrics/linear_predictivity/metric.py).
+BRAINSCORE_EPS = 1e-8
+_CHUNK_BYTES = 512 * 2**20
+
+
+def pearson_r(a: Any, b: Any, eps: float = BRAINSCORE_EPS) -> Any:
+    """Pearson r between matching columns of (..., stimuli, neuroids) arrays → (..., neuroids)."""
+    am = a - a.mean(-2)[..., None, :]
+    bm = b - b.mean(-2)[..., None, :]
+    an = ((am * am).sum(-2)) ** 0.5 + eps
+    bn = ((bm * bm).sum(-2)) ** 0.5 + eps
+    return ((am / an[..., None, :]) * (bm / bn[..., None, :])).sum(-2)
+
+
+def cross_validated_r(
+    grams: Any, targets: Any, splits: Sequence[Split], solver: Solver, backend: Backend, eps: float = BRAINSCORE_EPS
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Test-split Pearson r for every (layer, split, neuroid) → (L, S, T), plus the solver's info (e.g. the chosen
+    ridge α, (L, S, T)) or None. ``grams`` are (L, n, n) from ``regression.gram``; layers are processed in chunks
+    that keep the per-split working set under ~512 MiB."""
+    n_layers, n = grams.shape[0], grams.shape[-1]
+    n_targets = targets.shape[-1]
+    chunk = max(1, int(_CHUNK_BYTES // (4 * 8 * n * max(n_targets, n))))
+    r = np.empty((n_layers, len(splits), n_targets))
+    info = None
+    for s, (train, test) in enumerate(splits):
+        train_idx, test_idx = backend.index(train), backend.index(test)
+        y_train, y_test = targets[train_idx], targets[test_idx]
+        y_mean = y_train.mean(0)
+        for start in range(0, n_layers, chunk):
+            k_train, k_test = centered_blocks(grams[start : start + chunk], train_idx, test_idx)
+            prediction, extra = solver(k_train, k_test, y_train - y_mean, backend)
+            r[start : start + chunk, s] = backend.to_numpy(pearson_r(prediction + y_mean, y_test, eps))
+            if extra is not None:
+                if info is None:
+                    info = np.empty_like(r)
+                info[start : start + chunk, s] = backend.to_numpy(extra)
+    return r, info
+
+
+def aggregate(r: np.ndarray) -> np.ndarray:
+    """Brain-Score aggregation of (..., S, T) r: median over neuroids (NaN skipped), then mean over splits."""
+    return np.nanmedian(r, axis=-1).mean(-1)
+
+
+@dataclass
+class HonestLayerScore:
+    """Best layer chosen per outer split on training stimuli only (see module docstring)."""
+
+    score: float
+    per_split: np.ndarray  # (S,) outer-test score of the chosen layer
+    chosen_layers: np.ndarray  # (S,) layer index chosen in each split
+    inner_scores: np.ndarray  # (S, L) inner-CV score of every layer
+
+
+@dataclass
+class EncodingResult:
+    """Scores of one layer (scalars, (T,), (S,)) or of L layers (leading axis L on every array)."""
+
+    score: float | np.ndarray  # median over neuroids, mean over splits
+    per_neuroid: np.ndarray  # (T,) | (L, T): mean over splits of r
+    per_split: np.ndarray  # (S,) | (L, S): median over neuroids per split
+    split_neuroid: np.ndarray  # (S, T) | (L, S, T): every r
+    splits: list[Split]
+    alphas: np.ndarray | None = None  # ridge: chosen α, shaped like split_neuroid
+    breakdown: dict[str, dict[Any, float | np.ndarray]] = field(default_factory=dict)
+    honest: HonestLayerScore | None = None
+
+    @property
+    def best_layer(self) -> int:
+        """Index of the layer with the highest score (test-selected: optimistic; see ``honest``)."""
+        return int(np.argmax(self.score))
+
+    @property
+    def best_score(self) -> float:
+        return float(np.max(self.score))
+
+
+def _layer_grams(features: Any, backend: Backend) -> tuple[Any, bool]:
+    """(L, n, n) Grams from a 2-D array, a 3-D stack, or a list of 2-D arrays; and whether a stack was given."""
+    if isinstance(features, np.ndarray | Sequence) and not isinstance(features, np.ndarray):
+        layers = list(features)
+        stacked = True
+    else:
+        ndim = getattr(features, "ndim", None)
+        if ndim not in (2, 3):
+            raise InvalidInputError(
+                f"features must be stimuli × features (2-D), layers × stimuli × features (3-D) or a list of 2-D "
+                f"arrays; got shape {getattr(features, 'shape', None)}."
+            )
+        stacked = ndim == 3
+        layers = list(features) if stacked else [features]
+    if not layers or any(np.ndim(layer) != 2 for layer in layers):
+        raise InvalidInputError("every layer must be a 2-D stimuli × features array.")
+    n = {np.shape(layer)[0] for layer in layers}
+    if len(n) != 1:
+        raise InvalidInputError(f"all layers must have the same number of stimuli; got {sorted(n)}.")
+    return backend.stack([gram(layer, backend) for layer in layers]), stacked
+
+
+def _breakdown(r: np.ndarray, neuroid_labels: Mapping[str, Sequence]) -> dict[str, dict[Any, np.ndarray]]:
+    """Per label value: median over that value's neuroids per split, mean over splits → (L,)."""
+    out = {}
+    for name, labels in neuroid_labels.items():
+        labels = np.asarray(labels)
+        if labels.shape != (r.shape[-1],):
+            raise InvalidParameterError(
+                f"neuroid_labels[{name!r}]", f"{r.shape[-1]} labels (one per neuroid)", labels.shape
+            )
+        out[name] = {value: aggregate(r[..., labels == value]) for value in np.unique(labels)}
+    return out
+
+
+def _inner_splits(train: np.ndarray, groups: np.ndarray | None, n_inner: int) -> list[Split]:
+    if groups is not None:
+        folds = GroupKFold(n_splits=n_inner, shuffle=True, random_state=0).split(train, groups=groups[train])
+    else:
+        folds = KFold(n_splits=n_inner, shuffle=True, random_state=0).split(train)
+    return [(train[a], train[b]) for a, b in folds]
+
+
+def honest_layer_score(
+    grams: Any,
+    targets: Any,
+    splits: Sequence[Split],
+    outer_per_split: np.ndarray,
+    solver: Solver,
+    backend: Backend,
+    groups: np.ndarray | None = None,
+    inner_splits: int = 5,
+    eps: float = BRAINSCORE_EPS,
+) -> HonestLayerScore:
+    """Choose the layer on each outer split's training stimuli (inner CV), report its outer-test score."""
+    inner_scores = np.stack(
+        [
+            aggregate(
+                cross_validated_r(grams, targets, _inner_splits(train, groups, inner_splits), solver, backend, eps)[0]
+            )
+            for train, _ in splits
+        ]
+    )  # (S, L)
+    chosen = inner_scores.argmax(1)
+    per_split = outer_per_split[chosen, np.arange(len(splits))]
+    return HonestLayerScore(float(per_split.mean()), per_split, chosen, inner_scores)
+
+
+def encoding_score(
+    features: Any,
+    targets: Any,
+    regression: str | Solver = "linear",
+    cv: str | Sequence[Split] = "shuffle",
+    groups: Sequence | None = None,
+    *,
+    n_splits: int | None = None,
+    train_size: float = 0.9,
+    random_state: int | None = None,
+    gap: int | None = None,
+    alphas: Sequence[float] | None = None,
+    alpha_per_target: bool = False,
+    neuroid_labels: Mapping[str, Sequence] | None = None,
+    honest: bool = False,
+    inner_splits: int = 5,
+    backend: str | Backend = "numpy",
+    device: str | None = None,
+    dtype: Any = None,
+    correlation_eps: float = BRAINSCORE_EPS,
+) -> EncodingResult:
+    """Cross-validated encoding score of ``targets`` (stimuli × neuroids) from ``features``.
+
+    features: stimuli × features, layers × stimuli × features, or a list of stimuli × features arrays.
+    regression: "linear" (min-norm OLS, Brain-Score ``linear_pearsonr``) or "ridge" (leave-one-out α over
+        ``alphas``, default logspace(-3, 3, 7); ``alpha_per_target=False`` as Brain-Score's ``ridge_pearsonr``,
+        True as ``RidgeCV(alpha_per_target=True)``).
+    cv: "shuffle" (10 × 90/10, seed 1), "group" (GroupKFold by ``groups``, 10 folds, seed 1234), "kfold",
+        "contiguous" (4 blocks, ``gap`` 5), or explicit (train, test) index pairs; ``n_splits``/``random_state``
+        override the defaults (Blank2014-ridge: cv="group", n_splits=8).
+    neuroid_labels: e.g. {"subject": subject_per_neuroid, "region": roi_per_neuroid} → ``result.breakdown``.
+    honest: also choose the best layer per split on training stimuli only → ``result.honest``.
+    backend: "numpy" or "torch" (CUDA when present; float64 unless ``dtype`` says otherwise).
+    """
+    b = get_backend(backend, device=device, dtype=dtype)
+    grams, stacked = _layer_grams(features, b)
+    y = b.asarray(targets)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != grams.shape[-1]:
+        raise InvalidInputError(
+            f"targets must be stimuli × neuroids with {grams.shape[-1]} stimuli (as features); got {tuple(y.shape)}."
+        )
+    if not bool((y == y).all()):
+        raise InvalidInputError("targets contain NaN; drop those neuroids (Brain-Score does dropna('neuroid')).")
+    group_array = None if groups is None else np.asarray(groups)
+    splits = make_splits(
+        cv, grams.shape[-1], group_array, n_splits=n_splits, train_size=train_size, random_state=random_state, gap=gap
+    )
+    solver = make_solver(regression, alphas, alpha_per_target)
+    r, info = cross_validated_r(grams, y, splits, solver, b, correlation_eps)
+    per_split = np.nanmedian(r, axis=-1)
+    result = EncodingResult(
+        score=per_split.mean(-1),
+        per_neuroid=r.mean(1),
+        per_split=per_split,
+        split_neuroid=r,
+        splits=splits,
+        alphas=info,
+        breakdown=_breakdown(r, neuroid_labels or {}),
+    )
+    if honest:
+        result.honest = honest_layer_score(
+            grams, y, splits, per_split, solver, b, group_array, inner_splits, correlation_eps
+        )
+    if not stacked:
+        result.score = float(result.score[0])
+        result.per_neuroid, result.per_split, result.split_neuroid = r.mean(1)[0], per_split[0], r[0]
+        result.alphas = None if info is None else info[0]
+        result.breakdown = {k: {v: float(s[0]) for v, s in d.items()} for k, d in result.breakdown.items()}
+    return result
