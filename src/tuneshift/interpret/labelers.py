@@ -238,10 +238,10 @@ FUNCTION_WORDS = frozenset(
 )
 PREFIXES = ("un", "re", "dis", "pre", "non", "over", "under", "mis", "sub", "inter", "anti", "de", "en", "im", "in")
 SUFFIXES = (
-    "ing", "ed", "ly", "tion", "sion", "ment", "ness", "able", "ible", "ful", "less", "ous", "ive", "al", "er",
-    "est", "ist", "ism", "ize", "ise", "ity", "es", "s",
+    "ing", "ed", "ly", "tion", "sion", "ness", "able", "ible", "ful", "less", "ous", "ive", "al", "er",
+    "est", "ist", "ism", "ize", "ise", "ity", "mente", "ment", "es", "s",
 )  # fmt: skip
-FOREIGN_LANGS = ("fr", "de", "es", "it", "pt", "nl", "ru", "zh", "ja")
+FOREIGN_LANGS = ("fr", "de", "es", "it", "pt", "nl", "ru")  # zh/ja need jieba/MeCab; other scripts are caught anyway
 _IDENTIFIER = re.compile(r"^[a-z]+[A-Z][A-Za-z]*$|^[A-Za-z]+_[A-Za-z_]+$|^\w+\.(py|js|ts|cpp|h|java|json|html|css|md)$")
 _CODE_SYMBOL = re.compile(r"[{}<>\[\];]|=>|==|::|\(\)|//|/\*|</|/>")
 _NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)*%?$")
@@ -253,6 +253,15 @@ def _zipf(word: str, lang: str = "en") -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, lang)
+
+
+def _rime(word: str) -> str:
+    """Spelled rime: the last vowel group and its coda, a silent final e kept with them ("night" → "ight", "side" →
+    "ide"); "" when shorter than 3 letters or the whole word (too weak a rhyme to count)."""
+    stem, silent_e = (word[:-1], "e") if word.endswith("e") and len(word) > 3 else (word, "")
+    match = _RIME.search(stem)
+    rime = match.group(0) + silent_e if match else ""
+    return rime if 3 <= len(rime) < len(word) else ""
 
 
 def _is_fragment(word: str) -> bool:
@@ -272,8 +281,9 @@ class LexiconLabeler:
     Tasks (a concept can serve several):
       coding — programming keywords/identifiers (:data:`CODING_WORDS`), camelCase/snake_case names, file names,
       code symbols; math — numbers, operators, :data:`MATH_WORDS`; translation — words that are not English but are
-      words of another major language (wordfreq Zipf < 1 in English and ≥ 2.5 in one of :data:`FOREIGN_LANGS`, or
-      non-Latin script); writing — :data:`WRITING_WORDS` or descriptive adjectives/adverbs (common English words
+      words of another major language (wordfreq Zipf ≥ 3 in one of :data:`FOREIGN_LANGS` and at least 1 above its
+      English Zipf, i.e. ten times more frequent there) or in a non-Latin script; writing — :data:`WRITING_WORDS` or
+      descriptive adjectives/adverbs (common English words
       ending in -ly/-ful/-ous/-ive/-less). None of them → "none".
     Levels (first rule that applies):
       phonology — the words rhyme: they share a spelled rime (last vowel group + coda, e.g. -ight) that is not a
@@ -305,7 +315,8 @@ class LexiconLabeler:
             if any(ch.isalpha() and ord(ch) > 0x24F for ch in w):  # beyond Latin Extended: another script
                 return True
             lower = w.lower()
-            return w.isalpha() and _zipf(lower) < 1 and max(_zipf(lower, lang) for lang in FOREIGN_LANGS) >= 2.5
+            foreign = max(_zipf(lower, lang) for lang in FOREIGN_LANGS) if w.isalpha() else 0.0
+            return foreign >= 3 and foreign >= _zipf(lower) + 1
 
         def writing(w: str) -> bool:
             lower = w.lower()
@@ -321,16 +332,16 @@ class LexiconLabeler:
         alpha = [w.lower() for w in words if w.isalpha()]
         need = self.min_share * len(words)
         if alpha:
-            rimes = [m.group(0) for w in alpha if (m := _RIME.search(w)) and len(w) > len(m.group(0))]
-            top = max(set(rimes), key=rimes.count, default="")
-            if top and rimes.count(top) >= max(need, 3) and top not in SUFFIXES:
-                return "phonology", f"rhyming words (-{top})"
             for affix in sorted(SUFFIXES, key=len, reverse=True):
                 if sum(w.endswith(affix) and len(w) > len(affix) + 2 for w in alpha) >= max(need, 2):
                     return "morphology", f"words with the suffix -{affix}"
             for affix in sorted(PREFIXES, key=len, reverse=True):
                 if sum(w.startswith(affix) and len(w) > len(affix) + 2 for w in alpha) >= max(need, 2):
                     return "morphology", f"words with the prefix {affix}-"
+            rimes = [rime for w in alpha if (rime := _rime(w))]
+            top = max(set(rimes), key=rimes.count, default="")
+            if top and rimes.count(top) >= max(need, 3):
+                return "phonology", f"rhyming words (-{top})"
             stems = [w[:4] for w in alpha if len(w) >= 4]
             stem = max(set(stems), key=stems.count, default="")
             if stem and stems.count(stem) >= max(need, 2):
