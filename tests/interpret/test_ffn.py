@@ -107,3 +107,28 @@ def test_label_components_uses_the_first_words():
     frame = pd.DataFrame({"layer": [0], "rank": [1], "words": ["the|||of|||and|||sea"]})
     labelled = ffn.label_components(frame, LexiconLabeler(), n_words=3)
     assert labelled[["explainable", "level", "tasks"]].iloc[0].tolist() == [True, "syntax", "none"]
+
+
+def test_cli_attention_and_ffn_write_tables_and_figures(tiny_model_dirs, tmp_path):
+    """Both commands on the tiny LLaMA (tuned) vs the tiny Gemma (base), a small vocabulary file, two layers."""
+    from typer.testing import CliRunner
+
+    from tuneshift.cli.explain_internals import app
+
+    vocab = tmp_path / "vocab.tsv"
+    words = "the sea is blue and waves are loud write poem summarize text translate explain sky light cat mat".split()
+    vocab.write_text("".join(f"{w}\t{1 / (i + 1)}\n" for i, w in enumerate(words)), encoding="utf8")
+    common = ["--model", str(tiny_model_dirs["llama"]), "--base", str(tiny_model_dirs["gemma"]), "--vocab", str(vocab)]
+    runner = CliRunner()
+    result = runner.invoke(app, ["attention", *common, "--out", str(tmp_path / "att"), "--layers", "0-1"])
+    assert result.exit_code == 0, result.output
+    heads_tsv = pd.read_csv(tmp_path / "att" / "heads_tuned.tsv", sep="\t")
+    assert len(heads_tsv) == 2 * 4 * 8 and (tmp_path / "att" / "verbs.png").exists()
+    assert set(pd.read_csv(tmp_path / "att" / "verbs_tests.csv")["verb_set"]) == {"instruction", "frequent"}
+    result = runner.invoke(app, ["ffn", *common, "--out", str(tmp_path / "ffn"), "--components", "5"])
+    assert result.exit_code == 0, result.output
+    components = pd.read_csv(tmp_path / "ffn" / "ffn_tuned.csv")
+    assert len(components) == 2 * 5 and {"summary", "tasks", "level"} <= set(components.columns)
+    assert (tmp_path / "ffn" / "ffn_levels.png").exists() and (tmp_path / "ffn" / "ffn_compare.csv").exists()
+    bad = runner.invoke(app, ["ffn", *common, "--out", str(tmp_path / "x"), "--labeler", "gpt"])
+    assert bad.exit_code != 0 and "lexicon | openai" in str(bad.exception)

@@ -142,7 +142,7 @@ def category_shares(labelled: dict[str, pd.DataFrame], n_layers: int, n_groups: 
     (and ``group = "all"``), as the paper's Table 5 / Figure 3. A component may serve several tasks.
 
     labelled: model name (e.g. "base", "tuned") → output of :func:`label_components`. Columns: model, group, layers
-    (1-based range), scheme (task | level), category, share, n_explainable, n_components.
+    (1-based range), scheme (task | level), category, share, n_hits, n_explainable, n_components.
     """
     rows = []
     for name, frame in labelled.items():
@@ -161,6 +161,7 @@ def category_shares(labelled: dict[str, pd.DataFrame], n_layers: int, n_groups: 
                             "scheme": scheme,
                             "category": category,
                             "share": float(hits.mean()) if len(explainable) else np.nan,
+                            "n_hits": int(hits.sum()),
                             "n_explainable": len(explainable),
                             "n_components": len(part),
                         }
@@ -175,8 +176,8 @@ def compare_categories(shares: pd.DataFrame, base: str = "base", tuned: str = "t
     rows = []
     for scheme, category in overall.index.droplevel("model").unique():
         b, t = overall.loc[(scheme, category, base)], overall.loc[(scheme, category, tuned)]
-        hits = [round(b["share"] * b["n_explainable"]), round(t["share"] * t["n_explainable"])]
-        table = [[hits[0], b["n_explainable"] - hits[0]], [hits[1], t["n_explainable"] - hits[1]]]
+        table = [[b["n_hits"], b["n_explainable"] - b["n_hits"]], [t["n_hits"], t["n_explainable"] - t["n_hits"]]]
+        testable = b["n_explainable"] > 0 and t["n_explainable"] > 0
         rows.append(
             {
                 "scheme": scheme,
@@ -184,7 +185,7 @@ def compare_categories(shares: pd.DataFrame, base: str = "base", tuned: str = "t
                 f"share_{base}": b["share"],
                 f"share_{tuned}": t["share"],
                 "change": t["share"] - b["share"],
-                "p_fisher": float(stats.fisher_exact(table).pvalue),
+                "p_fisher": float(stats.fisher_exact(table).pvalue) if testable else np.nan,
             }
         )
     return pd.DataFrame(rows)

@@ -26,6 +26,7 @@ Family details (module paths from :mod:`tuneshift.models.families`):
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -326,7 +327,8 @@ def head_knowledge(pairs: pd.DataFrame) -> pd.DataFrame:
 def _knowledge_words(knowledge: pd.DataFrame) -> pd.DataFrame:
     """(layer, head, word, count): how many of a head's knowledge pairs contain each word."""
     words = knowledge.assign(word=knowledge["pair"].str.split("=")).explode("word")
-    return words.groupby(["layer", "head", "word"]).size().rename("count").reset_index()
+    counts = words.groupby(["layer", "head", "word"]).size().rename("count").reset_index()
+    return counts.astype({"layer": int, "head": int, "word": object, "count": int})
 
 
 def _is_verb_by_ing(word: str, freq) -> bool:
@@ -408,15 +410,17 @@ def compare_verbs(
     counts = counts.reset_index()
     counts["group"] = layer_groups(counts["layer"], n_layers, n_groups)
     counts = counts[counts["base"] != counts["tuned"]]  # the paper ignores heads with no change for a word
-    per_word = (counts["tuned"] > counts["base"]).groupby([counts["group"], counts["word"]]).mean().rename("up")
-    per_word = per_word.reset_index()
+    up = (counts["tuned"] > counts["base"]).astype(float)
+    per_word = up.groupby([counts["group"], counts["word"]]).mean().rename("up").reset_index()
     rows = []
     for group in range(max(1, min(n_groups, n_layers))):
         fractions = {
             name: per_word.loc[(per_word["group"] == group) & per_word["word"].isin(verbs), "up"].to_numpy()
             for name, verbs in sets.items()
         }
-        test = stats.ttest_ind(fractions["instruction"], fractions["frequent"], equal_var=False, nan_policy="omit")
+        with warnings.catch_warnings():  # fewer than 2 verbs in a set: t and p are NaN, which the table shows
+            warnings.simplefilter("ignore")
+            test = stats.ttest_ind(fractions["instruction"], fractions["frequent"], equal_var=False)
         for name, values in fractions.items():
             rows.append(
                 {
@@ -457,4 +461,32 @@ def _verb_shares(knowledge, sets, base_pairs, tuned_pairs, n_layers, n_groups) -
                         "pair_share": float((in_group & hit).sum() / max(1, in_group.sum())),
                     }
                 )
-    return pd.DataFrame(rows)
+    columns = ["model", "group", "verb_set", "heads", "heads_with_verb", "head_share"]
+    return pd.DataFrame(rows, columns=[*columns, "knowledge_pairs", "pairs_with_verb", "pair_share"])
+
+
+def plot_verb_shares(shares: pd.DataFrame, path) -> None:
+    """Share of heads whose knowledge involves an instruction / frequent verb, per layer group, base dashed and
+    tuned solid (output of :func:`compare_verbs`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for (verb_set, model), rows in shares.groupby(["verb_set", "model"]):
+        ax.plot(
+            rows["group"] + 1,
+            rows["head_share"] * 100,
+            color="tab:red" if verb_set == "instruction" else "tab:blue",
+            linestyle="-" if model == "tuned" else "--",
+            marker="*" if model == "tuned" else "s",
+            label=f"{model} · {verb_set} verbs",
+        )
+    ax.set_xlabel("Layer group")
+    ax.set_ylabel("% of heads encoding the verbs")
+    ax.grid(True)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

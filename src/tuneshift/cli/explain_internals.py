@@ -1,0 +1,138 @@
+"""`tuneshift explain attention|ffn`: Wu et al. (2023) global explanations of a model's attention heads (word
+pairs) and FFN layers (principal-component concepts), optionally against its base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tuneshift._io import write_atomic, write_csv
+from tuneshift.errors import InvalidParameterError
+
+app = typer.Typer(help="Explain attention heads and FFN layers (Wu et al. 2023).", no_args_is_help=True)
+
+MODEL_HELP = "Model: local directory, .gguf file, catalog name or hub id (the instruction-tuned one)."
+BASE_HELP = "Its base (pre-trained) model, to compare with."
+
+
+def _layers(spec: str | None) -> list[int] | None:
+    """'0,3,5-7' → [0, 3, 5, 6, 7]."""
+    if not spec:
+        return None
+    try:
+        out = []
+        for part in spec.split(","):
+            first, _, last = part.partition("-")
+            out += list(range(int(first), int(last or first) + 1))
+        return out
+    except ValueError:
+        raise InvalidParameterError("--layers", "block indices such as '0,3,5-7'", spec) from None
+
+
+def _load(name: str):
+    from tuneshift.models import load_model
+
+    loaded = load_model(name)
+    return loaded.hf_model.eval(), loaded.tokenizer
+
+
+@app.command()
+def attention(
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    base: str | None = typer.Option(None, "--base", help=BASE_HELP),
+    vocab: Path | None = typer.Option(None, "--vocab", help="word<TAB>frequency file (default: ShareGPT vocab)."),
+    word_vectors: Path | None = typer.Option(
+        None, "--word-vectors", help="GloVe/word2vec text file (default: the model's own input embeddings)."
+    ),
+    layers: str | None = typer.Option(None, "--layers", help="Blocks to explain, e.g. '0,3,5-7' (default all)."),
+    groups: int = typer.Option(4, "--groups", help="Layer groups for the verb comparison (paper: 4)."),
+) -> None:
+    """Word pairs of every attention-head dimension → heads_<model>.tsv (the paper's format); with --base, the
+    instruction-verb vs frequent-verb comparison (verbs_tests.csv, verbs_shares.csv, verbs.png)."""
+    from tuneshift.interpret import heads
+    from tuneshift.interpret.vocab import load_vocabulary
+    from tuneshift.models.families import blocks_of
+
+    out.mkdir(parents=True, exist_ok=True)
+    words = load_vocabulary(vocab)
+    pairs = {}
+    for role, name in (("tuned", model), ("base", base)):
+        if name is None:
+            continue
+        hf_model, tokenizer = _load(name)
+        dims, pairs[role] = heads.explain_heads(
+            hf_model,
+            tokenizer,
+            words,
+            static_vectors=str(word_vectors) if word_vectors else None,
+            layers=_layers(layers),
+        )
+        n_layers = len(blocks_of(hf_model))
+        paper = heads.to_paper_format(dims, Path(name).name)
+        write_atomic(out / f"heads_{role}.tsv", lambda path, frame=paper: frame.to_csv(path, sep="\t", index=False))
+        typer.echo(f"{role}: {len(dims)} head dimensions, {len(pairs[role])} word pairs → {out / f'heads_{role}.tsv'}")
+    if "base" in pairs:
+        tests, shares = heads.compare_verbs(pairs["base"], pairs["tuned"], n_layers, n_groups=groups)
+        write_csv(out / "verbs_tests.csv", tests)
+        write_csv(out / "verbs_shares.csv", shares)
+        heads.plot_verb_shares(shares, out / "verbs.png")
+        typer.echo(tests.to_string(index=False))
+
+
+@app.command()
+def ffn(
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    base: str | None = typer.Option(None, "--base", help=BASE_HELP),
+    components: int = typer.Option(300, "--components", help="Principal components kept per layer (paper: 300)."),
+    vocab: Path | None = typer.Option(None, "--vocab", help="word<TAB>frequency file (default: ShareGPT vocab)."),
+    labeler: str = typer.Option("lexicon", "--labeler", help="lexicon (offline) or openai (chat endpoint)."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
+    ),
+    labeler_model: str | None = typer.Option(None, "--labeler-model", help="Model name served at --endpoint."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable with the key."),
+    layers: str | None = typer.Option(None, "--layers", help="Blocks to explain, e.g. '0,3,5-7' (default all)."),
+    groups: int = typer.Option(8, "--groups", help="Layer groups for the category shares (paper: 8)."),
+) -> None:
+    """FFN concepts → ffn_<model>.csv (top words, variance share, labels) and the paper's TSV; category shares per
+    layer group (ffn_shares.csv, ffn_levels.png, ffn_tasks.png) and, with --base, base vs tuned (ffn_compare.csv)."""
+    from tuneshift.interpret import ffn as ffn_lib
+    from tuneshift.interpret.labelers import ChatLabeler, LexiconLabeler
+    from tuneshift.interpret.vocab import load_vocabulary
+    from tuneshift.models.families import blocks_of
+
+    if labeler == "lexicon":
+        annotator = LexiconLabeler()
+    elif labeler == "openai":
+        if not endpoint or not labeler_model:
+            raise InvalidParameterError(
+                "--endpoint/--labeler-model", "both, with --labeler openai", (endpoint, labeler_model)
+            )
+        annotator = ChatLabeler(endpoint, labeler_model, api_key_env=api_key_env)
+    else:
+        raise InvalidParameterError("--labeler", "lexicon | openai", labeler)
+    out.mkdir(parents=True, exist_ok=True)
+    words = load_vocabulary(vocab)
+    labelled = {}
+    for role, name in (("tuned", model), ("base", base)):
+        if name is None:
+            continue
+        hf_model, tokenizer = _load(name)
+        frame = ffn_lib.explain_ffn(hf_model, tokenizer, words, n_components=components, layers=_layers(layers))
+        labelled[role] = ffn_lib.label_components(frame, annotator)
+        n_layers = len(blocks_of(hf_model))
+        write_csv(out / f"ffn_{role}.csv", labelled[role])
+        paper = ffn_lib.to_paper_format(frame, Path(name).name)
+        write_atomic(out / f"ffn_{role}.tsv", lambda path, frame=paper: frame.to_csv(path, sep="\t", index=False))
+        typer.echo(f"{role}: {len(frame)} components, {int(labelled[role]['explainable'].sum())} explainable")
+    shares = ffn_lib.category_shares(labelled, n_layers, n_groups=groups)
+    write_csv(out / "ffn_shares.csv", shares)
+    for scheme in ("level", "task"):
+        ffn_lib.plot_category_shares(shares, out / f"ffn_{scheme}s.png", scheme=scheme)
+    if "base" in labelled:
+        compared = ffn_lib.compare_categories(shares)
+        write_csv(out / "ffn_compare.csv", compared)
+        typer.echo(compared.to_string(index=False))
