@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -36,7 +37,21 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 
 def write_json(path: str | os.PathLike, obj: object) -> Path:
-    return write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n"))
+    """Atomic JSON, strict: NaN and infinities become null so that every JSON parser reads the file."""
+    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+    return write_atomic(path, lambda p: p.write_text(text + "\n"))
+
+
+def _finite(obj: object) -> object:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(value) for value in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
+        return _finite(obj.item())
+    return obj
 
 
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
