@@ -1,7 +1,8 @@
 """Array backends for the metrics: numpy (float64, CPU) and torch (CUDA when present, else CPU).
 
 The metric code is written once against the small set of operations below; a backend is picked per call (no
-global state). `himalaya_backend` wraps himalaya's global backend in try/finally for the solvers borrowed from it.
+global state, unlike himalaya's set_backend). himalaya's solvers do K-fold CV on features; the GCV ridge here
+works on shared Gram matrices instead, so that one decomposition serves every layer batch, neuroid and α.
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ def synthetic_encoding_data(
     """features (stimuli × features, or layers × stimuli × features), targets (stimuli × neuroids), groups.
 
     targets = z · W + noise with z the first ``n_signal_features`` standard-normal latent dimensions, W scaled so
-    that the signal variance is ``snr`` times the unit noise variance: the best possible Pearson r is
-    sqrt(snr / (1 + snr)). Every layer holds z in its first columns (layer l: features shrunk by 1/(1 + l)
-    and mixed with more noise columns), so deeper layers carry the same signal less clearly.
+    that a neuroid's signal variance s = ‖w‖² is ``snr`` times the unit noise variance on average. Layer l holds
+    z / (1 + l) plus unit noise in its first columns (the rest is noise), so deeper layers carry the same signal
+    less clearly. From layer 0 the best linear prediction reaches r = sqrt(s / (2 (1 + s))) (features z + e:
+    E[z | x] = x / 2), versus sqrt(s / (1 + s)) for an oracle that knows z.
     groups: consecutive blocks of ``group_size`` stimuli (passage labels).
     """
     rng = np.random.default_rng(seed)

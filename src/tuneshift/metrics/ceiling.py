@@ -74,7 +74,7 @@ def fit_saturating(
     y = np.asarray(y, dtype=float)
 
     def profile(tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        g = 1.0 - np.exp(np.clip(-n / tau[..., None], -700, 700))
+        g = 1.0 - np.exp(np.clip(-n / tau[..., None], -300, 300))
         v0 = np.clip((y * g).sum(-1) / (g * g).sum(-1), 0.0, 1.0)
         return v0, ((y - v0[..., None] * g) ** 2).sum(-1)
 

@@ -33,12 +33,15 @@ _CHUNK_BYTES = 512 * 2**20
 
 
 def pearson_r(a: Any, b: Any, eps: float = BRAINSCORE_EPS) -> Any:
-    """Pearson r between matching columns of (..., stimuli, neuroids) arrays → (..., neuroids)."""
+    """Pearson r between matching columns of (..., stimuli, neuroids) arrays → (..., neuroids).
+
+    Brain-Score's form Σ (a_c / (‖a_c‖ + eps)) (b_c / (‖b_c‖ + eps)), written as one division so that only three
+    (..., stimuli, neuroids) temporaries are made (the layer sweep is memory-bound here)."""
     am = a - a.mean(-2)[..., None, :]
     bm = b - b.mean(-2)[..., None, :]
-    an = ((am * am).sum(-2)) ** 0.5 + eps
-    bn = ((bm * bm).sum(-2)) ** 0.5 + eps
-    return ((am / an[..., None, :]) * (bm / bn[..., None, :])).sum(-2)
+    a_norm = ((am * am).sum(-2)) ** 0.5 + eps
+    b_norm = ((bm * bm).sum(-2)) ** 0.5 + eps
+    return (am * bm).sum(-2) / (a_norm * b_norm)
 
 
 def cross_validated_r(
@@ -59,7 +62,8 @@ def cross_validated_r(
         for start in range(0, n_layers, chunk):
             k_train, k_test = centered_blocks(grams[start : start + chunk], train_idx, test_idx)
             prediction, extra = solver(k_train, k_test, y_train - y_mean, backend)
-            r[start : start + chunk, s] = backend.to_numpy(pearson_r(prediction + y_mean, y_test, eps))
+            # r is shift-invariant: the training mean ȳ need not be added back to the prediction
+            r[start : start + chunk, s] = backend.to_numpy(pearson_r(prediction, y_test, eps))
             if extra is not None:
                 if info is None:
                     info = np.empty_like(r)
