@@ -29,15 +29,3 @@ def activations_dir(path: str | os.PathLike | None = None) -> Path:
     """Directory of the activation cache: ``<cache_root>/activations``."""
     return Path(path or os.environ.get("TUNESHIFT_ACTIVATIONS") or cache_root() / "activations").expanduser()
 
-
-def shared_dir() -> Path | None:
-    """The project's ``shared/`` folder when tuneshift runs from a checkout that has one beside it (tests, CI)."""
-    env = os.environ.get("TUNESHIFT_SHARED")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared"
-        if (candidate / "DESIGN.md").exists():
-            return candidate
-    return None

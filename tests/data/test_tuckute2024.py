@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from tuneshift.config import shared_dir
 from tuneshift.data import DATASETS, load_tuckute2024
 from tuneshift.data.tuckute2024 import FROIS, bundled_path
 from tuneshift.errors import InvalidInputError, InvalidParameterError
@@ -35,13 +36,10 @@ def test_frois_and_all():
         load_tuckute2024(targets="rh")
 
 
-def test_bundled_copy_is_the_shared_file():
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("no shared/ folder beside this checkout")
-    assert (
-        bundled_path().read_bytes() == (shared / "data" / "tuckute2024" / "baseline_sentences_lang_LH.csv").read_bytes()
-    )
+def test_bundled_copy_is_the_published_file():
+    # sha256 of bold_response_LH.csv as published (SOURCE.md): the bundled copy is unchanged
+    digest = hashlib.sha256(bundled_path().read_bytes()).hexdigest()
+    assert digest == "7b794f7efbd2abd76012d629e4f7a19bb758bb0a85a1fae8c50e8fadd52f1e0f"
 
 
 def test_malformed_csv(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -124,11 +125,8 @@ def test_cli_instructions_from_shipped_files(tmp_path):
     from typer.testing import CliRunner
 
     from tuneshift.cli.explain import app
-    from tuneshift.config import shared_dir
 
-    wu = shared_dir() / "data" / "wu2023"
-    if not wu.exists():
-        pytest.skip("shared/data/wu2023 not available")
+    wu = Path(__file__).parents[1] / "fixtures" / "wu2023"  # the six shipped samples (GPL-3.0, see SOURCE.md)
     sample = wu / "attributions_sample"
     result = CliRunner().invoke(
         app,
