@@ -69,6 +69,12 @@ class LoadedModel:
         return int(self.hf_model.get_input_embeddings().embedding_dim)
 
     @property
+    def vocab_size(self) -> int:
+        """Rows of the output layer (the logits' width)."""
+        head = self.hf_model.get_output_embeddings()
+        return int(head.weight.shape[0]) if head is not None else int(self.hf_model.config.vocab_size)
+
+    @property
     def max_length(self) -> int:
         """Longest context the model accepts, in tokens (n_positions / max_position_embeddings; 512 for T5)."""
         cfg = self.hf_model.config

@@ -18,11 +18,12 @@ per word (see :func:`_encoder_decoder_batches`), only at the words a caller asks
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -467,14 +468,17 @@ def _run(
                         decoder_attention_mask=batch.decoder_attention_mask.to(device),
                         use_cache=False,
                     )
-                    logits = out.logits[predict[0].to(device), predict[1].to(device)]
+                    final = out.logits[predict[0].to(device), predict[1].to(device)]
+                    to_logits = None  # the decoder's logits are already there (one word per item: small)
                 else:
                     hidden = hf.base_model(**inputs, use_cache=False).last_hidden_state
-                    logits = _logits(head, hidden[predict[0].to(device), predict[1].to(device)], softcap)
+                    final = hidden[predict[0].to(device), predict[1].to(device)]
+                    to_logits = functools.partial(_logits, head, softcap=softcap)
                 if activations is not None and len(batch.gather_word):
                     _pool_into(activations, spec, captured, batch.gather_word)
                 if len(batch.predict_word):
-                    bits = _surprisal_bits(logits, torch.as_tensor(batch.predict_target, device=logits.device))
+                    targets = torch.as_tensor(batch.predict_target, device=final.device)
+                    bits = _surprisal_bits(final, targets, to_logits, vocab_size=model.vocab_size)
                     np.add.at(surprisal, batch.predict_word, bits)
                 bar.advance(task, batch.n_items)
     finally:
@@ -506,12 +510,24 @@ def _logits(head: torch.nn.Module, hidden: torch.Tensor, softcap: float | None) 
     return logits
 
 
-def _surprisal_bits(logits: torch.Tensor, targets: torch.Tensor, chunk: int = 2048) -> np.ndarray:
-    """−log2 softmax(logits)[target] per row, in float32, in chunks to bound memory over large vocabularies."""
-    bits = [
-        (torch.logsumexp(part.float(), dim=-1) - part.float().gather(1, tgt[:, None])[:, 0]) / LOG2
-        for part, tgt in zip(logits.split(chunk), targets.split(chunk), strict=True)
-    ]
+def _surprisal_bits(
+    states: torch.Tensor,
+    targets: torch.Tensor,
+    to_logits: Callable[[torch.Tensor], torch.Tensor] | None,
+    vocab_size: int,
+    max_elements: int = 2**26,
+) -> np.ndarray:
+    """−log2 softmax(logits)[target] per row, in float32.
+
+    states: (rows, hidden) final states turned into logits by `to_logits` chunk by chunk, or (rows, vocab) logits
+    when `to_logits` is None. At most `max_elements` logits (256 MB in float32) exist at once, whatever the corpus
+    length: Gemma's 262k-token vocabulary times a story's tokens would otherwise take gigabytes.
+    """
+    chunk = max(1, max_elements // max(vocab_size, 1))
+    bits = []
+    for part, tgt in zip(states.split(chunk), targets.split(chunk), strict=True):
+        logits = (to_logits(part) if to_logits is not None else part).float()
+        bits.append((torch.logsumexp(logits, dim=-1) - logits.gather(1, tgt[:, None])[:, 0]) / LOG2)
     return torch.cat(bits).double().cpu().numpy()
 
 
