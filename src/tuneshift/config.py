@@ -28,4 +28,3 @@ def models_dir(path: str | os.PathLike | None = None) -> Path:
 def activations_dir(path: str | os.PathLike | None = None) -> Path:
     """Directory of the activation cache: ``<cache_root>/activations``."""
     return Path(path or os.environ.get("TUNESHIFT_ACTIVATIONS") or cache_root() / "activations").expanduser()
-

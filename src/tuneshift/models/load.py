@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +18,8 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from tuneshift import config as config_paths
+from tuneshift._io import _umask
 from tuneshift.errors import InvalidParameterError, ModelNotFoundError
 from tuneshift.models import catalog
 from tuneshift.models.families import ModuleMap, blocks_of, family_of
@@ -168,18 +172,23 @@ def load_model(
     if dtype not in DTYPES:
         raise InvalidParameterError("dtype", f"one of {sorted(DTYPES)}", dtype)
     source, kwargs, name = _resolve_source(str(model))
-    config = AutoConfig.from_pretrained(source, **kwargs)
+    meta = {"load_kwargs": kwargs, "dtype": dtype}
+    weights_source, weights_kwargs = source, kwargs
+    if "gguf_file" in kwargs and not random_init:
+        weights_source, weights_kwargs = str(_dequantized(Path(source) / kwargs["gguf_file"])), {}
+        meta["dequantized_cache"] = weights_source
+    config = AutoConfig.from_pretrained(weights_source, **weights_kwargs)
     model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(weights_source, **weights_kwargs)
     if random_init:
         torch.manual_seed(seed)
         hf_model = model_class.from_config(config, dtype=DTYPES[dtype])
         name = f"{name}:random-init(seed={seed})"
     else:
-        load_kwargs = dict(kwargs, dtype=DTYPES[dtype])
+        load_kwargs = dict(weights_kwargs, dtype=DTYPES[dtype])
         if device_map:
             load_kwargs["device_map"] = device_map
-        hf_model = model_class.from_pretrained(source, **load_kwargs)
+        hf_model = model_class.from_pretrained(weights_source, **load_kwargs)
     if not device_map:
         hf_model = hf_model.to(resolve_device(device))
     hf_model.eval()
@@ -191,8 +200,44 @@ def load_model(
         source=source,
         random_init=random_init,
         seed=seed if random_init else None,
-        meta={"load_kwargs": kwargs, "dtype": dtype},
+        meta=meta,
     )
+
+
+def _dequantized(gguf: Path) -> Path:
+    """A ``save_pretrained`` copy of `gguf`'s weights dequantized to float32, keyed by the file's sha256.
+
+    Dequantizing a GGUF takes tens of seconds on every load (SmolLM2-135M: 26 s); the copy loads in seconds and
+    holds the very same float32 values. It is written once, beside the model cache, and renamed into place when
+    complete, so an interrupted write is never used.
+    """
+    target = config_paths.models_dir() / "dequantized" / catalog.file_digest(gguf)[:24]
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    partial.chmod(0o777 & ~_umask())
+    try:
+        kwargs = {"gguf_file": gguf.name}
+        model_config = AutoConfig.from_pretrained(gguf.parent, **kwargs)
+        model_class = (
+            AutoModelForSeq2SeqLM if getattr(model_config, "is_encoder_decoder", False) else AutoModelForCausalLM
+        )
+        dense = model_class.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
+        # GGUF weights arrive dequantized into plain tensors; only transformers' GGUF marker blocks saving them
+        dense.hf_quantizer = None
+        if hasattr(dense.config, "quantization_config"):
+            del dense.config.quantization_config
+        dense.save_pretrained(partial)
+        AutoTokenizer.from_pretrained(gguf.parent, **kwargs).save_pretrained(partial)
+        try:
+            partial.rename(target)
+        except OSError:  # another process finished first: its copy is the same
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
 
 
 def _resolve_source(model: str) -> tuple[str, dict, str]:
