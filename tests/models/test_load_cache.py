@@ -102,3 +102,29 @@ def test_readout_cli_names_bad_rows(tmp_path):
     blank.write_text("passage\tword\n1\tThe\n1\t \n")
     with pytest.raises(InvalidInputError, match="row 3"):
         read_passages_tsv(blank)
+
+
+def test_describe_model_reads_the_config_not_the_weights(tiny_model_dirs, tiny_models):
+    from tuneshift.models.load import describe_model
+
+    for name, path in tiny_model_dirs.items():
+        info, loaded = describe_model(path), tiny_models[name]
+        assert info["family"] == loaded.family.family and info["blocks (layers 1..N)"] == loaded.n_layers
+        assert info["parameters"] == f"{loaded.n_parameters:,}" and info["hidden size"] == loaded.hidden_size
+        assert info["max context (tokens)"] == loaded.max_length
+
+
+def test_result_files_follow_the_umask(tmp_path):
+    import os
+
+    import pandas as pd
+
+    from tuneshift._io import write_csv, write_json
+
+    old = os.umask(0o022)
+    try:
+        assert write_csv(tmp_path / "a.csv", pd.DataFrame({"x": [1]})).stat().st_mode & 0o777 == 0o644
+        os.umask(0o027)
+        assert write_json(tmp_path / "b.json", {"x": 1}).stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

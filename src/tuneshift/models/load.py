@@ -81,12 +81,7 @@ class LoadedModel:
     @property
     def max_length(self) -> int:
         """Longest context the model accepts, in tokens (n_positions / max_position_embeddings; 512 for T5)."""
-        cfg = self.hf_model.config
-        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
-            value = getattr(cfg, key, None)
-            if isinstance(value, int) and value > 0:
-                return value
-        return 512
+        return context_length(self.hf_model.config)
 
     @property
     def device(self) -> torch.device:
@@ -115,6 +110,15 @@ class LoadedModel:
                 total = f"{flat.to(torch.float64).sum().item():.6e}"
                 digest.update(f"{name}{tuple(tensor.shape)}{total}".encode() + sample)
         return digest.hexdigest()[:16]
+
+
+def context_length(config: transformers.PretrainedConfig) -> int:
+    """Longest context a config accepts, in tokens (n_positions / max_position_embeddings; 512 for T5)."""
+    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 512
 
 
 def _tokenizer_signature(tokenizer: transformers.PreTrainedTokenizerBase) -> str:
@@ -204,6 +208,44 @@ def load_model(
     )
 
 
+def describe_model(model: str | os.PathLike = catalog.DEFAULT_MODEL) -> dict[str, object]:
+    """What `model` is — family, blocks, width, parameters, context, source — read from its config alone.
+
+    The architecture is instantiated on PyTorch's meta device (no memory, no weights read), so this takes a
+    second even for a GGUF whose full load would dequantize every tensor.
+    """
+    source, kwargs, name = _resolve_source(str(model))
+    config_source, config_kwargs = source, kwargs
+    if "gguf_file" in kwargs and (_dequantized_path(Path(source) / kwargs["gguf_file"]) / "config.json").exists():
+        config_source, config_kwargs = str(_dequantized_path(Path(source) / kwargs["gguf_file"])), {}
+    config = AutoConfig.from_pretrained(config_source, **config_kwargs)  # from a GGUF's header: ~12 s for Gemma-3
+    model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    with torch.device("meta"):
+        skeleton = model_class.from_config(config)
+    family = family_of(skeleton)
+    blocks = blocks_of(skeleton, family)
+    info: dict[str, object] = {
+        "name": name,
+        "source": source,
+        "class": type(skeleton).__name__,
+        "family": family.family,
+        "blocks (layers 1..N)": len(blocks),
+        "hidden size": int(skeleton.get_input_embeddings().embedding_dim),
+        "parameters": f"{sum(p.numel() for p in skeleton.parameters()):,}",
+        "vocabulary": int(config.vocab_size),
+        "max context (tokens)": context_length(config),
+    }
+    if "gguf_file" in kwargs:
+        gguf = Path(source) / kwargs["gguf_file"]
+        info["gguf file"] = f"{gguf} ({gguf.stat().st_size / 1e6:.1f} MB)"
+        info["gguf sha256"] = catalog.file_digest(gguf)
+    return info
+
+
+def _dequantized_path(gguf: Path) -> Path:
+    return config_paths.models_dir() / "dequantized" / catalog.file_digest(gguf)[:24]
+
+
 def _dequantized(gguf: Path) -> Path:
     """A ``save_pretrained`` copy of `gguf`'s weights dequantized to float32, keyed by the file's sha256.
 
@@ -211,7 +253,7 @@ def _dequantized(gguf: Path) -> Path:
     holds the very same float32 values. It is written once, beside the model cache, and renamed into place when
     complete, so an interrupted write is never used.
     """
-    target = config_paths.models_dir() / "dequantized" / catalog.file_digest(gguf)[:24]
+    target = _dequantized_path(gguf)
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
