@@ -52,6 +52,7 @@ def score_dataset(model: LoadedModel, dataset: NeuralDataset, protocol: NeuralPr
         n_splits=protocol.n_splits,
         neuroid_labels={"subject": dataset.neuroids["subject"].to_numpy()},
         honest=True,
+        progress=progress,
     )
     return result, layers
 

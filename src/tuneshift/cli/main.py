@@ -20,3 +20,7 @@ explain.app.registered_commands += explain_internals.app.registered_commands  # 
 app.add_typer(explain.app, name="explain")
 app.command()(readout)
 app.command()(score)
+
+
+if __name__ == "__main__":
+    app()

@@ -26,6 +26,8 @@ from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.metrics._backend import Backend, get_backend
 from tuneshift.metrics.regression import LayerDesign, Solver, make_solver
 from tuneshift.metrics.splits import Split, make_splits
+from tuneshift.progress import Tracker
+from tuneshift.progress import progress as progress_of
 
 #: Brain-Score's ``pearsonr`` adds this to both norms (brainscore_language/metrics/linear_predictivity/metric.py).
 BRAINSCORE_EPS = 1e-8
@@ -51,10 +53,11 @@ def cross_validated_r(
     solver: Solver,
     backend: Backend,
     eps: float = BRAINSCORE_EPS,
+    tracker: Tracker | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Test-split Pearson r for every (layer, split, neuroid) → (L, S, T), plus the solver's info (e.g. the chosen
     ridge α, (L, S, T)) or None. Layers are processed in chunks that keep each split's working set under
-    ~512 MiB."""
+    ~512 MiB; `tracker` advances by one per (layer, split) fit."""
     n_layers, n_targets = design.n_layers, targets.shape[-1]
     r = np.empty((n_layers, len(splits), n_targets))
     info = None
@@ -72,6 +75,8 @@ def cross_validated_r(
                 if info is None:
                     info = np.empty_like(r)
                 info[start : start + chunk, s] = backend.to_numpy(extra)
+            if tracker is not None:
+                tracker.advance(min(chunk, n_layers - start))
     return r, info
 
 
@@ -166,12 +171,15 @@ def honest_layer_score(
     groups: np.ndarray | None = None,
     inner_splits: int = 5,
     eps: float = BRAINSCORE_EPS,
+    tracker: Tracker | None = None,
 ) -> HonestLayerScore:
     """Choose the layer on each outer split's training stimuli (inner CV), report its outer-test score."""
     inner_scores = np.stack(
         [
             aggregate(
-                cross_validated_r(design, targets, _inner_splits(train, groups, inner_splits), solver, backend, eps)[0]
+                cross_validated_r(
+                    design, targets, _inner_splits(train, groups, inner_splits), solver, backend, eps, tracker
+                )[0]
             )
             for train, _ in splits
         ]
@@ -201,6 +209,7 @@ def encoding_score(
     device: str | None = None,
     dtype: Any = None,
     correlation_eps: float = BRAINSCORE_EPS,
+    progress: bool = False,
 ) -> EncodingResult:
     """Cross-validated encoding score of ``targets`` (stimuli × neuroids) from ``features``.
 
@@ -214,6 +223,7 @@ def encoding_score(
     neuroid_labels: e.g. {"subject": subject_per_neuroid, "region": roi_per_neuroid} → ``result.breakdown``.
     honest: also choose the best layer per split on training stimuli only → ``result.honest``.
     backend: "numpy" or "torch" (CUDA when present; float64 unless ``dtype`` says otherwise).
+    progress: report the fits done (a bar on a terminal, plain lines in a log; see tuneshift.progress).
     """
     b = get_backend(backend, device=device, dtype=dtype)
     design, stacked = _layer_design(features, b)
@@ -231,8 +241,18 @@ def encoding_score(
         cv, design.n_stimuli, group_array, n_splits=n_splits, train_size=train_size, random_state=random_state, gap=gap
     )
     solver = make_solver(regression, alphas, alpha_per_target)
-    r, info = cross_validated_r(design, y, splits, solver, b, correlation_eps)
-    per_split = np.nanmedian(r, axis=-1)
+    n_fits = design.n_layers * len(splits) * (1 + (inner_splits if honest else 0))
+    name = regression if isinstance(regression, str) else "regression"
+    with progress_of(f"fitting {name}", n_fits, enabled=progress, unit="layer × split fits") as tracker:
+        r, info = cross_validated_r(design, y, splits, solver, b, correlation_eps, tracker)
+        per_split = np.nanmedian(r, axis=-1)
+        honest_result = (
+            honest_layer_score(
+                design, y, splits, per_split, solver, b, group_array, inner_splits, correlation_eps, tracker
+            )
+            if honest
+            else None
+        )
     result = EncodingResult(
         score=per_split.mean(-1),
         per_neuroid=r.mean(1),
@@ -241,11 +261,8 @@ def encoding_score(
         splits=splits,
         alphas=info,
         breakdown=_breakdown(r, neuroid_labels or {}),
+        honest=honest_result,
     )
-    if honest:
-        result.honest = honest_layer_score(
-            design, y, splits, per_split, solver, b, group_array, inner_splits, correlation_eps
-        )
     if not stacked:
         result.score = float(result.score[0])
         result.per_neuroid, result.per_split, result.split_neuroid = r.mean(1)[0], per_split[0], r[0]

@@ -36,10 +36,12 @@ from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.models.families import blocks_of
 from tuneshift.models.load import LoadedModel
 from tuneshift.models.text import TokenizedPassage, tokenize_passages, validate_passages
+from tuneshift.progress import progress as progress_of
 
 READOUT_VERSION = 1
 POOLINGS = ("last", "mean")
 STORE_DTYPES = {"float32": np.float32, "float16": np.float16}
+BATCH_TOKENS = 4096  # padded tokens per forward pass (more when one window is longer)
 LOG2 = float(np.log(2.0))
 
 
@@ -245,7 +247,7 @@ class Batch:
     decoder_input_ids: torch.Tensor | None = None
     decoder_attention_mask: torch.Tensor | None = None
     decoder_p: np.ndarray | None = None
-    n_items: int = 1
+    n_items: int = 1  # work done, in the progress unit: tokens (causal) or words (encoder–decoder)
 
 
 @dataclass
@@ -305,10 +307,17 @@ def _causal_batches(
     windows = [w for p, passage in enumerate(tokenized) for w in _windows(passage, int(starts[p]), spec)]
     order = np.argsort([-len(w.ids) for w in windows], kind="stable")  # similar lengths share a batch
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    # At most `batch_size` windows and BATCH_TOKENS padded tokens per pass (windows come longest first), so that
+    # long stories make several small passes: bounded memory, and progress that moves.
+    groups, first = [], 0
+    while first < len(order):
+        size = max(1, min(batch_size, BATCH_TOKENS // len(windows[order[first]].ids)))
+        groups.append(order[first : first + size])
+        first += size
 
     def generate() -> Iterator[Batch]:
-        for first in range(0, len(order), batch_size):
-            chosen = [windows[i] for i in order[first : first + batch_size]]
+        for group in groups:
+            chosen = [windows[i] for i in group]
             ids, mask = _pad([w.ids for w in chosen], pad)
             rows = np.arange(len(chosen))
             yield Batch(
@@ -321,10 +330,10 @@ def _causal_batches(
                 predict_p=np.concatenate([w.predict_p for w in chosen]),
                 predict_word=np.concatenate([w.predict_word for w in chosen]),
                 predict_target=np.concatenate([w.predict_target for w in chosen]),
-                n_items=len(chosen),
+                n_items=sum(len(w.ids) for w in chosen),
             )
 
-    return len(windows), generate()
+    return sum(len(w.ids) for w in windows), generate()
 
 
 def _pad(sequences: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -423,11 +432,9 @@ def _run(
     spec: ReadoutSpec,
     activations: np.ndarray | None,
     surprisal: np.ndarray,
-    progress: bool,
+    show_progress: bool,
 ) -> None:
     """Run every batch with hooks on the requested layers; pool states into words and sum token surprisals."""
-    from rich.progress import Progress
-
     total, iterator = batches
     hf = model.hf_model
     device = model.device
@@ -454,8 +461,9 @@ def _run(
     softcap = getattr(hf.config, "final_logit_softcapping", None)
     head = hf.get_output_embeddings()
     try:
-        with Progress(disable=not progress, transient=True) as bar, torch.inference_mode():
-            task = bar.add_task(f"reading {model.name}", total=total)
+        unit = "words" if model.is_encoder_decoder else "tokens"
+        reporting = progress_of(f"reading {model.name}", total, enabled=show_progress, unit=unit)
+        with reporting as bar, torch.inference_mode():
             for batch in iterator:
                 current["batch"] = batch
                 captured.clear()
@@ -480,7 +488,7 @@ def _run(
                     targets = torch.as_tensor(batch.predict_target, device=final.device)
                     bits = _surprisal_bits(final, targets, to_logits, vocab_size=model.vocab_size)
                     np.add.at(surprisal, batch.predict_word, bits)
-                bar.advance(task, batch.n_items)
+                bar.advance(batch.n_items)
     finally:
         for handle in handles:
             handle.remove()
