@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tuneshift.cli.data import app
 from tuneshift.data import DATASETS, NeuralDataset, RemoteFile, fetch_file, sha1sum
-from tuneshift.errors import DataNotFoundError, InvalidInputError, UnknownNameError
+from tuneshift.errors import DataNotFoundError, InvalidInputError, TuneshiftError, UnknownNameError
 
 PAYLOAD = b"tiny assembly bytes"
 SHA1 = hashlib.sha1(PAYLOAD).hexdigest()
@@ -113,18 +113,21 @@ def test_cli_list_path_verify_fetch(tmp_path, pereira_assembly, network):
     result = runner.invoke(app, ["verify", "Blank2014", "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "missing" in result.output
 
+    # tuneshift errors reach cli.main, which prints them as one line (tests/cli/test_errors.py)
     result = runner.invoke(app, ["fetch", "Blank2014", "--data-dir", str(tmp_path / "empty")])
-    assert result.exit_code == 1 and "assy_Blank2014_fROI.nc not found" in result.output
+    assert isinstance(result.exception, TuneshiftError)
+    assert "assy_Blank2014_fROI.nc not found" in str(result.exception)
 
     result = runner.invoke(app, ["fetch", "Wehbe2015"])
-    assert result.exit_code == 2 and "Wehbe2014" in result.output
+    assert isinstance(result.exception, UnknownNameError) and "Wehbe2014" in str(result.exception)
 
 
 def test_cli_fetch_from_local_file_checks_sha1(tmp_path):
     wrong = tmp_path / "assy_Blank2014_fROI.nc"
     wrong.write_bytes(b"not the published file")
     result = runner.invoke(app, ["fetch", "Blank2014", "--from", str(wrong), "--data-dir", str(tmp_path / "d")])
-    assert result.exit_code == 1 and "expected sha1 af1e868821b897cb1684e4c8dcd33977121ef552" in result.output
+    assert isinstance(result.exception, TuneshiftError)
+    assert "expected sha1 af1e868821b897cb1684e4c8dcd33977121ef552" in str(result.exception)
     subject = tmp_path / "release" / "subject_1.mat"
     subject.parent.mkdir()
     for s in range(1, 9):

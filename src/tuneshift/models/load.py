@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -175,6 +176,8 @@ def load_model(
     """
     if dtype not in DTYPES:
         raise InvalidParameterError("dtype", f"one of {sorted(DTYPES)}", dtype)
+    if not sys.stderr.isatty():  # transformers' per-tensor bars would fill a batch job's log
+        transformers.utils.logging.disable_progress_bar()
     source, kwargs, name = _resolve_source(str(model))
     meta = {"load_kwargs": kwargs, "dtype": dtype}
     weights_source, weights_kwargs = source, kwargs
