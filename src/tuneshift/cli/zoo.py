@@ -1,0 +1,59 @@
+"""`tuneshift zoo list|show`: the named models studies can use, with the paper's reported scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from tuneshift.study.stats import apply_where
+from tuneshift.study.zoo import REPORTED_KEYS, load_zoo
+
+app = typer.Typer(help="The model zoo: models of Aw et al. 2023 and the offline catalog, plus your own (--zoo).")
+console = Console(soft_wrap=True)
+
+ZOO_OPTION = typer.Option(None, "--zoo", help="A YAML file adding or overriding models (repeatable; later wins).")
+
+
+@app.command("list")
+def list_models(
+    zoo: list[Path] | None = ZOO_OPTION,
+    where: list[str] | None = typer.Option(None, "--where", help="Keep models matching, e.g. family!=gpt2."),
+) -> None:
+    """One line per model: family, base model, tuned, size, layers, checkpoint and reported brain score."""
+    table = apply_where(load_zoo(zoo or ()).table(), where or ())
+    view = Table("model", "family", "base model", "tuned", "params (B)", "layers", "spec", "brain_avg (reported)")
+    for row in table.itertuples():
+        view.add_row(
+            row.model,
+            _text(row.family),
+            _text(row.base_model),
+            "yes" if row.instruction_tuned else "no",
+            _text(row.params_b, "{:g}"),
+            _text(row.layers, "{:.0f}"),
+            _text(row.spec) or "(unknown)",
+            _text(row.brain_avg, "{:.3f}"),
+        )
+    console.print(view)
+    console.print(f"{len(table)} models")
+
+
+def _text(value: object, template: str = "{}") -> str:
+    """A table cell: empty for a missing value (None or NaN)."""
+    return "" if value is None or pd.isna(value) else template.format(value)
+
+
+@app.command("show")
+def show(name: str, zoo: list[Path] | None = ZOO_OPTION) -> None:
+    """Every field of one model, as YAML, and the file and line that defined it."""
+    entry = load_zoo(zoo or ())[name]
+    fields = {key: value for key, value in entry.row().items() if key not in REPORTED_KEYS and value not in (None, "")}
+    fields.pop("model")
+    defined_at = fields.pop("defined_at", "")
+    body = {name: {**fields, **({"reported": entry.reported} if entry.reported else {})}}
+    console.print(yaml.safe_dump(body, sort_keys=False).rstrip(), highlight=False)
+    console.print(f"# defined at {defined_at}", style="dim", highlight=False)

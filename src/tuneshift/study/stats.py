@@ -1,0 +1,319 @@
+"""The statistics of Aw et al. 2023 on a table of models: instruction-tuning effects and alignment correlations.
+
+The input is a *model table*: one row per model with ``model``, ``instruction_tuned``, ``base_model``, ``family``,
+``params_b`` (billions), property columns (``mmlu``, ``bbh``, ``nwp_loss``) and one score column per benchmark
+(the paper's ``pereira2018``, ``blank2014``, ``wehbe2014``, ``futrell2018``, or benchmark ids such as
+``Tuckute2024-ridge`` in a study). The reference table aw2023_models.csv, the zoo's :meth:`Zoo.table` and
+:func:`tuneshift.study.run.model_table` all have this layout.
+
+* Effect of a pair (base, tuned) on a benchmark: ``pct_change = 100 · (tuned − base) / base``; averaged over pairs
+  with a percentile bootstrap CI of the mean and a two-sided Wilcoxon signed-rank test of the changes.
+* Brain alignment: the table's ``brain_avg`` where it has one (the paper's own mean, computed from unrounded scores:
+  averaging the rounded columns moves r(BBH) by 0.006), else the mean over the neural benchmark columns present.
+  Behavioral alignment: the reading-time column.
+* Correlations: Pearson and Spearman of each alignment with log10 parameters, MMLU, BBH and NWP loss, over the tuned
+  models and over all models; q = Benjamini–Hochberg over the whole family of tests of one method. A test whose
+  models are exactly those of another subset (MMLU is reported for tuned models only, so "all" = "tuned") is kept
+  once. NWP loss is correlated as given (a loss: higher = worse), so its r is positive where the paper prints −0.54.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from tuneshift._io import write_csv, write_json
+from tuneshift.errors import InvalidInputError, InvalidParameterError
+
+NEURAL_PREFIXES = ("pereira2018", "blank2014", "wehbe2014", "tuckute2024", "fedorenko2016")
+BEHAVIORAL_PREFIXES = ("futrell2018",)
+PROPERTIES = ("log10_params", "mmlu", "bbh", "nwp_loss")
+BRAIN, BEHAVIOR = "brain_alignment", "behavioral_alignment"
+_OPERATORS = {"!=": operator.ne, ">=": operator.ge, "<=": operator.le, "==": operator.eq, "=": operator.eq}
+_OPERATORS |= {">": operator.gt, "<": operator.lt}
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(!=|>=|<=|==|=|>|<)\s*(.*?)\s*$")
+
+
+def benchmark_kind(column: str) -> str | None:
+    """'neural', 'behavioral' or None for a score column, by registered benchmark id or the dataset's name."""
+    lowered = column.lower()
+    if lowered.startswith(NEURAL_PREFIXES):
+        return "neural"
+    if lowered.startswith(BEHAVIORAL_PREFIXES):
+        return "behavioral"
+    return None
+
+
+def score_columns(table: pd.DataFrame) -> list[str]:
+    """The benchmark score columns of a model table (neural ones first, in table order)."""
+    columns = [c for c in table.columns if benchmark_kind(c)]
+    return sorted(columns, key=lambda c: benchmark_kind(c) != "neural")
+
+
+def prepare(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
+    """A copy with booleans parsed, ``log10_params`` and the two alignment columns added; refuses missing columns."""
+    missing = {"model", "instruction_tuned"} - set(table.columns)
+    if missing:
+        raise InvalidInputError(
+            f"{source}: missing column(s) {sorted(missing)}; a model table needs model, instruction_tuned, base_model, "
+            f"params_b and score columns. Columns found: {list(table.columns)}."
+        )
+    table = table.copy()
+    tuned = table["instruction_tuned"].map(lambda v: str(v).strip().lower())
+    bad = ~tuned.isin(["true", "false", "1", "0", "1.0", "0.0"])
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"{source}, row {row + 2} ({table['model'].iloc[row]}): instruction_tuned must be true or false, "
+            f"got {table['instruction_tuned'].iloc[row]!r}."
+        )
+    table["instruction_tuned"] = tuned.isin(["true", "1", "1.0"])
+    if "base_model" not in table:
+        table["base_model"] = None
+    table["base_model"] = table["base_model"].where(table["base_model"].notna(), None)
+    if "params_b" in table:
+        table["log10_params"] = np.log10(pd.to_numeric(table["params_b"], errors="coerce") * 1e9)
+    neural = [c for c in score_columns(table) if benchmark_kind(c) == "neural"]
+    behavioral = [c for c in score_columns(table) if benchmark_kind(c) == "behavioral"]
+    if "brain_avg" in table and table["brain_avg"].notna().any():
+        table[BRAIN] = table["brain_avg"]
+    elif neural:
+        table[BRAIN] = table[neural].mean(axis=1, skipna=False)
+    if behavioral:
+        table[BEHAVIOR] = table[behavioral].mean(axis=1, skipna=False)
+    return table
+
+
+def parse_where(expression: str) -> tuple[str, str, str]:
+    """``family!=gpt2`` → ("family", "!=", "gpt2"); refuses anything else with the accepted forms."""
+    match = _WHERE.match(expression)
+    if not match:
+        raise InvalidParameterError(
+            "--where", "COLUMN OP VALUE with OP one of != = == > < >= <=", expression, "Example: --where family!=gpt2"
+        )
+    return match.group(1), match.group(2), match.group(3)
+
+
+def apply_where(table: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
+    """Rows meeting every condition (AND). Values compare as numbers where the column is numeric."""
+    keep = np.ones(len(table), dtype=bool)
+    for expression in where:
+        column, op, value = parse_where(expression)
+        if column not in table:
+            raise InvalidParameterError(
+                "--where", f"a column of the table ({', '.join(map(str, table.columns))})", column, ""
+            )
+        values = table[column]
+        if pd.api.types.is_bool_dtype(values):
+            target: object = value.lower() in ("true", "1", "yes")
+        elif pd.api.types.is_numeric_dtype(values):
+            try:
+                target = float(value)
+            except ValueError:
+                raise InvalidParameterError("--where", f"a number for column {column!r}", value, "") from None
+        else:
+            values, target = values.astype(str), value
+        keep &= np.asarray(_OPERATORS[op](values, target), dtype=bool)
+    return table[keep].reset_index(drop=True)
+
+
+def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per pair × benchmark: ``pair, base, tuned, benchmark, base_score, tuned_score, change, pct_change``.
+
+    Pairs are the tuned rows whose ``base_model`` is a row of `table` (so a subset keeps only pairs inside it).
+    `benchmarks`: score columns (default: all, then brain and behavioral alignment).
+    """
+    if benchmarks is None:
+        columns = score_columns(table)
+        several_behavioral = sum(benchmark_kind(c) == "behavioral" for c in columns) > 1
+        benchmarks = columns + [BRAIN] * (BRAIN in table) + [BEHAVIOR] * (BEHAVIOR in table and several_behavioral)
+    by_name = table.set_index("model")
+    tuned = table[table["instruction_tuned"] & table["base_model"].isin(by_name.index)]
+    columns = ["pair", "base", "tuned", "benchmark", "base_score", "tuned_score", "change", "pct_change"]
+    frames = []
+    for benchmark in benchmarks:
+        base_scores = by_name.loc[tuned["base_model"], benchmark].to_numpy(dtype=float)
+        tuned_scores = tuned[benchmark].to_numpy(dtype=float)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pair": tuned["base_model"].to_numpy() + " → " + tuned["model"].to_numpy(),
+                    "base": tuned["base_model"].to_numpy(),
+                    "tuned": tuned["model"].to_numpy(),
+                    "benchmark": benchmark,
+                    "base_score": base_scores,
+                    "tuned_score": tuned_scores,
+                    "change": tuned_scores - base_scores,
+                    "pct_change": 100 * (tuned_scores - base_scores) / base_scores,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def bootstrap_mean_ci(
+    values: np.ndarray, *, n_boot: int = 10_000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of `values` (over the last axis resampled with replacement)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def wilcoxon_p(values: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired changes (NaN with fewer than 2 non-zero changes)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if np.count_nonzero(values) < 2:
+        return float("nan")
+    return float(sps.wilcoxon(values).pvalue)
+
+
+def summarize_effects(effect_table: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """Per benchmark: ``n_pairs, mean_pct, ci_low, ci_high, wilcoxon_p`` of the % changes over pairs.
+
+    With a single pair (a `compare`) the CI is the pair's own ``pct_ci_low``/``pct_ci_high`` when given and the
+    p its ``p`` column (the paired test in the benchmark's units), not a bootstrap over one value.
+    """
+    rows = []
+    for benchmark, group in effect_table.groupby("benchmark", sort=False):
+        pct = group["pct_change"].to_numpy(dtype=float)
+        if len(group) == 1:
+            low = float(group["pct_ci_low"].iloc[0]) if "pct_ci_low" in group else float("nan")
+            high = float(group["pct_ci_high"].iloc[0]) if "pct_ci_high" in group else float("nan")
+            p = float(group["p"].iloc[0]) if "p" in group else float("nan")
+        else:
+            low, high = bootstrap_mean_ci(pct, n_boot=n_boot, seed=seed)
+            p = wilcoxon_p(pct)
+        rows.append(
+            {
+                "benchmark": benchmark,
+                "n_pairs": int(np.isfinite(pct).sum()),
+                "mean_pct": float(np.nanmean(pct)) if np.isfinite(pct).any() else float("nan"),
+                "ci_low": low,
+                "ci_high": high,
+                "wilcoxon_p": p,
+            }
+        )
+    return pd.DataFrame(rows, columns=["benchmark", "n_pairs", "mean_pct", "ci_low", "ci_high", "wilcoxon_p"])
+
+
+def correlations(
+    table: pd.DataFrame,
+    *,
+    alignments: Sequence[str] = (BRAIN, BEHAVIOR),
+    properties: Sequence[str] = PROPERTIES,
+    subsets: Sequence[str] = ("tuned", "all"),
+    methods: Sequence[str] = ("pearson", "spearman"),
+    subset_label: str = "",
+) -> pd.DataFrame:
+    """``alignment, property, subset, n, r, p, q, method, models``: every test with ≥ 3 complete rows; q = BH FDR
+    over the family of one method's tests (see the module docstring for the de-duplication of subsets)."""
+    rows, seen = [], set()
+    for method in methods:
+        test = sps.pearsonr if method == "pearson" else sps.spearmanr
+        for alignment in (a for a in alignments if a in table):
+            for prop in (p for p in properties if p in table):
+                for subset in subsets:
+                    chosen = table if subset == "all" else table[table["instruction_tuned"]]
+                    values = chosen[[alignment, prop]].apply(pd.to_numeric, errors="coerce")
+                    chosen = values.assign(model=chosen["model"]).dropna()
+                    models = tuple(sorted(chosen["model"]))
+                    key = (method, alignment, prop, models)
+                    if len(chosen) < 3 or key in seen:
+                        continue
+                    seen.add(key)
+                    result = test(chosen[alignment].to_numpy(float), chosen[prop].to_numpy(float))
+                    rows.append(
+                        {
+                            "alignment": alignment,
+                            "property": prop,
+                            "subset": subset + (f" ({subset_label})" if subset_label else ""),
+                            "n": len(chosen),
+                            "r": float(result.statistic),
+                            "p": float(result.pvalue),
+                            "method": method,
+                        }
+                    )
+    frame = pd.DataFrame(rows, columns=["alignment", "property", "subset", "n", "r", "p", "method"])
+    frame["q"] = np.nan
+    for _, group in frame.groupby("method"):
+        frame.loc[group.index, "q"] = sps.false_discovery_control(group["p"].to_numpy(), method="bh")
+    return frame[["alignment", "property", "subset", "n", "r", "p", "q", "method"]]
+
+
+@dataclass
+class Analysis:
+    """What `study analyze` / `study correlate` compute from one model table."""
+
+    table: pd.DataFrame
+    effects: pd.DataFrame
+    effect_summary: pd.DataFrame
+    correlations: pd.DataFrame
+    where: tuple[str, ...] = ()
+
+    def summary(self) -> dict:
+        """JSON-ready: models, pairs, the effect summary and the Pearson correlations."""
+        return {
+            "where": list(self.where),
+            "n_models": len(self.table),
+            "n_tuned": int(self.table["instruction_tuned"].sum()),
+            "n_pairs": int(self.effects["pair"].nunique()) if len(self.effects) else 0,
+            "effects": self.effect_summary.to_dict(orient="records"),
+            "correlations": self.correlations.to_dict(orient="records"),
+        }
+
+
+def analyze(table: pd.DataFrame, where: Sequence[str] = (), *, source: str = "table", seed: int = 0) -> Analysis:
+    """Effects (per pair, and averaged over pairs) and correlations of `table` restricted by `where`."""
+    prepared = apply_where(prepare(table, source), where)
+    effect_table = effects(prepared)
+    return Analysis(
+        prepared,
+        effect_table,
+        summarize_effects(effect_table, seed=seed),
+        correlations(prepared, subset_label=" & ".join(where)),
+        tuple(where),
+    )
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """A model table from CSV, refused by name when unreadable."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise InvalidInputError(f"{path}: cannot be read as a CSV model table ({error}).") from None
+
+
+def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
+    """effects.csv, effects_summary.csv, correlations.csv, analysis.json and figures (PNG + SVG) in `out_dir`."""
+    from tuneshift.study.figures import change_bars, correlation_scatter, save_figure
+
+    out = Path(out_dir)
+    written = [
+        write_csv(out / "effects.csv", analysis.effects),
+        write_csv(out / "effects_summary.csv", analysis.effect_summary),
+        write_csv(out / "correlations.csv", analysis.correlations),
+        write_json(out / "analysis.json", analysis.summary()),
+    ]
+    if len(analysis.effects):
+        written += save_figure(change_bars(analysis.effects), out / "figures" / "effects")
+    pearson = analysis.correlations[analysis.correlations["method"] == "pearson"]
+    for row in pearson.itertuples():
+        subset = analysis.table if row.subset.startswith("all") else analysis.table[analysis.table["instruction_tuned"]]
+        figure = correlation_scatter(subset, row.property, row.alignment, r=row.r, p=row.p)
+        written += save_figure(figure, out / "figures" / f"{row.alignment}-{row.property}-{row.subset.split()[0]}")
+    return written

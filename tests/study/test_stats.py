@@ -1,0 +1,159 @@
+"""The paper's analyses reproduced from its own reported scores (the zoo's packaged copy), and the statistics'
+building blocks on hand-checkable inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tuneshift.cli.study import app
+from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.study import load_zoo, stats
+from tuneshift.study.properties import merge_properties, read_properties
+
+
+@pytest.fixture(scope="module")
+def paper():
+    """The analyses on the paper's 25 main models (GPT-2 pairs excluded, as in its Figure 1), 17 tuned; the zoo also
+    holds the offline catalog models, which have no reported scores (source=catalog)."""
+    return stats.analyze(load_zoo().table(), ["family!=gpt2", "source=aw2023"])
+
+
+def _pearson(analysis, prop: str, subset: str) -> float:
+    rows = analysis.correlations
+    row = rows[
+        (rows["method"] == "pearson")
+        & (rows["alignment"] == stats.BRAIN)
+        & (rows["property"] == prop)
+        & rows["subset"].str.startswith(subset)
+    ]
+    assert len(row) == 1
+    return float(row["r"].iloc[0])
+
+
+def test_paper_correlations_reproduced_from_the_zoo(paper):
+    # Aw et al. print 0.95 / 0.92 / 0.81 / 0.38; these are the values its own table gives (issue 12), to 0.005.
+    assert paper.summary()["n_models"] == 25 and paper.summary()["n_tuned"] == 17
+    assert _pearson(paper, "log10_params", "tuned") == pytest.approx(0.948, abs=0.005)
+    assert _pearson(paper, "log10_params", "all") == pytest.approx(0.922, abs=0.005)
+    assert _pearson(paper, "mmlu", "tuned") == pytest.approx(0.805, abs=0.005)
+    assert _pearson(paper, "bbh", "tuned") == pytest.approx(0.379, abs=0.005)
+    # NWP loss correlated as a loss: +0.545, p = 0.024 (the paper prints -0.54 with p = 0.027).
+    nwp = paper.correlations.query("method == 'pearson' and alignment == 'brain_alignment' and property == 'nwp_loss'")
+    assert float(nwp["r"].iloc[0]) == pytest.approx(0.545, abs=0.005)
+    assert float(nwp["p"].iloc[0]) == pytest.approx(0.024, abs=0.001)
+
+
+def test_paper_effects_reproduced_from_the_zoo(paper):
+    mean = paper.effect_summary.set_index("benchmark")["mean_pct"]
+    assert mean["pereira2018"] == pytest.approx(6.99, abs=0.005)
+    assert mean["blank2014"] == pytest.approx(7.99, abs=0.005)
+    assert mean["wehbe2014"] == pytest.approx(3.97, abs=0.005)
+    assert mean[stats.BRAIN] == pytest.approx(5.98, abs=0.005)
+    assert set(paper.effects["pair"].str.split(" → ").str[0]) <= set(paper.table["model"])
+    assert paper.effects["pair"].nunique() == 17
+
+
+def test_fdr_is_benjamini_hochberg_over_each_method(paper):
+    for _, group in paper.correlations.groupby("method"):
+        p = group["p"].to_numpy()
+        order = np.argsort(p)
+        ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
+        expected = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1)
+        np.testing.assert_allclose(group["q"].to_numpy()[order], expected)
+    # MMLU exists only for tuned models: its "all" test would repeat the "tuned" one and is kept once.
+    mmlu = paper.correlations.query("method == 'pearson' and alignment == 'brain_alignment' and property == 'mmlu'")
+    assert len(mmlu) == 1
+
+
+def test_brain_alignment_is_the_mean_of_neural_columns_without_brain_avg():
+    table = pd.DataFrame(
+        {
+            "model": ["b", "t"],
+            "instruction_tuned": [False, True],
+            "base_model": [None, "b"],
+            "Pereira2018-linear": [0.2, 0.3],
+            "Tuckute2024-ridge": [0.4, 0.3],
+            "Futrell2018-deltall": [1.0, 2.0],
+        }
+    )
+    prepared = stats.prepare(table)
+    np.testing.assert_allclose(prepared[stats.BRAIN], [0.3, 0.3])
+    effect = stats.effects(prepared).set_index("benchmark")
+    assert effect.loc["Pereira2018-linear", "pct_change"] == pytest.approx(50.0)
+    assert effect.loc["Tuckute2024-ridge", "pct_change"] == pytest.approx(-25.0)
+    assert effect.loc["Futrell2018-deltall", "change"] == pytest.approx(1.0)
+    assert effect.loc[stats.BRAIN, "pct_change"] == pytest.approx(0.0)
+
+
+def test_bootstrap_ci_and_wilcoxon_on_known_values():
+    values = np.arange(1.0, 11.0)
+    low, high = stats.bootstrap_mean_ci(values, seed=0)
+    assert low < 5.5 < high and high - low == pytest.approx(2 * 1.96 * values.std() / np.sqrt(10), rel=0.15)
+    assert stats.wilcoxon_p(values) == pytest.approx(2 / 2**10)  # all ten changes positive: exact p = 2 / 2^10
+
+
+def test_where_filters_and_refuses_bad_expressions():
+    table = stats.prepare(load_zoo().table())
+    assert set(stats.apply_where(table, ["family=gpt2"])["family"]) == {"gpt2"}
+    assert (stats.apply_where(table, ["params_b>=10"])["params_b"] >= 10).all()
+    assert stats.apply_where(table, ["instruction_tuned=true"])["instruction_tuned"].all()
+    with pytest.raises(InvalidParameterError, match="COLUMN OP VALUE"):
+        stats.apply_where(table, ["family gpt2"])
+    with pytest.raises(InvalidParameterError, match="a column of the table"):
+        stats.apply_where(table, ["famly!=gpt2"])
+
+
+def test_correlate_cli_on_a_reference_style_csv(tmp_path):
+    csv = tmp_path / "models.csv"
+    reference = load_zoo().table()
+    reference = reference[reference["source"] == "aw2023"]
+    columns = ["model", "family", "base_model", "instruction_tuned", "params_b", "brain_avg", "pereira2018"]
+    columns += ["blank2014", "wehbe2014", "futrell2018", "nwp_loss", "mmlu", "bbh"]
+    reference[columns].to_csv(csv, index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["correlate", str(csv), "--where", "family!=gpt2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    correlations = pd.read_csv(out / "correlations.csv")
+    assert list(correlations.columns) == ["alignment", "property", "subset", "n", "r", "p", "q", "method"]
+    assert list(pd.read_csv(out / "effects.csv").columns)[:8] == [
+        "pair", "base", "tuned", "benchmark", "base_score", "tuned_score", "change", "pct_change",
+    ]  # fmt: skip
+    summary = json.loads((out / "analysis.json").read_text())
+    assert summary["n_pairs"] == 17
+    assert (out / "figures" / "effects.png").stat().st_size > 1000 and (out / "figures" / "effects.svg").exists()
+
+
+def test_bad_table_is_refused_by_row(tmp_path):
+    table = pd.DataFrame({"model": ["a", "b"], "instruction_tuned": ["true", "maybe"]})
+    with pytest.raises(InvalidInputError, match="row 3 \\(b\\)"):
+        stats.prepare(table, "t.csv")
+
+
+def test_properties_from_lm_eval_results_and_csv(tmp_path):
+    results = {
+        "results": {
+            "mmlu": {"acc,none": 0.4521, "acc_stderr,none": 0.004, "alias": "mmlu"},
+            "mmlu_anatomy": {"acc,none": 0.3, "alias": " - anatomy"},
+            "bbh_cot_fewshot_snarks": {"exact_match,get-answer": 0.5, "alias": " - snarks"},
+            "bbh_cot_fewshot_navigate": {"exact_match,get-answer": 0.25, "alias": " - navigate"},
+        },
+        "groups": {"mmlu": {"acc,none": 0.4521, "alias": "mmlu"}},
+        "config": {"model": "hf", "model_args": "pretrained=org/my-tuned,dtype=bfloat16"},
+    }
+    path = tmp_path / "results_2024.json"
+    path.write_text(json.dumps(results))
+    with pytest.warns(UserWarning, match="unweighted mean of its 2 subtasks"):
+        record = read_properties(path)
+    assert record.to_dict(orient="records") == [{"model": "org/my-tuned", "mmlu": 0.4521, "bbh": 0.375}]
+    table = pd.DataFrame({"model": ["mine"], "instruction_tuned": [True], "mmlu": [np.nan]})
+    merged = merge_properties(table, [record], specs={"mine": "org/my-tuned"})
+    assert merged.loc[0, "mmlu"] == pytest.approx(0.4521) and merged.loc[0, "bbh"] == pytest.approx(0.375)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"results": {"hellaswag": {"acc,none": 0.3}}, "model_name": "x"}))
+    with pytest.raises(InvalidInputError, match="neither MMLU nor BBH"):
+        read_properties(bad)
