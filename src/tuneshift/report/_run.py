@@ -1,0 +1,235 @@
+"""Everything the report shows, read once from a run directory.
+
+Score results come through the results store (:func:`_score_results`, the one place that knows their files); the
+tables of `compare` / `study` and the outputs of `tuneshift explain` are read as they were written. A partial
+directory (an interrupted study) is fine: what is there is read, and what is absent is listed in
+:attr:`Run.missing` (model × benchmark units not finished or failed) and :attr:`Run.unreadable`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuneshift.errors import DataNotFoundError, InvalidInputError
+
+STUDY_TABLES = ("compare", "effects", "effects_summary", "correlations", "models", "failures")
+INTERNALS_FILES = (
+    "instruction_scores.csv",
+    "ffn_shares.csv",
+    "heads_tuned.tsv",
+    "heads_base.tsv",
+    "verbs_tests.csv",
+    "attribution.npy",
+)
+SUMMARY_FIELDS = ("best_layer", "best_raw", "best_normalized", "ceiling", "honest_raw", "honest_normalized")
+SEARCH_DEPTH = 3  # internals folders may sit one or two levels below the run directory (compare --internals)
+SKIPPED_FOLDERS = {"units", "cache", ".git"}  # thousands of unit files; never internals
+
+
+@dataclass
+class Internals:
+    """The files one `tuneshift explain ...` output folder holds (each None / empty when absent)."""
+
+    directory: Path
+    instruction_scores: pd.DataFrame | None = None  # id, source, model, score, n_instruction_tokens, ...
+    instruction_summary: pd.DataFrame | None = None  # source, comparison, group, mean, n, p_value
+    attribution: tuple[np.ndarray, dict] | None = None  # (prompt × response matrix, tokens.json)
+    heatmaps: list[Path] = field(default_factory=list)  # attribution PNGs `explain` drew for chosen samples
+    ffn_shares: pd.DataFrame | None = None
+    ffn_compare: pd.DataFrame | None = None
+    heads: dict[str, pd.DataFrame] = field(default_factory=dict)  # role (tuned/base) → paper-format TSV
+    verbs_tests: pd.DataFrame | None = None
+    verbs_shares: pd.DataFrame | None = None
+
+
+@dataclass
+class Run:
+    """A run directory as the report sees it.
+
+    scores: one row per model × benchmark × layer (``model, benchmark, layer, raw, ceiling, normalized`` + extras).
+    summary: one row per finished model × benchmark (:data:`SUMMARY_FIELDS` + any scalar extras such as ci_low).
+    details: (model, benchmark) → the non-scalar summary entries (per-story scores, honest layers per split, ...).
+    methods: how the numbers were obtained, as the results store records it (models, benchmarks, environment).
+    tables: the study's tables that are present, by file stem (``compare``, ``effects``, ``correlations``, ...).
+    """
+
+    directory: Path
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    details: dict[tuple[str, str], dict]
+    methods: dict
+    tables: dict[str, pd.DataFrame]
+    compare: dict | None
+    internals: list[Internals]
+    missing: pd.DataFrame  # model, benchmark, status ("failed" | "not finished")
+    unreadable: dict[str, str]  # file → why it could not be read
+
+    def honest_layers(self, model: str, benchmark: str) -> list[int]:
+        """Layers the honest protocol chose in each outer split (all datasets of the benchmark), [] if unknown."""
+        return _collect(self.details.get((model, benchmark), {}), "honest_layers_per_split")
+
+
+def load_run(directory: str | Path) -> Run:
+    """Read everything the report can show from `directory` (see the module docstring)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataNotFoundError(f"{directory}: no such run directory. Give the --out folder of score/compare/study.")
+    unreadable: dict[str, str] = {}
+    scores, summary, details, methods = _score_results(directory)
+    tables = {}
+    for stem in STUDY_TABLES:
+        table = _read_table(directory / f"{stem}.csv", unreadable)
+        if table is not None:
+            tables[stem] = table
+    compare = _read_json(directory / "compare.json", unreadable)
+    internals = [_read_internals(folder, unreadable) for folder in _internals_folders(directory)]
+    if scores.empty and not tables and compare is None and not internals:
+        raise InvalidInputError(
+            f"{directory}: none of scores.csv, summary.json, {', '.join(f'{s}.csv' for s in STUDY_TABLES)}, "
+            "compare.json or `tuneshift explain` outputs is here. Point `tuneshift report` at the --out folder of "
+            "`tuneshift score`, `compare`, `study run` or `explain`."
+        )
+    missing = _missing(summary, tables.get("failures"), _planned(directory))
+    return Run(directory, scores, summary, details, methods, tables, compare, internals, missing, unreadable)
+
+
+# ---------------------------------------------------------------------------------------- score results (adapter)
+def _score_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    """(scores, summary, details, methods) of the run: the one function that knows how score results are stored.
+
+    Reads ``scores.csv`` + ``summary.json`` (the format of `tuneshift.benchmarks.run`).
+    """
+    scores = pd.read_csv(directory / "scores.csv") if (directory / "scores.csv").exists() else pd.DataFrame()
+    path = directory / "summary.json"
+    raw_summary = json.loads(path.read_text()) if path.exists() else {}
+    rows, details = [], {}
+    for model, benchmarks in raw_summary.items():
+        for benchmark, entry in benchmarks.items():
+            scalars = {key: value for key, value in entry.items() if not isinstance(value, dict | list)}
+            rows.append({"model": model, "benchmark": benchmark, **scalars})
+            details[(model, benchmark)] = {k: v for k, v in entry.items() if isinstance(v, dict | list)}
+    summary = pd.DataFrame(rows, columns=list(dict.fromkeys(["model", "benchmark", *SUMMARY_FIELDS, *_keys(rows)])))
+    return scores, summary, details, _methods_from_tables(scores, summary, details)
+
+
+def _keys(rows: list[dict]) -> list[str]:
+    return [key for row in rows for key in row]
+
+
+def _methods_from_tables(scores: pd.DataFrame, summary: pd.DataFrame, details: dict) -> dict:
+    """Methods metadata recoverable from the score files themselves (per-model columns, per-benchmark counts)."""
+    model_columns = [c for c in ("fingerprint", "source", "dtype", "device", "quantization", "options") if c in scores]
+    models = (
+        scores.groupby("model", sort=False)[model_columns].first().reset_index().to_dict("records")
+        if model_columns and not scores.empty
+        else [{"model": m} for m in dict.fromkeys(summary.get("model", []))]
+    )
+    benchmarks = {}
+    for (_, benchmark), entry in details.items():
+        info = benchmarks.setdefault(benchmark, {})
+        for key in ("n_stimuli", "n_neuroids", "n_dropped_neuroids", "median_alpha", "context", "sentences", "unit"):
+            for value in _collect_values(entry, key):
+                info.setdefault(key, value)
+    for row in summary.to_dict("records"):
+        info = benchmarks.setdefault(row["benchmark"], {})
+        for key in ("unit", "context", "sentences", "n_words", "wall_time_s"):
+            if key in row and pd.notna(row[key]):
+                info.setdefault(key, row[key])
+    return {"models": models, "benchmarks": benchmarks, "environment": {}}
+
+
+def _collect(entry: object, key: str) -> list[int]:
+    """All integers under `key` anywhere in a nested details dict (neural benchmarks keep one list per dataset)."""
+    return [int(v) for values in _collect_values(entry, key) for v in np.atleast_1d(values)]
+
+
+def _collect_values(entry: object, key: str) -> list:
+    if isinstance(entry, dict):
+        here = [entry[key]] if key in entry else []
+        return here + [v for value in entry.values() for v in _collect_values(value, key)]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------- study tables
+def _read_table(path: Path, unreadable: dict[str, str], sep: str = ",") -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        return pd.read_csv(path, sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        unreadable[str(path)] = f"{type(error).__name__}: {error}".strip()
+        return None
+
+
+def _read_json(path: Path, unreadable: dict[str, str]) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        unreadable[str(path)] = f"{type(error).__name__}: {error}"
+        return None
+
+
+def _planned(directory: Path) -> list[tuple[str, str]]:
+    """(model, benchmark) units the run set out to produce, when it recorded a plan (``plan.json``)."""
+    plan = directory / "plan.json"
+    if plan.exists():
+        tasks = json.loads(plan.read_text()).get("tasks", [])
+        return [(task["model"], task["benchmark"]) for task in tasks if "model" in task and "benchmark" in task]
+    return []
+
+
+def _missing(summary: pd.DataFrame, failures: pd.DataFrame | None, planned: list[tuple[str, str]]) -> pd.DataFrame:
+    """Units planned (or implied: every model seen × every benchmark seen) but not finished; failed ones flagged."""
+    done = set(zip(summary["model"], summary["benchmark"], strict=True)) if not summary.empty else set()
+    failed: dict[tuple[str, str], str] = {}
+    if failures is not None and {"model", "benchmark"} <= set(failures.columns):
+        errors = failures["error"] if "error" in failures else pd.Series("", index=failures.index)
+        failed = {(m, b): str(e) for m, b, e in zip(failures["model"], failures["benchmark"], errors, strict=True)}
+    models = dict.fromkeys([*(m for m, _ in done), *(m for m, _ in planned), *(m for m, _ in failed)])
+    benchmarks = dict.fromkeys([*(b for _, b in done), *(b for _, b in planned), *(b for _, b in failed)])
+    expected = planned or [(m, b) for m in models for b in benchmarks]
+    rows = [
+        (m, b, "failed" if (m, b) in failed else "not finished", failed.get((m, b), ""))
+        for m, b in dict.fromkeys([*expected, *failed])
+        if (m, b) not in done
+    ]
+    return pd.DataFrame(rows, columns=["model", "benchmark", "status", "error"])
+
+
+# ------------------------------------------------------------------------------------------------------ internals
+def _internals_folders(directory: Path) -> list[Path]:
+    """Folders (the run directory and up to SEARCH_DEPTH levels below) holding `tuneshift explain` outputs."""
+    found, frontier = [], [directory]
+    for _ in range(SEARCH_DEPTH + 1):
+        found += [folder for folder in frontier if any((folder / name).exists() for name in INTERNALS_FILES)]
+        children = (child for folder in frontier for child in folder.iterdir() if child.is_dir())
+        frontier = sorted(child for child in children if child.name not in SKIPPED_FOLDERS)
+    return found
+
+
+def _read_internals(folder: Path, unreadable: dict[str, str]) -> Internals:
+    internals = Internals(folder)
+    internals.instruction_scores = _read_table(folder / "instruction_scores.csv", unreadable)
+    if internals.instruction_scores is not None:
+        internals.instruction_summary = _read_table(folder / "summary.csv", unreadable)
+        internals.heatmaps = sorted(folder.glob("*.png"))
+    if (folder / "attribution.npy").exists() and (folder / "tokens.json").exists():
+        tokens = _read_json(folder / "tokens.json", unreadable)
+        if tokens is not None:
+            internals.attribution = (np.load(folder / "attribution.npy"), tokens)
+    internals.ffn_shares = _read_table(folder / "ffn_shares.csv", unreadable)
+    internals.ffn_compare = _read_table(folder / "ffn_compare.csv", unreadable)
+    for role in ("tuned", "base"):
+        heads = _read_table(folder / f"heads_{role}.tsv", unreadable, sep="\t")
+        if heads is not None:
+            internals.heads[role] = heads
+    internals.verbs_tests = _read_table(folder / "verbs_tests.csv", unreadable)
+    internals.verbs_shares = _read_table(folder / "verbs_shares.csv", unreadable)
+    return internals

@@ -1,0 +1,216 @@
+"""Synthetic run directories in the exact formats the commands write, for the report's tests and its benchmark.
+
+Score files are produced by the benchmarks' own table and summary functions (`score_rows`, `summarize`) and written
+with the same writers as `tuneshift score`; the study tables by `tuneshift.study.stats` from a model table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuneshift._io import write_csv, write_json
+from tuneshift.benchmarks._base import BenchmarkResult, score_rows, summarize
+
+NEURAL = {"Pereira2018-linear": 0.35, "Blank2014-linear": 0.18, "Tuckute2024-ridge": None}
+STORIES = [f"{i}" for i in range(1, 11)]
+
+
+def neural_result(model: str, benchmark: str, n_layers: int, peak: float, rng: np.random.Generator) -> BenchmarkResult:
+    """A smooth per-layer profile peaking at two thirds of the depth, honest layers near the peak."""
+    layers = np.arange(n_layers + 1)
+    depth = layers / n_layers
+    raw = peak * np.exp(-(((depth - 0.66) / 0.3) ** 2)) + rng.normal(0, 0.005, len(layers))
+    ceiling = NEURAL[benchmark]
+    honest_layers = np.clip(np.argmax(raw) + rng.integers(-2, 3, size=5), 0, n_layers).tolist()
+    details = {
+        "data": {"n_stimuli": 627, "n_neuroids": 240, "n_dropped_neuroids": 0, "honest_layers_per_split": honest_layers}
+    }
+    return BenchmarkResult(score_rows(model, benchmark, layers, raw, ceiling), float(raw.max() - 0.02), details)
+
+
+def reading_result(
+    model: str, benchmark: str, n_layers: int, value: float, rng: np.random.Generator
+) -> BenchmarkResult:
+    """A pooled Futrell2018 row with a story-bootstrap CI, and per-story scores, as `Futrell2018-*` records them."""
+    pearson = benchmark.endswith("pearsonr")
+    unit, ceiling = ("|r|", 0.858) if pearson else ("nats/word", None)
+    scores = score_rows(
+        model,
+        benchmark,
+        [n_layers],
+        [value],
+        ceiling,
+        value=value,
+        ci_low=value - 0.01,
+        ci_high=value + 0.01,
+        n=9000,
+        unit=unit,
+        context="story",
+        sentences="conllx",
+    )
+    details = {
+        "unit": unit,
+        "context": "story",
+        "sentences": "conllx",
+        "ci_low": value - 0.01,
+        "ci_high": value + 0.01,
+        "n_words": 9000,
+        "per_story_raw": {s: float(value + rng.normal(0, 0.01)) for s in STORIES},
+    }
+    return BenchmarkResult(scores, details=details)
+
+
+def write_score_dir(directory: Path, models: dict[str, int], *, reading: bool = True, seed: int = 0) -> Path:
+    """scores.csv + summary.json of `models` (name → number of blocks) on the neural benchmarks (+ Futrell2018)."""
+    rng = np.random.default_rng(seed)
+    frames, summary = [], {}
+    for index, (model, n_layers) in enumerate(models.items()):
+        results = {b: neural_result(model, b, n_layers, 0.2 + 0.01 * index, rng) for b in NEURAL}
+        if reading:
+            for benchmark, value in (("Futrell2018-pearsonr", 0.4), ("Futrell2018-deltall", 0.02)):
+                results[benchmark] = reading_result(model, benchmark, n_layers, value + 0.001 * index, rng)
+        for benchmark, result in results.items():
+            frames.append(result.scores)
+            summary.setdefault(model, {})[benchmark] = summarize(result)
+    write_csv(directory / "scores.csv", pd.concat(frames, ignore_index=True))
+    write_json(directory / "summary.json", summary)
+    return directory
+
+
+def model_table(n_pairs: int, seed: int = 0) -> pd.DataFrame:
+    """A study's model table: `n_pairs` base/tuned pairs (+ one unpaired base), sizes, MMLU, BBH, NWP loss."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for pair in range(n_pairs):
+        params = float(10 ** rng.uniform(-1, 1.5))
+        base = f"base-{pair:02d}"
+        for tuned in (False, True):
+            brain = 0.2 + 0.03 * np.log10(params) + 0.01 * tuned + rng.normal(0, 0.005)
+            rows.append(
+                {
+                    "model": f"tuned-{pair:02d}" if tuned else base,
+                    "instruction_tuned": tuned,
+                    "base_model": base if tuned else None,
+                    "family": ["llama", "t5", "gpt2"][pair % 3],
+                    "params_b": params,
+                    "mmlu": 0.3 + 0.1 * np.log10(params) + rng.normal(0, 0.02) if tuned else np.nan,
+                    "bbh": 0.3 + rng.normal(0, 0.03),
+                    "nwp_loss": 2.5 - 0.2 * np.log10(params) + rng.normal(0, 0.05),
+                    "Pereira2018-linear": brain,
+                    "Blank2014-linear": brain * 0.6,
+                    "Futrell2018-deltall": 0.02 + rng.normal(0, 0.002),
+                }
+            )
+    rows.append({**rows[0], "model": "lonely-base", "base_model": None})
+    return pd.DataFrame(rows)
+
+
+def write_study_dir(directory: Path, n_pairs: int = 3, *, n_layers: int = 6, failed: int = 1, seed: int = 0) -> Path:
+    """A study directory: scores of 2·n_pairs + 1 models (the last `failed` models' last benchmark failed), the
+    model table, effects.csv, correlations.csv, failures.csv, as `study analyze` writes them."""
+    from tuneshift.study import stats
+
+    table = model_table(n_pairs, seed)
+    write_score_dir(directory, dict.fromkeys(table["model"], n_layers), seed=seed)
+    if failed:
+        summary = pd.read_json(directory / "summary.json", typ="series").to_dict()
+        scores = pd.read_csv(directory / "scores.csv")
+        victims = list(table["model"])[-failed:]
+        lost = "Futrell2018-deltall"
+        for model in victims:
+            summary[model].pop(lost)
+        scores = scores[~(scores["model"].isin(victims) & (scores["benchmark"] == lost))]
+        write_json(directory / "summary.json", summary)
+        write_csv(directory / "scores.csv", scores)
+        failures = pd.DataFrame({"model": victims, "benchmark": lost, "error": "OutOfMemoryError: CUDA out of memory"})
+        write_csv(directory / "failures.csv", failures)
+    analysis = stats.analyze(table)
+    write_csv(directory / "models.csv", analysis.table)
+    write_csv(directory / "effects.csv", analysis.effects)
+    write_csv(directory / "effects_summary.csv", analysis.effect_summary)
+    write_csv(directory / "correlations.csv", analysis.correlations)
+    return directory
+
+
+def write_internals_dir(directory: Path, seed: int = 0) -> Path:
+    """Outputs of `tuneshift explain instructions / attention / ffn` in their formats (small)."""
+    rng = np.random.default_rng(seed)
+    sources = ["alpaca", "self-instruct", "dolly"]
+    scores = pd.DataFrame(
+        {
+            "id": [f"{s}_{i}" for s in sources for i in range(4) for _ in (0, 1)],
+            "source": [s for s in sources for _ in range(4) for _ in (0, 1)],
+            "model": ["base", "tuned"] * 12,
+            "score": rng.uniform(0, 1, 24),
+            "n_instruction_tokens": 5,
+            "n_output_tokens": 40,
+            "rating": np.nan,
+        }
+    )
+    write_csv(directory / "instruction_scores.csv", scores)
+    summary = pd.DataFrame(
+        {
+            "source": sources,
+            "comparison": "base_vs_tuned",
+            "group": "tuned",
+            "mean": [0.5, 0.6, 0.55],
+            "n": 4,
+            "p_value": [0.04, 0.2, 0.5],
+        }
+    )
+    write_csv(directory / "summary.csv", summary)
+    np.save(directory / "attribution.npy", rng.uniform(0, 1, (5, 4)))
+    write_json(
+        directory / "tokens.json",
+        {
+            "text": "x",
+            "prompt_tokens": list("abcde"),
+            "response_tokens": list("wxyz"),
+            "prompt_spans": [],
+            "response_spans": [],
+            "probabilities": [0.5] * 4,
+        },
+    )
+    shares = pd.DataFrame(
+        [
+            {
+                "model": model,
+                "group": group,
+                "layers": _layers(group),
+                "scheme": scheme,
+                "category": category,
+                "share": rng.uniform(0, 1),
+                "n_hits": 3,
+                "n_explainable": 10,
+                "n_components": 20,
+            }
+            for model in ("base", "tuned")
+            for group in (*range(4), "all")
+            for scheme, categories in (("level", ("morphology", "semantics")), ("task", ("math", "coding")))
+            for category in categories
+        ]
+    )
+    write_csv(directory / "ffn_shares.csv", shares)
+    heads = pd.DataFrame(
+        {
+            "Model": "tiny",
+            "Size": "",
+            "Layer": np.repeat([0, 1], 8),
+            "Type": "QK",
+            "Head": np.tile(np.repeat([0, 1], 4), 2),
+            "Dim": np.tile(np.arange(4), 4),
+            "Rank": np.tile(np.arange(1, 5), 4),
+            "Score": rng.uniform(0, 5, 16).round(4),
+            "TopK": "write=essay|||summarize=text|||list=items|||translate=french",
+        }
+    )
+    heads.to_csv(directory / "heads_tuned.tsv", sep="\t", index=False)
+    return directory
+
+
+def _layers(group: int | str) -> str:
+    """The 1-based layer range of a layer group of two blocks (``"all"``: the 8 blocks)."""
+    return "1-8" if group == "all" else f"{2 * group + 1}-{2 * group + 2}"

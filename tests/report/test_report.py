@@ -1,0 +1,167 @@
+"""The report of score, study and explain directories: sections present exactly when their data is, numbers as
+the run wrote them, partial and broken directories, and a page that references nothing outside itself."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tests.report.page import column, read_page
+from tests.report.synthetic import write_internals_dir, write_score_dir, write_study_dir
+from tuneshift.cli.report import app
+from tuneshift.errors import DataNotFoundError, InvalidInputError
+from tuneshift.report import write_report
+
+
+def test_score_dir_report_shows_scores_profiles_and_reading_times(tmp_path):
+    write_score_dir(tmp_path, {"tiny-a": 4, "tiny-b": 8})
+    page = read_page(write_report(tmp_path))
+    assert page.sections == ["models", "profiles", "reading", "missing", "methods"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # The card of each model shows its summary.json numbers (4 significant digits).
+    entry = summary["tiny-b"]["Pereira2018-linear"]
+    card = page.tables["tiny-b scores"]
+    row = next(r for r in card[1:] if r[0] == "Pereira2018-linear")
+    assert row[1:] == [
+        str(entry["best_layer"]),
+        f"{entry['best_raw']:.4g}",
+        f"{entry['best_normalized']:.4g}",
+        f"{entry['honest_raw']:.4g}",
+        f"{entry['honest_normalized']:.4g}",
+        "0.35",
+    ]
+    assert column(page, "all scores", "model").count("tiny-a") == 5  # 3 neural + 2 reading-time benchmarks
+    # One layer profile per neural benchmark (the reading-time ones have a single layer).
+    assert len(page.images) == 3
+    assert all(src.startswith("data:image/svg+xml;base64,") for src in page.images)
+    # Reading times: pooled scores with their CIs, and one row per model × benchmark with the ten stories.
+    pooled = page.tables["reading times"]
+    assert pooled[0][:5] == ["model", "benchmark", "score", "ci_low", "ci_high"]
+    deltall = summary["tiny-a"]["Futrell2018-deltall"]
+    assert ["tiny-a", "Futrell2018-deltall", f"{deltall['best_raw']:.4g}", f"{deltall['ci_low']:.4g}"] in [
+        r[:4] for r in pooled
+    ]
+    stories = page.tables["reading times per story"]
+    assert stories[0] == ["model", "benchmark", *(f"story {i}" for i in range(1, 11))]
+    assert len(stories) == 1 + 2 * 2
+    # Sections without data are listed with the command that would produce them.
+    assert "tuneshift study analyze" in page.text and "tuneshift explain" in page.text
+
+
+def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_path):
+    write_study_dir(tmp_path, n_pairs=3)
+    (tmp_path / "internals").mkdir()
+    write_internals_dir(tmp_path / "internals")
+    page = read_page(write_report(tmp_path))
+    expected = ["models", "profiles", "changes", "correlations", "reading", "internals", "failures", "missing"]
+    assert page.sections == [*expected, "methods"]
+    effects = pd.read_csv(tmp_path / "effects.csv")
+    assert len(page.tables["Effect per pair and benchmark"]) == 1 + len(effects)
+    correlations = pd.read_csv(tmp_path / "correlations.csv")
+    assert column(page, "correlations", "q") == [f"{q:.3g}" for q in correlations["q"]]
+    # The failed unit is in the failures table and listed as missing (failed), nothing else is missing.
+    assert page.tables["failures"][1] == ["lonely-base", "Futrell2018-deltall", "OutOfMemoryError: CUDA out of memory"]
+    assert page.tables["missing units"][1:] == [
+        ["lonely-base", "Futrell2018-deltall", "failed", "OutOfMemoryError: CUDA out of memory"]
+    ]
+    # Internals: instruction scores by source (3 sources × 2 models), top head pairs (at most 20 rows).
+    by_source = page.tables["Instruction-attribution score by source (mean over samples)"]
+    assert len(by_source) == 1 + 6
+    scores = pd.read_csv(tmp_path / "internals" / "instruction_scores.csv")
+    alpaca = scores[(scores.model == "tuned") & (scores.source == "alpaca")]["score"].mean()
+    assert ["tuned", "alpaca", f"{alpaca:.4g}"] == [r[:3] for r in by_source if r[:2] == ["tuned", "alpaca"]][0]
+    heads = page.tables["Top head word pairs (tuned)"]
+    assert len(heads) == 1 + 16 and heads[1][column_index(heads, "TopK")].startswith("write=essay, summarize=text")
+    assert column(page, "Top head word pairs (tuned)", "Score") == sorted(
+        column(page, "Top head word pairs (tuned)", "Score"), key=float, reverse=True
+    )
+    # Figures: 3 profiles, change bars, 12 scatters (the table has more rows), heatmap, 2 FFN share plots.
+    assert len(page.images) == 3 + 1 + 12 + 1 + 2
+    assert all(src.startswith(("data:image/svg+xml;base64,", "data:image/png;base64,")) for src in page.images)
+
+
+def column_index(table: list[list[str]], name: str) -> int:
+    return table[0].index(name)
+
+
+def test_page_references_nothing_outside_itself(tmp_path):
+    write_study_dir(tmp_path)
+    html = write_report(tmp_path).read_text()
+    page = read_page(tmp_path / "report.html")
+    assert all(url.startswith(("data:", "#")) for url in page.urls), [u[:40] for u in page.urls]
+    assert "default-src 'none'" in html  # the page's own policy forbids any fetch
+    for needle in ("http://", "https://", "@import", "url(", "<link", "fonts."):
+        assert needle not in html.replace('xmlns="http://www.w3.org/', ""), needle
+
+
+def test_partial_directory_lists_what_is_missing(tmp_path):
+    """An interrupted run: model b finished one benchmark of two, model c none (but it failed once)."""
+    write_score_dir(tmp_path, {"a": 3, "b": 3}, reading=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    del summary["b"]["Blank2014-linear"], summary["b"]["Tuckute2024-ridge"]
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    pd.DataFrame({"model": ["c"], "benchmark": ["Pereira2018-linear"], "error": ["weights missing"]}).to_csv(
+        tmp_path / "failures.csv", index=False
+    )
+    page = read_page(write_report(tmp_path))
+    missing = {tuple(row[:3]) for row in page.tables["missing units"][1:]}
+    assert missing == {
+        ("b", "Blank2014-linear", "not finished"),
+        ("b", "Tuckute2024-ridge", "not finished"),
+        ("c", "Pereira2018-linear", "failed"),
+        ("c", "Blank2014-linear", "not finished"),
+        ("c", "Tuckute2024-ridge", "not finished"),
+    }
+    assert "reading" not in page.sections and "a scores" in page.tables and "b scores" in page.tables
+
+
+def test_unreadable_table_is_listed_and_the_rest_is_shown(tmp_path):
+    write_study_dir(tmp_path)
+    (tmp_path / "correlations.csv").write_bytes(b"\xff\xfe\x00broken")
+    page = read_page(write_report(tmp_path))
+    assert "correlations" not in page.sections and "changes" in page.sections
+    assert "correlations.csv" in page.text and "UnicodeDecodeError" in page.text
+
+
+def test_explain_folder_alone_renders_internals(tmp_path):
+    write_internals_dir(tmp_path)
+    page = read_page(write_report(tmp_path, tmp_path / "out" / "page.html"))
+    assert page.sections == ["internals", "missing", "methods"]
+    assert (tmp_path / "out" / "page.html").exists() and not (tmp_path / "report.html").exists()
+
+
+def test_not_a_run_directory_is_refused_by_name(tmp_path):
+    with pytest.raises(DataNotFoundError, match="no such run directory"):
+        write_report(tmp_path / "nowhere")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InvalidInputError, match=f"{tmp_path}: none of scores.csv"):
+        write_report(tmp_path)
+
+
+def test_cli_writes_the_report(tmp_path):
+    write_score_dir(tmp_path, {"m": 2}, reading=False)
+    result = CliRunner().invoke(app, [str(tmp_path), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "r.html" in result.output and (tmp_path / "r.html").stat().st_size > 10_000
+
+
+def test_honest_layers_reach_the_profile(tmp_path, monkeypatch):
+    """The layers each split chose (summary details) are what the profile figure is given."""
+    write_score_dir(tmp_path, {"m": 6}, reading=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    calls = {}
+
+    def spy(scores, benchmark, honest_layers=None):
+        calls[benchmark] = honest_layers
+        return original(scores, benchmark, honest_layers)
+
+    import tuneshift.study.figures as figures
+
+    original = figures.layer_profiles
+    monkeypatch.setattr(figures, "layer_profiles", spy)
+    write_report(tmp_path)
+    chosen = summary["m"]["Blank2014-linear"]["data"]["honest_layers_per_split"]
+    assert calls["Blank2014-linear"] == {"m": chosen}
