@@ -72,7 +72,7 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
     assert len(by_source) == 1 + 6
     scores = pd.read_csv(tmp_path / "internals" / "instruction_scores.csv")
     alpaca = scores[(scores.model == "tuned") & (scores.source == "alpaca")]["score"].mean()
-    assert ["tuned", "alpaca", f"{alpaca:.4g}"] == [r[:3] for r in by_source if r[:2] == ["tuned", "alpaca"]][0]
+    assert ["tuned", "alpaca", f"{alpaca:.4g}"] == next(r[:3] for r in by_source if r[:2] == ["tuned", "alpaca"])
     heads = page.tables["Top head word pairs (tuned)"]
     assert len(heads) == 1 + 16 and heads[1][column_index(heads, "TopK")].startswith("write=essay, summarize=text")
     assert column(page, "Top head word pairs (tuned)", "Score") == sorted(
