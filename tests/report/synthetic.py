@@ -114,12 +114,12 @@ def write_study_dir(directory: Path, n_pairs: int = 3, *, n_layers: int = 6, fai
     from tuneshift.study import stats
 
     table = model_table(n_pairs, seed)
+    lost = "Futrell2018-deltall"
     write_score_dir(directory, dict.fromkeys(table["model"], n_layers), seed=seed)
     if failed:
         summary = pd.read_json(directory / "summary.json", typ="series").to_dict()
         scores = pd.read_csv(directory / "scores.csv")
         victims = list(table["model"])[-failed:]
-        lost = "Futrell2018-deltall"
         for model in victims:
             summary[model].pop(lost)
         scores = scores[~(scores["model"].isin(victims) & (scores["benchmark"] == lost))]
@@ -127,6 +127,7 @@ def write_study_dir(directory: Path, n_pairs: int = 3, *, n_layers: int = 6, fai
         write_csv(directory / "scores.csv", scores)
         failures = pd.DataFrame({"model": victims, "benchmark": lost, "error": "OutOfMemoryError: CUDA out of memory"})
         write_csv(directory / "failures.csv", failures)
+    write_json(directory / "study.json", study_record(table, [*NEURAL, "Futrell2018-pearsonr", lost]))
     analysis = stats.analyze(table)
     write_csv(directory / "models.csv", analysis.table)
     write_csv(directory / "effects.csv", analysis.effects)
@@ -214,3 +215,19 @@ def write_internals_dir(directory: Path, seed: int = 0) -> Path:
 def _layers(group: int | str) -> str:
     """The 1-based layer range of a layer group of two blocks (``"all"``: the 8 blocks)."""
     return "1-8" if group == "all" else f"{2 * group + 1}-{2 * group + 2}"
+
+
+def study_record(table: pd.DataFrame, benchmarks: list[str], extra_models: tuple[str, ...] = ()) -> dict:
+    """study.json as `tuneshift study run` records it: source, benchmarks, options, models with spec and fields."""
+    names = [*table["model"], *extra_models]
+    return {
+        "source": "study.yaml",
+        "benchmarks": benchmarks,
+        "options": {"dtype": "float32", "device": "cpu"},
+        "benchmark_options": {},
+        "options_key": "float32-cpu",
+        "models": [
+            {"name": name, "slug": name, "spec": f"/shared/models/{name}", "random_init": False, "seed": 0}
+            for name in names
+        ],
+    }

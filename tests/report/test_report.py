@@ -118,6 +118,18 @@ def test_partial_directory_lists_what_is_missing(tmp_path):
     assert "reading" not in page.sections and "a scores" in page.tables and "b scores" in page.tables
 
 
+def test_study_plan_lists_models_that_never_started(tmp_path):
+    write_study_dir(tmp_path, n_pairs=2, failed=0)
+    record = json.loads((tmp_path / "study.json").read_text())
+    record["models"].append({"name": "queued", "slug": "queued", "spec": "org/queued", "random_init": False, "seed": 0})
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    page = read_page(write_report(tmp_path))
+    missing = page.tables["missing units"][1:]
+    assert [row[:3] for row in missing] == [["queued", b, "not finished"] for b in record["benchmarks"]]
+    assert "org/queued" in column(page, "model provenance", "spec")
+    assert "float32-cpu" in page.text  # the study's options are in the methods section
+
+
 def test_unreadable_table_is_listed_and_the_rest_is_shown(tmp_path):
     write_study_dir(tmp_path)
     (tmp_path / "correlations.csv").write_bytes(b"\xff\xfe\x00broken")

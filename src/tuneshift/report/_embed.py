@@ -49,7 +49,7 @@ def figure(fig: MplFigure, caption: str, alt: str = "") -> Figure:
     """Embed a matplotlib figure (as the plotting functions return it) as SVG."""
     buffer = io.BytesIO()
     with matplotlib.rc_context(SVG_STYLE):
-        fig.savefig(buffer, format="svg", bbox_inches="tight")
+        fig.savefig(buffer, format="svg")
     return Figure(_uri(buffer.getvalue(), ".svg"), caption, alt or caption)
 
 

@@ -14,7 +14,7 @@ from tuneshift.report._embed import Table, table
 from tuneshift.report._run import Run
 
 PACKAGES = ("tuneshift", "torch", "transformers", "numpy", "scipy", "scikit-learn", "pandas", "himalaya", "gguf")
-MODEL_COLUMNS = ["model", "fingerprint", "source", "quantization", "dtype", "device", "options", "readout"]
+MODEL_COLUMNS = ["model", "fingerprint", "spec", "source", "quantization", "dtype", "device", "options", "readout"]
 HONEST_PROTOCOL = (
     "Best layer: the layer with the highest cross-validated score, chosen on the test data (optimistic when many "
     "layers are scored). Honest: in each outer split an inner 5-fold CV on the training stimuli only (grouped by "
@@ -30,6 +30,7 @@ def methods(run: Run) -> dict:
         "models": table(models, MODEL_COLUMNS + [c for c in models if c not in MODEL_COLUMNS]) if len(models) else None,
         "benchmarks": _benchmarks(run),
         "protocol": HONEST_PROTOCOL,
+        "settings": {key: _flat(value) for key, value in run.methods.get("settings", {}).items()},
         "environment": _environment(run.methods.get("environment") or {}),
     }
 

@@ -28,7 +28,7 @@ INTERNALS_FILES = (
 )
 SUMMARY_FIELDS = ("best_layer", "best_raw", "best_normalized", "ceiling", "honest_raw", "honest_normalized")
 SEARCH_DEPTH = 3  # internals folders may sit one or two levels below the run directory (compare --internals)
-SKIPPED_FOLDERS = {"units", "cache", ".git"}  # thousands of unit files; never internals
+SKIPPED_FOLDERS = {"units", "models", "tasks", "cache", ".git"}  # score units and study task files, never internals
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Run:
     methods: dict
     tables: dict[str, pd.DataFrame]
     compare: dict | None
+    study: dict | None  # study.json: the study's models (spec, zoo fields, seed), benchmarks and options
     internals: list[Internals]
     missing: pd.DataFrame  # model, benchmark, status ("failed" | "not finished")
     unreadable: dict[str, str]  # file → why it could not be read
@@ -88,14 +89,17 @@ def load_run(directory: str | Path) -> Run:
             tables[stem] = table
     compare = _read_json(directory / "compare.json", unreadable)
     internals = [_read_internals(folder, unreadable) for folder in _internals_folders(directory)]
-    if scores.empty and not tables and compare is None and not internals:
+    if scores.empty and not tables and compare is None and not internals and not (directory / "study.json").exists():
         raise InvalidInputError(
             f"{directory}: none of scores.csv, summary.json, {', '.join(f'{s}.csv' for s in STUDY_TABLES)}, "
             "compare.json or `tuneshift explain` outputs is here. Point `tuneshift report` at the --out folder of "
             "`tuneshift score`, `compare`, `study run` or `explain`."
         )
-    missing = _missing(summary, tables.get("failures"), _planned(directory))
-    return Run(directory, scores, summary, details, methods, tables, compare, internals, missing, unreadable)
+    study = _read_json(directory / "study.json", unreadable)
+    if study:
+        methods = _with_study_record(methods, study)
+    missing = _missing(summary, tables.get("failures"), _planned(study))
+    return Run(directory, scores, summary, details, methods, tables, compare, study, internals, missing, unreadable)
 
 
 # ---------------------------------------------------------------------------------------- score results (adapter)
@@ -143,6 +147,23 @@ def _methods_from_tables(scores: pd.DataFrame, summary: pd.DataFrame, details: d
     return {"models": models, "benchmarks": benchmarks, "environment": {}}
 
 
+def _with_study_record(methods: dict, study: dict) -> dict:
+    """Add what study.json records: each model's spec, zoo fields and seed, and the study's load/readout options."""
+    recorded = {row["model"]: row for row in methods["models"]}
+    models = [
+        {**{k: v for k, v in model.items() if k not in ("name", "slug")}, **recorded.get(model["name"], {})}
+        | {"model": model["name"]}
+        for model in study.get("models", [])
+    ]
+    known = {row["model"] for row in models}
+    settings = {key: study[key] for key in ("source", "options", "benchmark_options", "options_key") if study.get(key)}
+    return {
+        **methods,
+        "models": models + [row for row in methods["models"] if row["model"] not in known],
+        "settings": {**methods.get("settings", {}), **settings},
+    }
+
+
 def _collect(entry: object, key: str) -> list[int]:
     """All integers under `key` anywhere in a nested details dict (neural benchmarks keep one list per dataset)."""
     return [int(v) for values in _collect_values(entry, key) for v in np.atleast_1d(values)]
@@ -176,13 +197,13 @@ def _read_json(path: Path, unreadable: dict[str, str]) -> dict | None:
         return None
 
 
-def _planned(directory: Path) -> list[tuple[str, str]]:
-    """(model, benchmark) units the run set out to produce, when it recorded a plan (``plan.json``)."""
-    plan = directory / "plan.json"
-    if plan.exists():
-        tasks = json.loads(plan.read_text()).get("tasks", [])
-        return [(task["model"], task["benchmark"]) for task in tasks if "model" in task and "benchmark" in task]
-    return []
+def _planned(study: dict | None) -> list[tuple[str, str]]:
+    """(model, benchmark) units a study set out to produce: every model × benchmark of its ``study.json``."""
+    if not study:
+        return []
+    return [
+        (model["name"], benchmark) for model in study.get("models", []) for benchmark in study.get("benchmarks", [])
+    ]
 
 
 def _missing(summary: pd.DataFrame, failures: pd.DataFrame | None, planned: list[tuple[str, str]]) -> pd.DataFrame:
