@@ -66,3 +66,56 @@ def correlate(
         specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
         frame = merge_properties(frame, [read_properties(p) for p in properties], specs)
     _finish(stats.analyze(frame, where or (), source=str(table)), out)
+
+
+@app.command()
+def run(
+    study_file: Path = typer.Argument(..., help="STUDY.yaml: models, benchmarks, controls, options (see docs)."),
+    out: Path = typer.Option(..., "--out", help="Study directory: scores.csv, summary.json, failures.csv, tasks/."),
+    executor: str = typer.Option("local", help="local (this process, no Ray) or ray (a cluster or a local one)."),
+    address: str | None = typer.Option(None, help="Ray cluster address (e.g. auto or head-node:6379)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (tasks, memory per model) and stop."),
+    zoo: list[Path] | None = ZOO,
+) -> None:
+    """Score every model of a study on every benchmark; a rerun skips finished tasks, failures go to failures.csv."""
+    from tuneshift.study.run import load_study, plan_study, run_study
+
+    study = load_study(study_file, zoo or ())
+    plan = plan_study(study, out)
+    if dry_run:
+        view = Table("model", "spec", "tasks", "pending", "memory (GB)", title=f"Plan of {study_file}")
+        for row in plan.describe().itertuples():
+            view.add_row(row.model, row.spec, str(row.tasks), str(row.pending), f"{row.memory_gb:.2f}")
+        console.print(view)
+        console.print(
+            f"{len(plan.tasks)} tasks ({len(plan.pending)} pending, {len(plan.finished)} finished) over "
+            f"{len(study.models)} models × {len(study.benchmarks)} benchmarks; largest model group needs "
+            f"{max(plan.memory.values()) / 1e9:.1f} GB"
+        )
+        return
+    outcome = run_study(study, out, executor=executor, address=address)
+    console.print(
+        f"{outcome.done} tasks done, {outcome.failed} failed, {outcome.skipped} skipped (finished before) in "
+        f"{outcome.seconds:.1f} s; scores: {out / 'scores.csv'}"
+        + (f"; failures: {out / 'failures.csv'}" if outcome.failed else "")
+    )
+    if outcome.failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def analyze(
+    study_dir: Path = typer.Argument(..., help="A study directory written by `tuneshift study run`."),
+    where: list[str] | None = WHERE,
+    properties: list[Path] | None = PROPERTIES,
+    honest: bool = typer.Option(False, help="Use the honest score (layer chosen on training folds), not the best."),
+    zoo: list[Path] | None = ZOO,
+) -> None:
+    """Effects and correlations of a study's models; writes effects.csv, correlations.csv, figures into the study."""
+    from tuneshift.study.run import model_table
+
+    frame = model_table(study_dir, score="honest_raw" if honest else "best_raw")
+    if properties:
+        specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
+        frame = merge_properties(frame, [read_properties(p) for p in properties], specs)
+    _finish(stats.analyze(frame, where or (), source=str(study_dir)), study_dir)

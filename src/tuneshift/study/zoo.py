@@ -167,6 +167,9 @@ class Zoo(Mapping[str, ZooEntry]):
         except KeyError:
             raise UnknownNameError("zoo model", name, self._entries) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
     def __iter__(self):
         return iter(self._entries)
 
