@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tuneshift.errors import InvalidInputError
+from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.metrics import METRICS, encoding_score
 from tuneshift.metrics._synthetic import synthetic_encoding_data
 
@@ -99,3 +99,17 @@ def test_degenerate_layer_in_a_stack_equals_sklearn(n_features):
             expected = pearson_r(predicted, targets[test])
             # float64 rounding of two different factorizations (observed < 1e-12); r itself is O(0.1–1)
             np.testing.assert_allclose(result.split_neuroid[layer, split], expected, atol=1e-8)
+
+
+def test_honest_ridge_layer_from_leave_one_out_agrees_with_inner_cv():
+    layers, targets, groups = synthetic_encoding_data(100, 150, 30, snr=2.0, n_layers=4, seed=4)
+    loo = encoding_score(layers, targets, regression="ridge", cv="group", groups=groups, honest=True)
+    inner = encoding_score(
+        layers, targets, regression="ridge", cv="group", groups=groups, honest=True, honest_method="inner"
+    )
+    np.testing.assert_array_equal(loo.honest.chosen_layers, 0)  # no fit added, same choice as the inner CV
+    np.testing.assert_array_equal(inner.honest.chosen_layers, 0)
+    assert loo.honest.score == pytest.approx(inner.honest.score, rel=1e-12)
+    assert loo.alphas.shape == loo.split_neuroid.shape
+    with pytest.raises(InvalidParameterError, match="honest_method"):
+        encoding_score(layers, targets, honest=True, honest_method="loo")  # OLS has no GCV

@@ -142,7 +142,7 @@ def holdout_scores(
             pools = list(itertools.combinations(others, k - 1))
             grams = b.stack([sum(subject_grams[s] for s in pool) for pool in pools])  # (C, n, n)
             design = LayerDesign.from_grams(grams, b)
-            r, _ = cross_validated_r(design, b.asarray(y[:, subjects == held_out]), splits, solver, b)
+            r = cross_validated_r(design, b.asarray(y[:, subjects == held_out]), splits, solver, b).r
             values = r.reshape(-1, r.shape[-1])  # (C · S, T_subject), combination-major
             if block.shape[0] == 0:
                 block = np.full((values.shape[0], y.shape[1]), np.nan)

@@ -11,20 +11,23 @@ chosen on the test data; over 30–80 layers the bias is not small). For each ou
 layer with the best *inner* cross-validated score computed on that split's training stimuli only (``inner_splits``
 folds: GroupKFold over the training groups when ``groups`` is given, else shuffled KFold, seed 0; same regression,
 same aggregation), and report that layer's outer-test score; the honest score is the mean over outer splits.
+For ridge, the layer is chosen by default from the leave-one-out predictions of the training stimuli that the GCV
+fit computes anyway (the r of those predictions, median over neuroids): the same question asked of the same
+training stimuli, without the 5 × more fits of an inner CV (``honest_method="inner"`` keeps the inner CV).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.model_selection import GroupKFold, KFold
 
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.metrics._backend import Backend, get_backend
-from tuneshift.metrics.regression import LayerDesign, Solver, make_solver
+from tuneshift.metrics.regression import LayerDesign, RidgeGCVSolver, Solver, make_solver
 from tuneshift.metrics.splits import Split, make_splits
 from tuneshift.progress import Tracker
 from tuneshift.progress import progress as progress_of
@@ -46,6 +49,14 @@ def pearson_r(a: Any, b: Any, eps: float = BRAINSCORE_EPS) -> Any:
     return (am * bm).sum(-2) / (a_norm * b_norm)
 
 
+class CrossValidated(NamedTuple):
+    """Every (layer, split, neuroid) of a cross-validation: test r, and the solver's α and leave-one-out r."""
+
+    r: np.ndarray  # (L, S, T) Pearson r on each split's test stimuli
+    alpha: np.ndarray | None  # (L, S, T) ridge α chosen by GCV, or None
+    loo_r: np.ndarray | None  # (L, S, T) r of the leave-one-out predictions of the training stimuli, or None
+
+
 def cross_validated_r(
     design: LayerDesign,
     targets: Any,
@@ -54,13 +65,13 @@ def cross_validated_r(
     backend: Backend,
     eps: float = BRAINSCORE_EPS,
     tracker: Tracker | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Test-split Pearson r for every (layer, split, neuroid) → (L, S, T), plus the solver's info (e.g. the chosen
-    ridge α, (L, S, T)) or None. Layers are processed in chunks that keep each split's working set under
-    ~512 MiB; `tracker` advances by one per (layer, split) fit."""
+) -> CrossValidated:
+    """Test-split Pearson r for every (layer, split, neuroid) → (L, S, T), with what the solver reports besides
+    (ridge: the chosen α and the leave-one-out r). Layers are processed in chunks that keep each split's working
+    set under ~512 MiB; `tracker` advances by one per (layer, split) fit."""
     n_layers, n_targets = design.n_layers, targets.shape[-1]
     r = np.empty((n_layers, len(splits), n_targets))
-    info = None
+    extras: dict[str, np.ndarray] = {}
     for s, (train, test) in enumerate(splits):
         chunk = max(1, int(_CHUNK_BYTES // design.working_bytes(len(train), n_targets)))
         train_idx, test_idx = backend.index(train), backend.index(test)
@@ -68,16 +79,16 @@ def cross_validated_r(
         y_mean = y_train.mean(0)
         for start in range(0, n_layers, chunk):
             blocks = design.blocks(slice(start, start + chunk), train_idx, test_idx)
-            prediction, extra = solver(blocks, y_train - y_mean, backend)
+            fit = solver(blocks, y_train - y_mean, backend)
             # r is shift-invariant: the training mean ȳ need not be added back to the prediction
-            r[start : start + chunk, s] = backend.to_numpy(pearson_r(prediction, y_test, eps))
-            if extra is not None:
-                if info is None:
-                    info = np.empty_like(r)
-                info[start : start + chunk, s] = backend.to_numpy(extra)
+            r[start : start + chunk, s] = backend.to_numpy(pearson_r(fit.prediction, y_test, eps))
+            for name in ("alpha", "loo_r"):
+                value = getattr(fit, name)
+                if value is not None:
+                    extras.setdefault(name, np.empty_like(r))[start : start + chunk, s] = backend.to_numpy(value)
             if tracker is not None:
                 tracker.advance(min(chunk, n_layers - start))
-    return r, info
+    return CrossValidated(r, extras.get("alpha"), extras.get("loo_r"))
 
 
 def aggregate(r: np.ndarray) -> np.ndarray:
@@ -165,27 +176,41 @@ def honest_layer_score(
     design: LayerDesign,
     targets: Any,
     splits: Sequence[Split],
-    outer_per_split: np.ndarray,
+    outer: CrossValidated,
     solver: Solver,
     backend: Backend,
     groups: np.ndarray | None = None,
     inner_splits: int = 5,
     eps: float = BRAINSCORE_EPS,
     tracker: Tracker | None = None,
+    method: str = "auto",
 ) -> HonestLayerScore:
-    """Choose the layer on each outer split's training stimuli (inner CV), report its outer-test score."""
-    inner_scores = np.stack(
-        [
-            aggregate(
-                cross_validated_r(
-                    design, targets, _inner_splits(train, groups, inner_splits), solver, backend, eps, tracker
-                )[0]
-            )
-            for train, _ in splits
-        ]
-    )  # (S, L)
+    """Choose the layer on each outer split's training stimuli, report its outer-test score.
+
+    method: "inner" — an inner ``inner_splits``-fold CV on the training stimuli (same regression, same
+    aggregation); "loo" — the leave-one-out predictions of the training stimuli that the ridge GCV fit already
+    made (median over neuroids of their r), so no fit is added; "auto" — "loo" when the solver reports it (ridge),
+    else "inner".
+    """
+    if method not in ("auto", "inner", "loo"):
+        raise InvalidParameterError("honest_method", "'auto', 'inner' or 'loo'", method)
+    if method == "loo" and outer.loo_r is None:
+        raise InvalidParameterError("honest_method", "'inner' for a regression without GCV", method)
+    if method != "inner" and outer.loo_r is not None:
+        inner_scores = np.nanmedian(outer.loo_r, axis=-1).T  # (S, L)
+    else:
+        inner_scores = np.stack(
+            [
+                aggregate(
+                    cross_validated_r(
+                        design, targets, _inner_splits(train, groups, inner_splits), solver, backend, eps, tracker
+                    ).r
+                )
+                for train, _ in splits
+            ]
+        )  # (S, L)
     chosen = inner_scores.argmax(1)
-    per_split = outer_per_split[chosen, np.arange(len(splits))]
+    per_split = np.nanmedian(outer.r, axis=-1)[chosen, np.arange(len(splits))]
     return HonestLayerScore(float(per_split.mean()), per_split, chosen, inner_scores)
 
 
@@ -205,6 +230,7 @@ def encoding_score(
     neuroid_labels: Mapping[str, Sequence] | None = None,
     honest: bool = False,
     inner_splits: int = 5,
+    honest_method: str = "auto",
     backend: str | Backend = "numpy",
     device: str | None = None,
     dtype: Any = None,
@@ -221,7 +247,8 @@ def encoding_score(
         "contiguous" (4 blocks, ``gap`` 5), or explicit (train, test) index pairs; ``n_splits``/``random_state``
         override the defaults (Blank2014-ridge: cv="group", n_splits=8).
     neuroid_labels: e.g. {"subject": subject_per_neuroid, "region": roi_per_neuroid} → ``result.breakdown``.
-    honest: also choose the best layer per split on training stimuli only → ``result.honest``.
+    honest: also choose the best layer per split on training stimuli only → ``result.honest``; honest_method:
+        "auto" (ridge: from the GCV fit's leave-one-out predictions, no extra fit; OLS: inner CV), "inner", "loo".
     backend: "numpy" or "torch" (CUDA when present; float64 unless ``dtype`` says otherwise).
     progress: report the fits done (a bar on a terminal, plain lines in a log; see tuneshift.progress).
     """
@@ -241,18 +268,20 @@ def encoding_score(
         cv, design.n_stimuli, group_array, n_splits=n_splits, train_size=train_size, random_state=random_state, gap=gap
     )
     solver = make_solver(regression, alphas, alpha_per_target)
-    n_fits = design.n_layers * len(splits) * (1 + (inner_splits if honest else 0))
+    inner_fits = inner_splits if honest and (honest_method == "inner" or not isinstance(solver, RidgeGCVSolver)) else 0
+    n_fits = design.n_layers * len(splits) * (1 + inner_fits)
     name = regression if isinstance(regression, str) else "regression"
     with progress_of(f"fitting {name}", n_fits, enabled=progress, unit="layer × split fits") as tracker:
-        r, info = cross_validated_r(design, y, splits, solver, b, correlation_eps, tracker)
-        per_split = np.nanmedian(r, axis=-1)
+        outer = cross_validated_r(design, y, splits, solver, b, correlation_eps, tracker)
         honest_result = (
             honest_layer_score(
-                design, y, splits, per_split, solver, b, group_array, inner_splits, correlation_eps, tracker
+                design, y, splits, outer, solver, b, group_array, inner_splits, correlation_eps, tracker, honest_method
             )
             if honest
             else None
         )
+    r, info = outer.r, outer.alpha
+    per_split = np.nanmedian(r, axis=-1)
     result = EncodingResult(
         score=per_split.mean(-1),
         per_neuroid=r.mean(1),

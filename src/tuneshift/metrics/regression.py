@@ -130,11 +130,24 @@ class LayerDesign:
         return DualBlocks(*centered_blocks(self._grams[layers], train, test))
 
 
-class Solver(Protocol):
-    """Predicts centred test targets (..., m, T) from one split's blocks and centred training targets Y_c (n, T);
-    also returns per-target information (e.g. the chosen ridge α) or None."""
+class Fit(NamedTuple):
+    """What a solver returns for one split.
 
-    def __call__(self, blocks: Blocks, y_centered: Any, backend: Backend) -> tuple[Any, Any]: ...
+    prediction: centred test predictions (..., m, T).
+    alpha: ridge α chosen per target by leave-one-out CV (..., T), or None.
+    loo_r: Pearson r, per target, between the leave-one-out predictions of the training stimuli and their targets
+        (..., T): a training-only estimate of held-out accuracy that GCV gets for free, or None.
+    """
+
+    prediction: Any
+    alpha: Any = None
+    loo_r: Any = None
+
+
+class Solver(Protocol):
+    """Predicts centred test targets (..., m, T) from one split's blocks and centred training targets Y_c (n, T)."""
+
+    def __call__(self, blocks: Blocks, y_centered: Any, backend: Backend) -> Fit: ...
 
 
 def _eigen_cutoff(eigvals: Any, rcond: float, backend: Backend) -> Any:
@@ -166,7 +179,7 @@ class OLSSolver:
         floor = max(self.pivot_floor, 10 * pivots.shape[-1] * backend.eps) * mean_diagonal
         return ~(pivots >= floor).all(-1)
 
-    def __call__(self, blocks: Blocks, y_centered: Any, backend: Backend) -> tuple[Any, None]:
+    def __call__(self, blocks: Blocks, y_centered: Any, backend: Backend) -> Fit:
         if isinstance(blocks, PrimalBlocks):
             x_train, x_test = blocks
             matrix = backend.swap(x_train) @ x_train  # C
@@ -184,7 +197,7 @@ class OLSSolver:
             test_rows = blocks[1][failed] @ eigvecs
             train_rows = blocks[0][failed] @ eigvecs if isinstance(blocks, PrimalBlocks) else eigvecs
             hat[failed] = (test_rows * inverse[..., None, :]) @ backend.swap(train_rows)
-        return hat @ y_centered, None
+        return Fit(hat @ y_centered)
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,7 @@ class RidgeGCVSolver:
     alphas: Sequence[float] = field(default_factory=lambda: tuple(DEFAULT_ALPHAS))
     alpha_per_target: bool = True
 
-    def __call__(self, blocks: Blocks, y_centered: Any, backend: Backend) -> tuple[Any, Any]:
+    def __call__(self, blocks: Blocks, y_centered: Any, backend: Backend) -> Fit:
         n = blocks[0].shape[-2]
         y_sum = y_centered.sum(-2)
         primal = isinstance(blocks, PrimalBlocks)
@@ -209,7 +222,7 @@ class RidgeGCVSolver:
             test_basis = k_test @ basis
         proj = backend.swap(basis) @ y_centered  # (..., r, T)
         squared = basis * basis
-        loo_mse = []
+        loo_mse, best_mse, best_residual = [], None, None
         for alpha in self.alphas:
             shrink = 1.0 / (eigvals + alpha)
             if primal:  # G = (I − Z (Λ + α)⁻¹ Zᵀ − 11ᵀ/n) / α
@@ -218,14 +231,31 @@ class RidgeGCVSolver:
             else:  # G = Q (Λ + α)⁻¹ Qᵀ − 11ᵀ/(nα)
                 dual = basis @ (proj * shrink[..., None]) - y_sum / (n * alpha)
                 g_diag = (squared @ shrink[..., None])[..., 0] - 1.0 / (n * alpha)
-            loo_mse.append(((dual / g_diag[..., None]) ** 2).mean(-2))
+            residual = dual / g_diag[..., None]  # leave-one-out residuals y_i − ŷ_i^(−i) (..., n, T)
+            mse = (residual**2).mean(-2)
+            loo_mse.append(mse)
+            # the residuals of the best α so far (first minimum, as argmin below), per target or for all at once
+            score = mse if self.alpha_per_target else mse.mean(-1)[..., None] + 0 * mse
+            if best_mse is None:
+                best_mse, best_residual = score, residual
+            else:
+                better = score < best_mse
+                best_mse = backend.where(better, score, best_mse)
+                best_residual = backend.where(better[..., None, :], residual, best_residual)
         loo_mse = backend.stack(loo_mse)  # (A, ..., T)
         if not self.alpha_per_target:
             loo_mse = loo_mse.mean(-1)[..., None] + 0 * loo_mse
         best = backend.argmin(loo_mse, axis=0)
         alpha = backend.asarray(np.asarray(self.alphas, dtype=float))[best]  # (..., T)
         # both forms: Ŷ_test = test_basis (Λ + α)⁻¹ proj (K_test·1 = 0 removes the dual's intercept term)
-        return test_basis @ (proj / (eigvals[..., None] + alpha[..., None, :])), alpha
+        prediction = test_basis @ (proj / (eigvals[..., None] + alpha[..., None, :]))
+        return Fit(prediction, alpha, _pearson_columns(y_centered - best_residual, y_centered))
+
+
+def _pearson_columns(a: Any, b: Any) -> Any:
+    """Pearson r between matching columns of (..., n, T) arrays → (..., T)."""
+    am, bm = a - a.mean(-2)[..., None, :], b - b.mean(-2)[..., None, :]
+    return (am * bm).sum(-2) / (((am * am).sum(-2) * (bm * bm).sum(-2)) ** 0.5)
 
 
 REGRESSIONS = ("linear", "ridge")
@@ -263,15 +293,16 @@ class KernelRegression:
         xc = x - x_mean
         n, p = xc.shape
         if p < n:  # predictions at the unit test rows e_j are the coefficients
-            coef, info = self.solver(PrimalBlocks(xc, b.asarray(np.eye(p))), y2 - y_mean, b)
+            fit = self.solver(PrimalBlocks(xc, b.asarray(np.eye(p))), y2 - y_mean, b)
+            coef = fit.prediction
         else:  # predictions at K_test = I are the dual coefficients c; w = X_cᵀ c
-            dual, info = self.solver(DualBlocks(xc @ b.swap(xc), b.asarray(np.eye(n))), y2 - y_mean, b)
-            coef = b.swap(xc) @ dual
+            fit = self.solver(DualBlocks(xc @ b.swap(xc), b.asarray(np.eye(n))), y2 - y_mean, b)
+            coef = b.swap(xc) @ fit.prediction
         coef = b.swap(coef)  # (T, p)
         self.coef_ = b.to_numpy(coef[0] if y.ndim == 1 else coef)
         intercept = y_mean - coef @ x_mean
         self.intercept_ = b.to_numpy(intercept[0] if y.ndim == 1 else intercept)
-        self.alpha_ = None if info is None else b.to_numpy(info)
+        self.alpha_ = None if fit.alpha is None else b.to_numpy(fit.alpha)
         return self
 
     def predict(self, x: Any) -> np.ndarray:
