@@ -135,3 +135,19 @@ def test_auto_mode_follows_the_measured_costs():
     assert _auto_mode(20, 300, cpu, has_forward=False) == "loop"
     assert _auto_mode(100, 300, cuda, has_forward=True) == "forward"
     assert _auto_mode(400, 300, cuda, has_forward=True) == "reverse"
+
+
+@pytest.mark.slow
+def test_chat_template_prompt_ends_as_the_template_defines_it(smollm2):
+    from tuneshift.interpret.attribution import attribute
+
+    tokenizer = smollm2.tokenizer
+    templated = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Name a colour."}], tokenize=False, add_generation_prompt=True
+    )
+    assert templated.endswith("<|im_start|>assistant\n")
+    result = attribute(smollm2, prompt="Name a colour.", response="Blue.", chat_template=True)
+    expected_prompt = tokenizer.convert_ids_to_tokens(tokenizer(templated, add_special_tokens=False).input_ids)
+    assert result.prompt_tokens == expected_prompt  # ..., "<|im_start|>", "assistant", "Ċ": nothing cut or split
+    assert result.response_tokens == tokenizer.convert_ids_to_tokens(tokenizer("Blue.").input_ids)  # no "Ġ" start
+    assert result.text == templated + "Blue."

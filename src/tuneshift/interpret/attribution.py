@@ -27,7 +27,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import psutil
@@ -145,19 +145,29 @@ def _is_encoder_decoder(model: Any) -> bool:
     return bool(getattr(model.config, "is_encoder_decoder", False))
 
 
-def format_prompt(tokenizer: Any, prompt: str, chat_template: bool) -> tuple[str, bool]:
-    """The prompt text the model sees, and whether the tokenizer should add its own special tokens.
+class PromptText(NamedTuple):
+    """The prompt as the model sees it, whether the tokenizer adds its special tokens, and what joins the response."""
 
-    With `chat_template` (and a tokenizer that has one) the user turn is wrapped by the template, which already
-    holds the special tokens."""
+    text: str
+    add_special_tokens: bool
+    separator: str
+
+
+def format_prompt(tokenizer: Any, prompt: str, chat_template: bool) -> PromptText:
+    """The prompt text the model sees (Wu et al.: ``prompt.strip() + " " + response``).
+
+    With `chat_template` (and a tokenizer that has one) the user turn is wrapped by the template exactly as
+    ``apply_chat_template(..., add_generation_prompt=True)`` writes it — special tokens included, and the
+    generation prompt's own ending (SmolLM2: ``<|im_start|>assistant\n``) kept — and the response follows it
+    directly, as in training."""
     if chat_template and getattr(tokenizer, "chat_template", None):
         templated = tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt.strip()}], tokenize=False, add_generation_prompt=True
         )
-        return templated, False
+        return PromptText(templated, False, "")
     if chat_template:
         warnings.warn("The tokenizer has no chat template; using the raw prompt.", stacklevel=3)
-    return prompt, True
+    return PromptText(prompt.strip(), True, " ")
 
 
 @torch.no_grad()
@@ -166,8 +176,9 @@ def generate_response(
 ) -> str:
     """Greedy continuation of `prompt` (at most `max_new_tokens` tokens), special tokens dropped."""
     model, tokenizer = unwrap_model(model, tokenizer)
-    text, add_special = format_prompt(tokenizer, prompt, chat_template)
-    enc = tokenizer(text.strip(), return_tensors="pt", add_special_tokens=add_special).to(model.device)
+    formatted = format_prompt(tokenizer, prompt, chat_template)
+    enc = tokenizer(formatted.text, return_tensors="pt", add_special_tokens=formatted.add_special_tokens)
+    enc = enc.to(model.device)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad)
     new = out[0] if _is_encoder_decoder(model) else out[0, enc["input_ids"].shape[1] :]
@@ -194,11 +205,11 @@ def _tokenize(tokenizer: Any, text: str, add_special: bool) -> dict[str, Any]:
     return enc
 
 
-def _encode(model: Any, tokenizer: Any, prompt_text: str, response: str, add_special: bool) -> _Encoded:
+def _encode(model: Any, tokenizer: Any, prompt: PromptText, response: str) -> _Encoded:
+    prompt_text, add_special, separator = prompt
     embed = model.get_input_embeddings()
     device = embed.weight.device
     if _is_encoder_decoder(model):
-        text = prompt_text + " " + response
         enc = _tokenize(tokenizer, prompt_text, add_special)
         dec = _tokenize(tokenizer, response, False)
         in_ids = torch.tensor([enc["input_ids"]], device=device)
@@ -206,7 +217,7 @@ def _encode(model: Any, tokenizer: Any, prompt_text: str, response: str, add_spe
         start = model.config.decoder_start_token_id
         decoder_ids = torch.cat([torch.tensor([start], device=device), target_ids[:-1]])[None]
         prompt_rows = [i for i, s in enumerate(enc["special_tokens_mask"]) if not s]
-        shift = len(prompt_text) + 1
+        shift = len(prompt_text) + len(separator)
         response_spans = [(a + shift, b + shift) for a, b in dec["offset_mapping"]]
 
         def forward(embeds: torch.Tensor) -> torch.Tensor:
@@ -217,8 +228,7 @@ def _encode(model: Any, tokenizer: Any, prompt_text: str, response: str, add_spe
         prompt_spans = [tuple(enc["offset_mapping"][i]) for i in prompt_rows]
         response_token_ids = dec["input_ids"]
     else:
-        text = prompt_text + " " + response if response else prompt_text
-        enc = _tokenize(tokenizer, text, add_special)
+        enc = _tokenize(tokenizer, prompt_text + separator + response if response else prompt_text, add_special)
         n_prompt_chars = len(prompt_text)
         content = [i for i, s in enumerate(enc["special_tokens_mask"]) if not s]
         prompt_rows = [i for i in content if enc["offset_mapping"][i][0] < n_prompt_chars]
@@ -455,10 +465,10 @@ def attribute(
         response = generate_response(
             model, tokenizer, prompt, max_new_tokens=max_new_tokens, chat_template=chat_template
         )
-    prompt_text, add_special = format_prompt(tokenizer, prompt, chat_template)
-    prompt_text, response = prompt_text.strip(), response.strip()
+    formatted = format_prompt(tokenizer, prompt, chat_template)
+    response = response.strip()
     with _attribution_mode(model, eager=batched) as captured:
-        enc = _encode(model, tokenizer, prompt_text, response, add_special)
+        enc = _encode(model, tokenizer, formatted, response)
         with _graph_bytes(model) as graph:
             logits = enc.forward(enc.embeds)[0, enc.predict_at].float()
         scores = torch.log_softmax(logits, -1) if objective == "log_probability" else torch.softmax(logits, -1)
@@ -482,8 +492,8 @@ def attribute(
         response_tokens=enc.response_tokens,
         prompt_spans=enc.prompt_spans,
         response_spans=enc.response_spans,
-        text=prompt_text + " " + response,
-        prompt=prompt_text,
+        text=formatted.text + formatted.separator + response,
+        prompt=formatted.text,
         response=response,
         probabilities=probabilities.cpu(),
         method=method,
