@@ -1,0 +1,72 @@
+"""`tuneshift compare BASE TUNED`: what instruction tuning changed, benchmark by benchmark, with paired tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tuneshift.errors import InvalidParameterError
+
+console = Console(soft_wrap=True)
+
+
+def compare(
+    base: str = typer.Argument(..., help="Base model (hub id, directory, .gguf, catalog name), or a tuned directory."),
+    tuned: str | None = typer.Argument(
+        None, help="Tuned model; omit when BASE is a directory with tuneshift-tune.json."
+    ),
+    benchmark: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Benchmark id (repeatable)."),
+    out: Path = typer.Option(Path("tuneshift-compare"), "--out", help="compare.csv, compare.json, figures/, scores."),
+    base_random_init: bool = typer.Option(False, help="Use BASE's architecture with random weights (the control)."),
+    seed: int = typer.Option(0, help="Seed of --base-random-init and of the bootstrap."),
+    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16."),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    cache: bool = typer.Option(True, help="Reuse / store readouts in the activation cache."),
+    internals: bool = typer.Option(False, help="Also compare instruction attribution on FinalDataset prompts."),
+    dataset: Path | None = typer.Option(None, help="FinalDataset.tsv (Wu et al. 2023), for --internals."),
+    limit: int = typer.Option(20, help="--internals: the first N prompts (each takes seconds to minutes on CPU)."),
+) -> None:
+    """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
+    absolute and % change, and a paired test in the benchmark's units (neuroids, splits or stories)."""
+    from tuneshift.benchmarks import available_benchmarks
+    from tuneshift.models import load_model
+    from tuneshift.study.compare import compare_internals, compare_models, tune_record
+
+    if tuned is None:
+        record = tune_record(base)
+        if record is None or not record.get("base"):
+            raise InvalidParameterError(
+                "TUNED", "a second model, or a tuned directory whose tuneshift-tune.json names its base", base,
+                "Give both: tuneshift compare BASE TUNED.",
+            )  # fmt: skip
+        base, tuned = str(record["base"]), base
+    if internals and dataset is None:
+        raise InvalidParameterError("--dataset", "the path of FinalDataset.tsv with --internals", None)
+    benchmarks = list(benchmark or available_benchmarks())
+    load = {"dtype": dtype, "device": device}
+    base_model = load_model(base, random_init=base_random_init, seed=seed, **load)
+    tuned_model = load_model(tuned, **load)
+    result = compare_models(base_model, tuned_model, benchmarks, out, cache=cache, seed=seed)
+    if internals:
+        per_sample, result.internals = compare_internals(base_model, tuned_model, dataset, limit=limit)
+        per_sample.to_csv(out / "internals_samples.csv", index=False)
+    result.write(out)
+    view = Table(
+        "benchmark", "base (layer)", "tuned (layer)", "change", "% change", "honest base → tuned", "paired test"
+    )
+    for row in result.table.itertuples():
+        interval = f"CI [{row.change_ci_low:+.4f}, {row.change_ci_high:+.4f}]"
+        test = f"{row.unit}: n={row.n_units}, p={row.wilcoxon_p:.3g}, {interval}" if row.unit != "none" else "none"
+        view.add_row(
+            row.benchmark, f"{row.base_best_raw:.4f} ({row.base_best_layer})",
+            f"{row.tuned_best_raw:.4f} ({row.tuned_best_layer})", f"{row.change_best_raw:+.4f}",
+            f"{row.pct_change_best_raw:+.1f} %", f"{row.base_honest_raw:.4f} → {row.tuned_honest_raw:.4f}", test,
+        )  # fmt: skip
+    console.print(view)
+    for row in result.table.itertuples():
+        if row.unit == "split":
+            console.print(f"[yellow]{row.benchmark}[/yellow]: {row.note}")
+    console.print(f"compare.csv, compare.json and figures/ in {out}")

@@ -1,0 +1,70 @@
+"""compare: both models scored, per-benchmark change with a paired test in the benchmark's units, figures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tuneshift.cli.compare import compare
+from tuneshift.study.compare import BenchmarkScores, compare_benchmark, paired_test
+
+
+def _neural(model: str, split_neuroid: np.ndarray) -> BenchmarkScores:
+    raw = np.nanmedian(split_neuroid, -1).mean(-1)
+    layers = np.arange(len(raw))
+    return BenchmarkScores(model, "B", "neural", layers, raw, raw / 0.5, float(raw.max()), split_neuroid=split_neuroid)
+
+
+def test_paired_test_over_neuroids_at_each_best_layer():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.2, 0.05, (3, 10, 200))  # layers × splits × neuroids
+    tuned = base + 0.02 + rng.normal(0, 0.01, base.shape)
+    tuned[0] -= 0.5  # the tuned model's other layers are worse: the test uses each model's own best layer
+    a, b = _neural("a", base), _neural("b", tuned)
+    test = paired_test(a, b)
+    assert test["unit"] == "neuroid" and test["n_units"] == 200 and test["wilcoxon_p"] < 1e-10
+    change = b.raw[b.best] - a.raw[a.best]
+    assert test["change_ci_low"] < change < test["change_ci_high"]
+    assert test["change_ci_high"] - test["change_ci_low"] < 0.05
+    row = compare_benchmark(a, b)
+    assert row["pct_change_best_raw"] == pytest.approx(100 * change / a.raw[a.best])
+
+
+def test_paired_test_over_splits_when_one_neuroid():
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.3, 0.02, (2, 10, 1))
+    test = paired_test(_neural("a", base), _neural("b", base + 0.01))
+    assert test["unit"] == "split" and test["n_units"] == 10 and "optimistic" in test["note"]
+    assert test["mean_unit_change"] == pytest.approx(0.01) and test["wilcoxon_p"] == pytest.approx(2 / 2**10)
+
+
+def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
+    tuned_dir = tmp_path / "tuned"
+    shutil.copytree(tiny_model_dirs["llama"], tuned_dir)
+    (tuned_dir / "tuneshift-tune.json").write_text(json.dumps({"base": str(tiny_model_dirs["llama"])}))
+    app = typer.Typer()
+    app.command()(compare)
+    out = tmp_path / "cmp"
+    args = ["-b", "Tuckute2024-ridge", "-b", "Futrell2018-pearsonr", "--out", str(out)]
+    result = CliRunner().invoke(app, [str(tiny_model_dirs["llama"]), str(tuned_dir), "--base-random-init", *args])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "compare.csv").set_index("benchmark")
+    futrell = table.loc["Futrell2018-pearsonr"]
+    assert futrell["unit"] == "story" and futrell["n_units"] == 10
+    assert futrell["change_best_raw"] == pytest.approx(futrell["tuned_best_raw"] - futrell["base_best_raw"])
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores["model"].nunique() == 2 and any("random-init" in m for m in scores["model"])
+    assert (out / "figures" / "profile-Tuckute2024-ridge.svg").exists() and (out / "figures" / "change.png").exists()
+    assert json.loads((out / "compare.json").read_text())["models"]["base"]["random_init"] is True
+    # a tuned directory alone is paired with the base its tuneshift-tune.json names
+    alone = CliRunner().invoke(app, [str(tuned_dir), "-b", "Futrell2018-pearsonr", "--out", str(tmp_path / "alone")])
+    assert alone.exit_code == 0, alone.output
+    pair = pd.read_csv(tmp_path / "alone" / "compare.csv").iloc[0]
+    assert pair["base"] == "llama" and pair["tuned"] == "tuned" and pair["change_best_raw"] == pytest.approx(0.0)
