@@ -1,0 +1,23 @@
+"""CKA and RDM variants of the neural benchmarks are registered, and their honest layer is chosen out of sample."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuneshift.benchmarks import BENCHMARKS
+from tuneshift.study import similarity
+
+
+def test_variants_registered_once_for_each_linear_benchmark():
+    names = set(BENCHMARKS.names())
+    assert {"Pereira2018-cka", "Pereira2018-rdm", "Blank2014-cka", "Blank2014-rdm", "Tuckute2024-cka"} <= names
+    assert "Tuckute2024-rdm" not in names  # one network-averaged response: no RDM
+    assert BENCHMARKS.get("Pereira2018-cka").kind == "neural"
+    assert similarity.register() == []  # idempotent
+
+
+def test_honest_layer_is_chosen_on_the_other_subsets():
+    per_split = np.array([[0.1, 0.1, 0.1, 0.9], [0.5, 0.5, 0.5, 0.0]])  # layer 1 best except on subset 3
+    score, chosen = similarity._honest(per_split)
+    assert chosen == [1, 1, 1, 1]  # subset 3's own spike does not choose its layer
+    assert score == np.mean([0.5, 0.5, 0.5, 0.0])
