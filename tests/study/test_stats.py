@@ -125,7 +125,11 @@ def test_correlate_cli_on_a_reference_style_csv(tmp_path):
     ]  # fmt: skip
     summary = json.loads((out / "analysis.json").read_text())
     assert summary["n_pairs"] == 17
-    assert (out / "figures" / "effects.png").stat().st_size > 1000 and (out / "figures" / "effects.svg").exists()
+    assert (
+        (out / "models.csv").exists()
+        and (out / "figures" / "effects.png").stat().st_size > 1000
+        and (out / "figures" / "effects.svg").exists()
+    )
 
 
 def test_bad_table_is_refused_by_row(tmp_path):

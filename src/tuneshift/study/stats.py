@@ -9,7 +9,8 @@ The input is a *model table*: one row per model with ``model``, ``instruction_tu
 * Effect of a pair (base, tuned) on a benchmark: ``pct_change = 100 · (tuned − base) / base``; averaged over pairs
   with a percentile bootstrap CI of the mean and a two-sided Wilcoxon signed-rank test of the changes.
 * Brain alignment: the table's ``brain_avg`` where it has one (the paper's own mean, computed from unrounded scores:
-  averaging the rounded columns moves r(BBH) by 0.006), else the mean over the neural benchmark columns present.
+  averaging the rounded columns moves r(BBH) by 0.006), else the mean over the neural predictivity columns present
+  (CKA and RDM variants, in other units, are analysed per benchmark only).
   Behavioral alignment: the reading-time column.
 * Correlations: Pearson and Spearman of each alignment with log10 parameters, MMLU, BBH and NWP loss, over the tuned
   models and over all models; q = Benjamini–Hochberg over the whole family of tests of one method. A test whose
@@ -80,7 +81,8 @@ def prepare(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     table["base_model"] = table["base_model"].where(table["base_model"].notna(), None)
     if "params_b" in table:
         table["log10_params"] = np.log10(pd.to_numeric(table["params_b"], errors="coerce") * 1e9)
-    neural = [c for c in score_columns(table) if benchmark_kind(c) == "neural"]
+    # brain alignment averages predictivity benchmarks only: CKA / RSA variants are other units (Table 8)
+    neural = [c for c in score_columns(table) if benchmark_kind(c) == "neural" and not c.endswith(("-cka", "-rdm"))]
     behavioral = [c for c in score_columns(table) if benchmark_kind(c) == "behavioral"]
     if "brain_avg" in table and table["brain_avg"].notna().any():
         table[BRAIN] = table["brain_avg"]
@@ -299,11 +301,13 @@ def read_table(path: str) -> pd.DataFrame:
 
 
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
-    """effects.csv, effects_summary.csv, correlations.csv, analysis.json and figures (PNG + SVG) in `out_dir`."""
+    """models.csv (the model table analysed), effects.csv, effects_summary.csv, correlations.csv, analysis.json and
+    figures (PNG + SVG) in `out_dir`."""
     from tuneshift.study.figures import change_bars, correlation_scatter, save_figure
 
     out = Path(out_dir)
     written = [
+        write_csv(out / "models.csv", analysis.table),
         write_csv(out / "effects.csv", analysis.effects),
         write_csv(out / "effects_summary.csv", analysis.effect_summary),
         write_csv(out / "correlations.csv", analysis.correlations),
