@@ -134,7 +134,7 @@ def test_study_report_in_chromium(browser, tmp_path):
     path = write_report(tmp_path)
     opened = open_report(browser, path)
     check_loaded_cleanly(opened, path)
-    assert opened.page.locator("figure img").count() == 19
+    assert opened.page.locator("figure img").count() == 15
     assert opened.page.locator("section#failures td").first.inner_text() == "lonely-base"
 
 

@@ -62,6 +62,9 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
     assert len(page.tables["Effect per pair and benchmark"]) == 1 + len(effects)
     correlations = pd.read_csv(tmp_path / "correlations.csv")
     assert column(page, "correlations", "q") == [f"{q:.3g}" for q in correlations["q"]]
+    size = correlations.query("alignment == 'brain_alignment' and property == 'log10_params' and method == 'pearson'")
+    for row in size.itertuples():  # both subsets' tests are in the one scatter's caption
+        assert f"{row.subset} models: r = {row.r:.3f}, p = {row.p:.3g}, FDR q = {row.q:.3g}, n = {row.n}" in page.text
     # The failed unit is in the failures table and listed as missing (failed), nothing else is missing.
     assert page.tables["failures"][1] == ["lonely-base", "Futrell2018-deltall", "OutOfMemoryError: CUDA out of memory"]
     assert page.tables["missing units"][1:] == [
@@ -78,8 +81,8 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
     assert column(page, "Top head word pairs (tuned)", "Score") == sorted(
         column(page, "Top head word pairs (tuned)", "Score"), key=float, reverse=True
     )
-    # Figures: 3 profiles, change bars, 12 scatters (the table has more rows), heatmap, 2 FFN share plots.
-    assert len(page.images) == 3 + 1 + 12 + 1 + 2
+    # Figures: 3 profiles, change bars, a scatter per alignment × property (2 × 4), heatmap, 2 FFN share plots.
+    assert len(page.images) == 3 + 1 + 8 + 1 + 2
     assert all(src.startswith(("data:image/svg+xml;base64,", "data:image/png;base64,")) for src in page.images)
 
 

@@ -26,7 +26,7 @@ CARD_NAMES = {  # summary column → the card's shorter heading
 READING_PREFIX = "Futrell2018"  # the reading-time benchmarks (|r| and ΔLL)
 TOP_HEAD_PAIRS = 20  # rows of the top head word pairs table per model
 PAIRS_SHOWN = 6  # word pairs shown per head dimension
-SCATTER_LIMIT = 12  # scatter plots drawn (the table lists every correlation)
+SCATTER_LIMIT = 10  # alignment × property scatter plots drawn at most (the table lists every test)
 
 
 @dataclass
@@ -118,7 +118,9 @@ def changes(run: Run) -> dict | None:
 
 
 def correlations(run: Run) -> dict | None:
-    """Correlations of alignment with model properties: the table (r, p, FDR q) and a scatter per row."""
+    """Correlations of alignment with model properties: the table (r, p, FDR q) and one scatter per alignment ×
+    property (tuned and base models coloured apart; the title shows the widest subset's Pearson r, the caption
+    every subset's r, p, q and n)."""
     from tuneshift.study.figures import correlation_scatter
 
     found = run.tables.get("correlations")
@@ -128,15 +130,18 @@ def correlations(run: Run) -> dict | None:
     models = _model_table(run)
     if models is not None:
         pearson = found[found["method"] == "pearson"] if "method" in found else found
-        for row in pearson.head(SCATTER_LIMIT).itertuples(index=False):
-            if row.alignment in models and row.property in models:
-                subset = models[models["instruction_tuned"]] if str(row.subset).startswith("tuned") else models
-                scatter = correlation_scatter(subset, row.property, row.alignment, r=row.r, p=row.p)
-                caption = (
-                    f"{row.alignment} vs {row.property} ({row.subset} models): r = {row.r:.3f}, p = {row.p:.3g}, "
-                    f"FDR q = {row.q:.3g}, n = {row.n}."
-                )
-                figures.append(figure(scatter, caption=caption))
+        pairs = pearson.groupby(["alignment", "property"], sort=False)
+        for (alignment, prop), rows in list(pairs)[:SCATTER_LIMIT]:
+            if alignment not in models or prop not in models:
+                continue
+            widest = rows.loc[rows["n"].idxmax()]
+            shown = models if not str(widest["subset"]).startswith("tuned") else models[models["instruction_tuned"]]
+            scatter = correlation_scatter(shown, prop, alignment, r=widest["r"], p=widest["p"])
+            tests = "; ".join(
+                f"{row.subset} models: r = {row.r:.3f}, p = {row.p:.3g}, FDR q = {row.q:.3g}, n = {row.n}"
+                for row in rows.itertuples(index=False)
+            )
+            figures.append(figure(scatter, caption=f"{alignment} vs {prop} (Pearson). {tests}."))
     return {"table": table(found), "figures": figures}
 
 
