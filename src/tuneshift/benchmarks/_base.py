@@ -78,7 +78,8 @@ def summarize(result: BenchmarkResult) -> dict:
     ceiling = float(best["ceiling"]) if np.isfinite(best["ceiling"]) else None
     honest = result.honest_raw if result.honest_raw is not None else float(best["raw"])
     return {
-        "best_layer": None if pd.isna(best["layer"]) else int(best["layer"]),  # None: precomputed surprisal
+        # None when there was no layer to choose: the output surprisal of reading-time benchmarks, precomputed ones
+        "best_layer": None if pd.isna(best["layer"]) or len(scores) == 1 else int(best["layer"]),
         "best_raw": float(best["raw"]),
         "best_normalized": float(best["normalized"]),
         "ceiling": ceiling,

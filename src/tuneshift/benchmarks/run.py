@@ -64,12 +64,25 @@ def score(
         if out:
             write_csv(out / "scores.csv", table)
             write_json(out / "summary.json", summary)
-        best = summary[model.name][bench.identifier]
-        console.print(
-            f"  best layer {best['best_layer']}: raw {best['best_raw']:.4f}, normalized {best['best_normalized']:.4f}; "
-            f"honest raw {best['honest_raw']:.4f}"
-        )
+        console.print(f"  {summary_line(summary[model.name][bench.identifier])}")
     return table[table["model"] == model.name].reset_index(drop=True)
+
+
+def summary_line(best: dict) -> str:
+    """One benchmark's summary in words: the best layer's raw and normalized score, and the honest score."""
+    where = f"best layer {best['best_layer']}" if best.get("best_layer") is not None else "output surprisal"
+    text = f"{where}: raw {format_number(best['best_raw'])}"
+    if best.get("ci_low") is not None:
+        text += f" [{format_number(best['ci_low'])}, {format_number(best['ci_high'])}]"
+    text += f", normalized {format_number(best['best_normalized'])}"
+    if best.get("best_layer") is not None:
+        text += f"; honest raw {format_number(best['honest_raw'])}"
+    return text
+
+
+def format_number(value: float | None, digits: int = 4) -> str:
+    """A value for people: fixed digits, or "–" where there is none (no ceiling, no interval)."""
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def _read_scores(out: Path | None) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -38,6 +39,8 @@ def score(
     """
     from tuneshift.benchmarks import BENCHMARKS
     from tuneshift.benchmarks import score as run_score
+    from tuneshift.benchmarks.run import available_benchmarks
+    from tuneshift.errors import InvalidParameterError
     from tuneshift.models import load_model
 
     if list_benchmarks:
@@ -47,26 +50,48 @@ def score(
             table.add_row(name, bench.kind, "yes" if bench.available() else "no", bench.description)
         console.print(table)
         return
+    # every name and the data it needs are checked before a model loads (which can take minutes)
+    behavioral = [name for name in BENCHMARKS if BENCHMARKS.get(name).kind == "behavioral"]
+    default = behavioral if surprisal is not None else available_benchmarks()
+    chosen = [BENCHMARKS.get(name).identifier for name in benchmark] if benchmark else default
+    missing = [name for name in chosen if not BENCHMARKS.get(name).available()]
+    if missing:
+        raise InvalidParameterError(
+            "--benchmark", "a benchmark whose data is here", missing, "See `tuneshift score --list`."
+        )
     if surprisal is not None:
         from tuneshift.benchmarks.futrell2018 import TokenLogprobs
 
-        benchmark = benchmark or [name for name in BENCHMARKS if BENCHMARKS.get(name).kind == "behavioral"]
-        neural = [name for name in benchmark if BENCHMARKS.get(name).kind != "behavioral"]
+        neural = [name for name in chosen if BENCHMARKS.get(name).kind != "behavioral"]
         if neural:
             raise typer.BadParameter(f"--surprisal scores reading-time benchmarks only, not {neural}.")
         loaded = TokenLogprobs.from_file(surprisal)
     else:
         loaded = load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)
-    scores = run_score(loaded, benchmark or None, out, cache=cache)
-    best = scores.loc[scores.groupby("benchmark")["raw"].idxmax()]
-    table = Table("benchmark", "best layer", "raw", "ceiling", "normalized", title=loaded.name)
-    for row in best.itertuples():
-        values = (_number(row.raw, 4), _number(row.ceiling, 3), _number(row.normalized, 4))
-        table.add_row(row.benchmark, _number(row.layer, 0), *values)
-    console.print(table)
+    run_score(loaded, chosen, out, cache=cache)
+    summary = json.loads((out / "summary.json").read_text())[loaded.name]
+    console.print(results_table(loaded.name, {name: summary[name] for name in chosen}))
     console.print(f"scores: {out / 'scores.csv'}   summary: {out / 'summary.json'}")
 
 
-def _number(value: float | None, digits: int) -> str:
-    """A table cell: the value, or "–" where there is none (no published ceiling)."""
-    return "–" if value is None or value != value else f"{value:.{digits}f}"
+def results_table(title: str, summaries: dict[str, dict]) -> Table:
+    """The one results table: per benchmark, the best layer's raw score (with its 95 % interval where the
+    benchmark has one), ceiling and normalized score, and the honest score (layer chosen on training folds)."""
+    from tuneshift.benchmarks.run import format_number as number
+
+    table = Table("benchmark", "best layer", "raw", "95% CI", "ceiling", "normalized", "honest raw", "honest norm.")
+    table.title = title
+    for name, best in summaries.items():
+        layered = best.get("best_layer") is not None
+        interval = f"{number(best['ci_low'])}–{number(best['ci_high'])}" if best.get("ci_low") is not None else "–"
+        table.add_row(
+            name,
+            str(best["best_layer"]) if layered else "– (output)",
+            number(best["best_raw"]),
+            interval,
+            number(best.get("ceiling"), 3),
+            number(best["best_normalized"]),
+            number(best["honest_raw"]) if layered else "–",
+            number(best["honest_normalized"]) if layered else "–",
+        )
+    return table
