@@ -16,9 +16,11 @@ from tuneshift.study.compare import BenchmarkScores, compare_benchmark, paired_t
 
 
 def _neural(model: str, split_neuroid: np.ndarray) -> BenchmarkScores:
+    """Scores of a model whose (layers, splits, neuroids) r are given; the results keep the best layer's r."""
     raw = np.nanmedian(split_neuroid, -1).mean(-1)
     layers = np.arange(len(raw))
-    return BenchmarkScores(model, "B", "neural", layers, raw, raw / 0.5, float(raw.max()), split_neuroid=split_neuroid)
+    best = [split_neuroid[int(np.argmax(raw))]]
+    return BenchmarkScores(model, "B", "neural", layers, raw, raw / 0.5, float(raw.max()), split_neuroid=best)
 
 
 def test_paired_test_over_neuroids_at_each_best_layer():
@@ -56,6 +58,10 @@ def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_
     result = CliRunner().invoke(app, [str(tiny_model_dirs["llama"]), str(tuned_dir), "--base-random-init", *args])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "compare.csv").set_index("benchmark")
+    tuckute = table.loc["Tuckute2024-ridge"]  # one network-averaged response: paired over splits, and said so
+    assert tuckute["unit"] == "split" and tuckute["n_units"] == 10 and "optimistic" in tuckute["note"]
+    # the recomputed per-split r at each best layer average to exactly the benchmark's scores
+    assert tuckute["mean_unit_change"] == pytest.approx(tuckute["change_best_raw"], abs=1e-9)
     futrell = table.loc["Futrell2018-pearsonr"]
     assert futrell["unit"] == "story" and futrell["n_units"] == 10
     assert futrell["change_best_raw"] == pytest.approx(futrell["tuned_best_raw"] - futrell["base_best_raw"])

@@ -40,8 +40,9 @@ class BenchmarkScores:
     """What `compare` needs of one model on one benchmark.
 
     layers: scored layer indices; raw: (L,) score per layer; normalized: (L,) or NaN; honest_raw/honest_normalized:
-    the honest score; split_neuroid: (L, S, T) r per layer, split and neuroid (neural), or None; per_unit: (U,)
-    scores per story (reading times) at the scored layer, or None; unit_labels: the stories' names.
+    the honest score; split_neuroid: at the best layer, one (S, T) array of r per split and neuroid for each of the
+    benchmark's datasets (Pereira2018: two experiments), or None; per_unit: (U,) scores per story (reading times),
+    or None; unit_labels: the stories' names.
     """
 
     model: str
@@ -52,7 +53,7 @@ class BenchmarkScores:
     normalized: np.ndarray
     honest_raw: float
     honest_normalized: float = float("nan")
-    split_neuroid: np.ndarray | None = None
+    split_neuroid: list[np.ndarray] | None = None
     per_unit: np.ndarray | None = None
     unit_labels: list[str] = field(default_factory=list)
     honest_layers: list[int] = field(default_factory=list)
@@ -72,19 +73,22 @@ def paired_test(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: int = 0)
     """The paired test of tuned − base in the benchmark's units (see the module docstring)."""
     rng = np.random.default_rng(seed)
     if base.split_neuroid is not None and tuned.split_neuroid is not None:
-        a, b = base.split_neuroid[base.best], tuned.split_neuroid[tuned.best]  # (S, T) each, at each best layer
-        if a.shape != b.shape:
-            return _untested(f"neuroid sets differ ({a.shape} vs {b.shape}): no pairing")
-        if a.shape[-1] >= MIN_NEUROIDS:
-            diff = np.nanmean(b, 0) - np.nanmean(a, 0)
-            draws = rng.integers(0, a.shape[-1], (N_BOOT, a.shape[-1]))
-            boot = _aggregate(b[:, draws].transpose(1, 0, 2)) - _aggregate(a[:, draws].transpose(1, 0, 2))
-            return _summary("neuroid", diff, boot, "each model at its own best layer; r averaged over splits")
-        diff = np.nanmedian(b, -1) - np.nanmedian(a, -1)  # per split
+        pairs = list(zip(base.split_neuroid, tuned.split_neuroid, strict=True))  # per dataset: (S, T) each
+        if any(a.shape != b.shape for a, b in pairs):
+            return _untested("neuroid sets differ between the two models' results: no pairing")
+        if min(a.shape[-1] for a, _ in pairs) >= MIN_NEUROIDS:
+            diff = np.concatenate([np.nanmean(b, 0) - np.nanmean(a, 0) for a, b in pairs])
+            boot = np.zeros(N_BOOT)
+            for a, b in pairs:  # neuroids resampled within each dataset, the same draw for both models
+                draws = rng.integers(0, a.shape[-1], (N_BOOT, a.shape[-1]))
+                boot += _aggregate(b[:, draws].transpose(1, 0, 2)) - _aggregate(a[:, draws].transpose(1, 0, 2))
+            note = "each model at its own best layer; r averaged over splits"
+            return _summary("neuroid", diff, boot / len(pairs), note)
+        diff = np.mean([np.nanmedian(b, -1) - np.nanmedian(a, -1) for a, b in pairs], axis=0)  # per split
         draws = rng.integers(0, len(diff), (N_BOOT, len(diff)))
         note = (
-            f"only {a.shape[-1]} neuroid(s): paired over the {len(diff)} cross-validation splits, which share "
-            "training stimuli, so the p-value is optimistic"
+            f"only {pairs[0][0].shape[-1]} neuroid(s): paired over the {len(diff)} cross-validation splits, which "
+            "share training stimuli, so the p-value is optimistic"
         )
         return _summary("split", diff, diff[draws].mean(1), note)
     if base.per_unit is not None and tuned.per_unit is not None and len(base.per_unit) == len(tuned.per_unit):
@@ -158,6 +162,29 @@ def effects_of(compare_table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------- reading the results
+
+
+def neuroid_scores(model: Any, benchmark: str, layer: int, *, cache: bool = True) -> list[np.ndarray] | None:
+    """(S, T) Pearson r per split and neuroid of `model`'s `layer` on each dataset of a neural benchmark, with the
+    benchmark's own regression and splits (so their aggregate is the benchmark's score at that layer); the readout
+    comes from the activation cache the scoring filled. None for benchmarks without a regression protocol."""
+    from tuneshift.benchmarks.neural import PROTOCOLS, layer_features
+    from tuneshift.data import DATASETS
+    from tuneshift.metrics import encoding_score
+
+    protocol = PROTOCOLS.get(benchmark)
+    if protocol is None:
+        return None
+    arrays = []
+    for name in protocol.datasets:
+        dataset = DATASETS.get(name).load(**protocol.load_kwargs)
+        features, layers = layer_features(model, dataset, cache=cache, progress=False)
+        result = encoding_score(
+            features[list(layers).index(layer)], dataset.targets, regression=protocol.regression, cv=protocol.cv,
+            groups=dataset.groups, n_splits=protocol.n_splits,
+        )  # fmt: skip
+        arrays.append(np.asarray(result.split_neuroid, dtype=float))
+    return arrays
 
 
 def load_scores(out_dir: str | Path, model: str, benchmark: str) -> BenchmarkScores:
@@ -263,6 +290,9 @@ def compare_models(
     rows, honest_layers = [], {}
     for benchmark in benchmarks:
         a, b = load_scores(out, base.name, benchmark), load_scores(out, tuned.name, benchmark)
+        for scores, model in ((a, base), (b, tuned)):
+            if scores.kind == "neural" and scores.split_neuroid is None:
+                scores.split_neuroid = neuroid_scores(model, benchmark, int(scores.layers[scores.best]), cache=cache)
         rows.append(compare_benchmark(a, b, seed=seed))
         honest_layers[benchmark] = {a.model: a.honest_layers, b.model: b.honest_layers}
     table = pd.read_csv(out / "scores.csv")
