@@ -236,9 +236,11 @@ class Comparison:
         """name → Figure: one layer profile per benchmark and the change bars (with each CI)."""
         from tuneshift.study.figures import change_bars, layer_profiles
 
+        layered = self.scores[self.scores["layer"].notna()].groupby("benchmark")["layer"].nunique()
         figures = {
             f"profile-{benchmark}": layer_profiles(self.scores, benchmark, self.honest_layers.get(benchmark))
             for benchmark in self.table["benchmark"]
+            if layered.get(benchmark, 0) > 1  # reading-time benchmarks score the output only: no profile
         }
         figures["change"] = change_bars(effects_of(self.table))
         return figures
