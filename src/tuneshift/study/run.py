@@ -49,8 +49,10 @@ from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.study.zoo import Zoo, _LineLoader, load_zoo
 
 BYTES_PER_PARAMETER = {"float32": 4, "bfloat16": 2, "float16": 2}
-#: Words (or stimuli) a benchmark reads out, for the activation memory estimate: (stimuli, words per pass).
-BENCHMARK_SIZES = {"Pereira2018": 627, "Blank2014": 1317, "Wehbe2014": 5176, "Tuckute2024": 1000, "Futrell2018": 10256}
+#: Stimuli (words read out at every layer) of each neural dataset, for the activation memory estimate.
+NEURAL_STIMULI = {"Pereira2018": 627, "Blank2014": 1317, "Wehbe2014": 5176, "Tuckute2024": 1000, "Fedorenko2016": 416}
+#: Reading-time benchmarks keep no per-layer activations: surprisal turns states into logits 2^26 at a time.
+SURPRISAL_BYTES = 2**26 * 4
 STUDY_FIELDS = ("models", "benchmarks", "controls", "options", "benchmark_options", "zoo", "seed")
 LOAD_OPTIONS = ("dtype", "device", "device_map", "cache", "num_cpus", "num_gpus")
 
@@ -192,13 +194,16 @@ def _models(document: dict, zoo: Zoo, path: Path) -> list[ModelTask]:
 def estimate_memory(model: ModelTask, benchmarks: Iterable[str], dtype: str) -> int:
     """Bytes a worker needs for `model` on `benchmarks`: weights + the largest activation array, × 1.3 headroom.
 
-    Parameters from the zoo (``params_b``), else read from the model's config on the meta device. Activations:
-    (layers + 1) × words × hidden × 4 bytes (readouts are float32), hidden ≈ √(params / (12 · layers)) when unknown.
+    Parameters from the zoo (``params_b``), else read from the model's config on the meta device. Activations of a
+    neural benchmark: (layers + 1) × stimuli × hidden × 4 bytes (readouts are float32), hidden ≈ √(params / (12 ·
+    layers)) when unknown; of a reading-time benchmark: one chunk of logits.
     """
     params, layers, hidden = _shape(model)
-    words = max((BENCHMARK_SIZES.get(b.split("-")[0].split(".")[0], 1000) for b in benchmarks), default=1000)
-    activations = (layers + 1) * words * hidden * 4
-    return int(1.3 * (params * BYTES_PER_PARAMETER[dtype] + activations))
+    activations = [
+        (layers + 1) * NEURAL_STIMULI[stem] * hidden * 4 if stem in NEURAL_STIMULI else SURPRISAL_BYTES
+        for stem in (b.split("-")[0].split(".")[0] for b in benchmarks)
+    ]
+    return int(1.3 * (params * BYTES_PER_PARAMETER[dtype] + max(activations, default=0)))
 
 
 def _shape(model: ModelTask) -> tuple[float, int, int]:
