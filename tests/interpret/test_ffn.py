@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, PreTrained
 from tuneshift.interpret import ffn
 from tuneshift.interpret.labelers import LexiconLabeler
 from tuneshift.interpret.vocab import model_word_vectors
+from tuneshift.models import load_model
 from tuneshift.models.families import blocks_of, family_of, get_module
 
 FAMILIES = ["gpt2", "llama", "gemma", "gpt_neox", "opt", "t5"]
@@ -71,13 +72,14 @@ def test_top_words_follow_a_planted_direction(tiny_model_dirs):
     values = a * sea + b * blue  # (64 neurons × 32), zero mean, orthogonal columns of variance 100 : 9
     with torch.no_grad():
         blocks_of(model)[0].mlp.down_proj.weight.copy_(values.T)
-    frame = ffn.explain_ffn(model, tokenizer, words, n_components=2, top_k=3, layers=[0])
+    frame = ffn.explain_ffn(model, tokenizer, words, n_components=2, top_k=3, layers=[1])  # block 0
     assert frame["words"].iloc[0].split("|||")[0] == "sea"
     assert frame["words"].iloc[1].split("|||")[0] == "blue"
     assert float(frame["scores"].iloc[0].split("|||")[0]) == pytest.approx(1.0, abs=1e-4)
     np.testing.assert_allclose(frame["share"], [100 / 109, 9 / 109], rtol=1e-4)
     paper = ffn.to_paper_format(frame, "tiny", "1M")
     assert list(paper.columns) == ["Model", "Size", "Layer", "Type", "Head", "Rank", "Score", "TopK"]
+    assert (frame["layer"] == 1).all() and (paper["Layer"] == 0).all()  # the paper counts blocks from 0
 
 
 def test_category_shares_comparison_and_plot(tmp_path):
@@ -86,10 +88,10 @@ def test_category_shares_comparison_and_plot(tmp_path):
     def frame(rows):
         return pd.DataFrame(rows, columns=["layer", "rank", "words", "summary", "explainable", "tasks", "level"])
 
-    base = frame([(0, 1, "", "code", True, "coding", "semantics"), (1, 1, "", "x", True, "none", "syntax"),
-                  (1, 2, "", "?", False, "", "")])  # fmt: skip
-    tuned = frame([(0, 1, "", "code", True, "coding", "semantics"), (1, 1, "", "c", True, "coding;math", "semantics"),
-                   (1, 2, "", "c", True, "coding", "morphology")])  # fmt: skip
+    base = frame([(1, 1, "", "code", True, "coding", "semantics"), (2, 1, "", "x", True, "none", "syntax"),
+                  (2, 2, "", "?", False, "", "")])  # fmt: skip
+    tuned = frame([(1, 1, "", "code", True, "coding", "semantics"), (2, 1, "", "c", True, "coding;math", "semantics"),
+                   (2, 2, "", "c", True, "coding", "morphology")])  # fmt: skip
     shares = ffn.category_shares({"base": base, "tuned": tuned}, n_layers=2, n_groups=2)
     pick = shares.set_index(["model", "group", "scheme", "category"])["share"]
     assert pick[("base", "all", "task", "coding")] == 0.5
@@ -120,14 +122,18 @@ def test_cli_attention_and_ffn_write_tables_and_figures(tiny_model_dirs, tmp_pat
     vocab.write_text("".join(f"{w}\t{1 / (i + 1)}\n" for i, w in enumerate(words)), encoding="utf8")
     common = ["--model", str(tiny_model_dirs["llama"]), "--base", str(tiny_model_dirs["gemma"]), "--vocab", str(vocab)]
     runner = CliRunner()
-    result = runner.invoke(app, ["attention", *common, "--out", str(tmp_path / "att"), "--layers", "0-1"])
+    with pytest.warns(UserWarning, match="not the tuned model's architecture"):  # tiny LLaMA vs tiny Gemma
+        result = runner.invoke(app, ["attention", *common, "--out", str(tmp_path / "att"), "--layers", "1-2"])
     assert result.exit_code == 0, result.output
-    heads_tsv = pd.read_csv(tmp_path / "att" / "heads_tuned.tsv", sep="\t")
+    heads_tsv = pd.read_csv(tmp_path / "att" / "heads_llama.tsv", sep="\t")
     assert len(heads_tsv) == 2 * 4 * 8 and (tmp_path / "att" / "verbs.png").exists()
+    n_parameters = load_model(tiny_model_dirs["llama"]).n_parameters
+    assert set(heads_tsv["Size"]) == {f"{n_parameters / 1e6:.3g}M"}
     assert set(pd.read_csv(tmp_path / "att" / "verbs_tests.csv")["verb_set"]) == {"instruction", "frequent"}
-    result = runner.invoke(app, ["ffn", *common, "--out", str(tmp_path / "ffn"), "--components", "5"])
+    with pytest.warns(UserWarning, match="architecture"):
+        result = runner.invoke(app, ["ffn", *common, "--out", str(tmp_path / "ffn"), "--components", "5"])
     assert result.exit_code == 0, result.output
-    components = pd.read_csv(tmp_path / "ffn" / "ffn_tuned.csv")
+    components = pd.read_csv(tmp_path / "ffn" / "ffn_llama.csv")
     assert len(components) == 2 * 5 and {"summary", "tasks", "level"} <= set(components.columns)
     assert (tmp_path / "ffn" / "ffn_levels.png").exists() and (tmp_path / "ffn" / "ffn_compare.csv").exists()
     bad = runner.invoke(app, ["ffn", *common, "--out", str(tmp_path / "x"), "--labeler", "gpt"])

@@ -164,6 +164,7 @@ def test_explain_heads_tables_and_paper_format(tiny_model_dirs):
     assert listed == (sub["key"] + "=" + sub["query"]).tolist() and sub["cosine"].is_monotonic_decreasing
     paper = heads.to_paper_format(dims, "tiny-llama", "1M")
     assert list(paper.columns) == ["Model", "Size", "Layer", "Type", "Head", "Dim", "Rank", "Score", "TopK"]
+    assert set(dims["layer"]) == {1, 2} and set(paper["Layer"]) == {0, 1}  # tuneshift layers; the paper's blocks
 
 
 def test_compare_verbs_counts_heads_where_tuned_has_more():
@@ -173,8 +174,8 @@ def test_compare_verbs_counts_heads_where_tuned_has_more():
     def frame(rows):
         return pd.DataFrame(rows, columns=["layer", "head", "dim", "query", "key", "cosine"])
 
-    base = frame([(0, 1, 0, "run", "fast", 0.5), (0, 1, 1, "fast", "run", 0.5), (1, 0, 0, "x", "y", 0.5)])
-    tuned = frame([(0, 0, 0, "write", "poem", 0.5), (0, 0, 3, "poem", "Write", 0.5), (1, 0, 0, "x", "y", 0.5)])
+    base = frame([(1, 1, 0, "run", "fast", 0.5), (1, 1, 1, "fast", "run", 0.5), (2, 0, 0, "x", "y", 0.5)])
+    tuned = frame([(1, 0, 0, "write", "poem", 0.5), (1, 0, 3, "poem", "Write", 0.5), (2, 0, 0, "x", "y", 0.5)])
     tests, shares = heads.compare_verbs(base, tuned, n_layers=2, n_groups=1, general_verbs=("run", "walk"))
     row = tests.set_index("verb_set")
     assert row.loc["instruction", "mean"] == 1.0 and row.loc["frequent", "mean"] == 0.0

@@ -3,6 +3,8 @@ pairs) and FFN layers (principal-component concepts), optionally against its bas
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import typer
@@ -12,12 +14,14 @@ from tuneshift.errors import InvalidParameterError
 
 app = typer.Typer(help="Explain attention heads and FFN layers (Wu et al. 2023).", no_args_is_help=True)
 
-MODEL_HELP = "Model: local directory, .gguf file, catalog name or hub id (the instruction-tuned one)."
+MODEL_HELP = (
+    "Model (the instruction-tuned one): local directory, .gguf file, hub id or catalog name (`tuneshift models list`)."
+)
 BASE_HELP = "Its base (pre-trained) model, to compare with."
 
 
 def _layers(spec: str | None) -> list[int] | None:
-    """'0,3,5-7' → [0, 3, 5, 6, 7]."""
+    """'1,3,5-7' → [1, 3, 5, 6, 7]."""
     if not spec:
         return None
     try:
@@ -27,14 +31,33 @@ def _layers(spec: str | None) -> list[int] | None:
             out += list(range(int(first), int(last or first) + 1))
         return out
     except ValueError:
-        raise InvalidParameterError("--layers", "block indices such as '0,3,5-7'", spec) from None
+        raise InvalidParameterError("--layers", "layer numbers such as '1,3,5-7'", spec) from None
 
 
-def _load(name: str):
+def _load_pair(model: str, base: str | None) -> dict:
+    """role ("tuned", "base") → (loaded model, file stem, size label); warns when the base is not the same
+    architecture (family, blocks, width), since a base/tuned comparison then compares different models."""
     from tuneshift.models import load_model
 
-    loaded = load_model(name)
-    return loaded.hf_model.eval(), loaded.tokenizer
+    loaded = {role: load_model(name) for role, name in (("tuned", model), ("base", base)) if name is not None}
+    if "base" in loaded:
+        shape = {role: (m.family.family, m.n_layers, m.hidden_size) for role, m in loaded.items()}
+        if shape["base"] != shape["tuned"]:
+            message = (
+                f"--base {base} is not the tuned model's architecture (family, blocks, width: {shape['base']} vs "
+                f"{shape['tuned']}); the comparison is between different models, not before and after tuning."
+            )
+            warnings.warn(message, stacklevel=2)
+            typer.echo(f"warning: {message}", err=True)
+    stems = {role: re.sub(r"[^\w.-]+", "_", m.name) for role, m in loaded.items()}
+    if len(set(stems.values())) < len(stems):
+        stems = {role: f"{stem}_{role}" for role, stem in stems.items()}
+    return {role: (m, stems[role], _size(m.n_parameters)) for role, m in loaded.items()}
+
+
+def _size(n_parameters: int) -> str:
+    """The paper's Size column: 135M, 7B, 1.1B."""
+    return f"{n_parameters / 1e9:.3g}B" if n_parameters >= 1e9 else f"{n_parameters / 1e6:.3g}M"
 
 
 @app.command()
@@ -46,33 +69,33 @@ def attention(
     word_vectors: Path | None = typer.Option(
         None, "--word-vectors", help="GloVe/word2vec text file (default: the model's own input embeddings)."
     ),
-    layers: str | None = typer.Option(None, "--layers", help="Blocks to explain, e.g. '0,3,5-7' (default all)."),
+    layers: str | None = typer.Option(
+        None, "--layers", help="Layers to explain, e.g. '1,3,5-7' (layer i = block i, as in `score`; default all)."
+    ),
     groups: int = typer.Option(4, "--groups", help="Layer groups for the verb comparison (paper: 4)."),
 ) -> None:
-    """Word pairs of every attention-head dimension → heads_<model>.tsv (the paper's format); with --base, the
+    """Word pairs of every attention-head dimension → heads_<model>.tsv (the paper's format, its Layer column 0-based
+    as the paper's); with --base, the
     instruction-verb vs frequent-verb comparison (verbs_tests.csv, verbs_shares.csv, verbs.png)."""
     from tuneshift.interpret import heads
     from tuneshift.interpret.vocab import load_vocabulary
-    from tuneshift.models.families import blocks_of
 
     out.mkdir(parents=True, exist_ok=True)
     words = load_vocabulary(vocab)
     pairs = {}
-    for role, name in (("tuned", model), ("base", base)):
-        if name is None:
-            continue
-        hf_model, tokenizer = _load(name)
+    for role, (loaded, stem, size) in _load_pair(model, base).items():
         dims, pairs[role] = heads.explain_heads(
-            hf_model,
-            tokenizer,
+            loaded.hf_model.eval(),
+            loaded.tokenizer,
             words,
             static_vectors=str(word_vectors) if word_vectors else None,
             layers=_layers(layers),
         )
-        n_layers = len(blocks_of(hf_model))
-        paper = heads.to_paper_format(dims, Path(name).name)
-        write_atomic(out / f"heads_{role}.tsv", lambda path, frame=paper: frame.to_csv(path, sep="\t", index=False))
-        typer.echo(f"{role}: {len(dims)} head dimensions, {len(pairs[role])} word pairs → {out / f'heads_{role}.tsv'}")
+        n_layers = loaded.n_layers
+        paper = heads.to_paper_format(dims, loaded.name, size)
+        path = out / f"heads_{stem}.tsv"
+        write_atomic(path, lambda tmp, frame=paper: frame.to_csv(tmp, sep="\t", index=False))
+        typer.echo(f"{role}: {len(dims)} head dimensions, {len(pairs[role])} word pairs → {path}")
     if "base" in pairs:
         tests, shares = heads.compare_verbs(pairs["base"], pairs["tuned"], n_layers, n_groups=groups)
         write_csv(out / "verbs_tests.csv", tests)
@@ -94,7 +117,9 @@ def ffn(
     ),
     labeler_model: str | None = typer.Option(None, "--labeler-model", help="Model name served at --endpoint."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable with the key."),
-    layers: str | None = typer.Option(None, "--layers", help="Blocks to explain, e.g. '0,3,5-7' (default all)."),
+    layers: str | None = typer.Option(
+        None, "--layers", help="Layers to explain, e.g. '1,3,5-7' (layer i = block i, as in `score`; default all)."
+    ),
     groups: int = typer.Option(8, "--groups", help="Layer groups for the category shares (paper: 8)."),
 ) -> None:
     """FFN concepts → ffn_<model>.csv (top words, variance share, labels) and the paper's TSV; category shares per
@@ -102,7 +127,6 @@ def ffn(
     from tuneshift.interpret import ffn as ffn_lib
     from tuneshift.interpret.labelers import ChatLabeler, LexiconLabeler
     from tuneshift.interpret.vocab import load_vocabulary
-    from tuneshift.models.families import blocks_of
 
     if labeler == "lexicon":
         annotator = LexiconLabeler()
@@ -117,16 +141,15 @@ def ffn(
     out.mkdir(parents=True, exist_ok=True)
     words = load_vocabulary(vocab)
     labelled = {}
-    for role, name in (("tuned", model), ("base", base)):
-        if name is None:
-            continue
-        hf_model, tokenizer = _load(name)
-        frame = ffn_lib.explain_ffn(hf_model, tokenizer, words, n_components=components, layers=_layers(layers))
+    for role, (loaded, stem, size) in _load_pair(model, base).items():
+        frame = ffn_lib.explain_ffn(
+            loaded.hf_model.eval(), loaded.tokenizer, words, n_components=components, layers=_layers(layers)
+        )
         labelled[role] = ffn_lib.label_components(frame, annotator)
-        n_layers = len(blocks_of(hf_model))
-        write_csv(out / f"ffn_{role}.csv", labelled[role])
-        paper = ffn_lib.to_paper_format(frame, Path(name).name)
-        write_atomic(out / f"ffn_{role}.tsv", lambda path, frame=paper: frame.to_csv(path, sep="\t", index=False))
+        n_layers = loaded.n_layers
+        write_csv(out / f"ffn_{stem}.csv", labelled[role])
+        paper = ffn_lib.to_paper_format(frame, loaded.name, size)
+        write_atomic(out / f"ffn_{stem}.tsv", lambda path, frame=paper: frame.to_csv(path, sep="\t", index=False))
         typer.echo(f"{role}: {len(frame)} components, {int(labelled[role]['explainable'].sum())} explainable")
     shares = ffn_lib.category_shares(labelled, n_layers, n_groups=groups)
     write_csv(out / "ffn_shares.csv", shares)

@@ -79,7 +79,8 @@ def explain_ffn(
     layers: Sequence[int] | None = None,
     method: str = "auto",
 ) -> pd.DataFrame:
-    """Concepts of every FFN layer: one row per (layer, component) with ``rank`` (1 = largest variance),
+    """Concepts of every FFN layer (numbered as everywhere in tuneshift: layer i = block i, 1..n): one row per
+    (layer, component) with ``rank`` (1 = largest variance),
     ``share`` (explained-variance share), ``words`` (top words by |PC · ê_w|, ``"|||"``-joined) and ``scores``
     (their |PC · ê_w|, same order)."""
     if n_components < 1 or top_k < 1:
@@ -87,13 +88,15 @@ def explain_ffn(
     words = list(load_vocabulary() if words is None else words)
     unit = torch.nn.functional.normalize(model_word_vectors(model, tokenizer, words, side="output"), dim=-1)
     n_blocks = len(blocks_of(model))
-    layers = range(n_blocks) if layers is None else layers
+    layers = range(1, n_blocks + 1) if layers is None else layers
     vocab = np.asarray(words, dtype=object)
     frames = []
     for layer in layers:
-        if not 0 <= layer < n_blocks:
-            raise InvalidParameterError("layers", f"block indices in 0..{n_blocks - 1}", layer)
-        components, shares = principal_components(ffn_value_vectors(model, layer), n_components, method)
+        if not 1 <= layer <= n_blocks:
+            raise InvalidParameterError(
+                "layers", f"layers 1..{n_blocks} (layer i = block i; 0 is the embeddings)", layer
+            )
+        components, shares = principal_components(ffn_value_vectors(model, layer - 1), n_components, method)
         top = (components @ unit.T).abs().topk(min(top_k, len(words)), dim=1)
         frames.append(
             pd.DataFrame(
@@ -110,12 +113,13 @@ def explain_ffn(
 
 
 def to_paper_format(frame: pd.DataFrame, model: str, size: str = "") -> pd.DataFrame:
-    """The repository's TSV layout ``Model Size Layer Type Head Rank Score TopK`` (Type = "FFN", Head = 0)."""
+    """The repository's TSV layout ``Model Size Layer Type Head Rank Score TopK`` (Type = "FFN", Head = 0); its Layer
+    is the paper's 0-based block index (tuneshift's layer − 1)."""
     return pd.DataFrame(
         {
             "Model": model,
             "Size": size,
-            "Layer": frame["layer"],
+            "Layer": frame["layer"] - 1,
             "Type": "FFN",
             "Head": 0,
             "Rank": frame["rank"],
@@ -149,7 +153,7 @@ def category_shares(labelled: dict[str, pd.DataFrame], n_layers: int, n_groups: 
         frame = frame.assign(group=layer_groups(frame["layer"], n_layers, n_groups).astype(object))
         for group, part in [*frame.groupby("group"), ("all", frame)]:
             explainable = part[part["explainable"]]
-            first, last = int(part["layer"].min()) + 1, int(part["layer"].max()) + 1
+            first, last = int(part["layer"].min()), int(part["layer"].max())
             for scheme, categories, column in (("task", TASKS, "tasks"), ("level", LEVELS, "level")):
                 for category in categories:
                     hits = explainable[column].str.split(";").apply(lambda cats, c=category: c in cats)

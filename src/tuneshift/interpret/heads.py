@@ -238,6 +238,9 @@ def explain_heads(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Word pairs of every head dimension (the paper's ``att_explain``).
 
+    layers: which to explain, numbered as everywhere in tuneshift (layer i = block i, 1..n; default all); the
+    ``layer`` column of the results uses the same numbers.
+
     words: vocabulary, most frequent first (default: the bundled SingleShareGPT vocabulary). static_vectors: a
     GloVe/word2vec text file or an (n_words × d) tensor for the co-occurrence filter; default (documented fallback)
     the model's own input-embedding word vectors — the paper used GloVe 840B 300d.
@@ -260,10 +263,15 @@ def explain_heads(
         raise InvalidParameterError("static_vectors", f"{len(words)} rows, one per word", tuple(static.shape))
     unit = torch.nn.functional.normalize(static, dim=-1)
     thresholds = cooccurrence_thresholds(unit, n_baseline, z)
-    weights = qk_weights(model, layers)
+    n_blocks = len(blocks_of(model))
+    bad = [] if layers is None else [i for i in layers if not 1 <= i <= n_blocks]
+    if bad:
+        raise InvalidParameterError("layers", f"layers 1..{n_blocks} (layer i = block i; 0 is the embeddings)", bad)
+    weights = qk_weights(model, None if layers is None else [i - 1 for i in layers])
     vocab = np.asarray(words, dtype=object)
     dim_frames, pair_frames = [], []
-    for position, layer in enumerate(weights.layers):
+    for position, block in enumerate(weights.layers):
+        layer = block + 1  # tuneshift's layer numbering, as `score`: 0 = embeddings, i = output of block i
         hq, hk = head_activations(weights, position, vectors)
         energy, rows, cosine = _layer_pairs(hq, hk, unit, thresholds, top_k)
         n_heads, n_dims = energy.shape
@@ -297,12 +305,13 @@ def explain_heads(
 
 
 def to_paper_format(dims: pd.DataFrame, model: str, size: str = "") -> pd.DataFrame:
-    """The repository's TSV layout ``Model Size Layer Type Head Dim Rank Score TopK`` (Type = "QK")."""
+    """The repository's TSV layout ``Model Size Layer Type Head Dim Rank Score TopK`` (Type = "QK"); its Layer is
+    the paper's 0-based block index (tuneshift's layer − 1)."""
     return pd.DataFrame(
         {
             "Model": model,
             "Size": size,
-            "Layer": dims["layer"],
+            "Layer": dims["layer"] - 1,
             "Type": "QK",
             "Head": dims["head"],
             "Dim": dims["dim"],
@@ -375,7 +384,7 @@ def layer_groups(layers: pd.Series | np.ndarray, n_layers: int, n_groups: int) -
     """Equal-depth layer groups: group = layer · n_groups // n_layers (32 layers, 4 groups → layer // 8, as the
     paper)."""
     n_groups = max(1, min(n_groups, n_layers))
-    return np.asarray(layers) * n_groups // n_layers
+    return (np.asarray(layers) - 1) * n_groups // n_layers
 
 
 def compare_verbs(
