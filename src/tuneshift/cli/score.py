@@ -9,27 +9,39 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tuneshift.models.catalog import CATALOG, DEFAULT_MODEL
+
 console = Console()
 
 
 def score(
-    model: str = typer.Option("smollm2-135m-instruct", help="Hub id, local directory, .gguf file or catalog name."),
+    model: str = typer.Option(
+        DEFAULT_MODEL,
+        metavar="MODEL",
+        help=f"Hub id, local directory, .gguf file or catalog name ({', '.join(CATALOG.names())}).",
+    ),
     benchmark: list[str] = typer.Option(
-        None, "--benchmark", "-b", help="Benchmark id (repeatable). Default: every benchmark whose data is present."
+        None,
+        "--benchmark",
+        "-b",
+        metavar="ID",
+        help="Benchmark id (repeatable; `--list` shows them). Default: every benchmark whose data is present.",
     ),
     out: Path = typer.Option(Path("tuneshift-results"), help="Output directory (scores.csv, summary.json)."),
-    random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
+    random_init: bool = typer.Option(False, metavar="", help="Same architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --random-init."),
-    dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16."),
-    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
-    cache: bool = typer.Option(True, help="Reuse / store readouts in the activation cache."),
+    dtype: str = typer.Option("float32", metavar="DTYPE", help="Model dtype: float32, bfloat16, float16."),
+    device: str = typer.Option("cpu", metavar="DEVICE", help="cpu, cuda, cuda:N, mps or auto."),
+    cache: bool = typer.Option(True, metavar="", help="Reuse / store readouts in the activation cache."),
     surprisal: Path | None = typer.Option(
         None,
         help="Score token log-probabilities computed elsewhere (an API model) on the Futrell2018 benchmarks instead "
-        "of a model: CSV in the format of the bundled all_stories_gpt3.csv (token, logprob [natural log], offset, "
-        "story [from 0]); the file name is the model name.",
+        "of a model: CSV in the format of the bundled all_stories_gpt3.csv (token, logprob in nats, offset, "
+        "story from 0); the file name is the model name.",
     ),
-    list_benchmarks: bool = typer.Option(False, "--list", help="List the benchmarks and whether their data is here."),
+    list_benchmarks: bool = typer.Option(
+        False, "--list", metavar="", help="List the benchmarks and whether their data is here."
+    ),
 ) -> None:
     """Score a model on every layer; results are written as each benchmark finishes, and a rerun resumes.
 
