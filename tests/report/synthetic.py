@@ -16,6 +16,8 @@ from tuneshift.benchmarks._base import BenchmarkResult, score_rows, summarize
 
 NEURAL = {"Pereira2018-linear": 0.35, "Blank2014-linear": 0.18, "Tuckute2024-ridge": None}
 STORIES = [f"{i}" for i in range(1, 11)]
+STORY_EFFECTS = np.random.default_rng(10).normal(0, 0.01, len(STORIES))
+STORY_EFFECTS -= STORY_EFFECTS.mean()
 
 
 def neural_result(model: str, benchmark: str, n_layers: int, peak: float, rng: np.random.Generator) -> BenchmarkResult:
@@ -51,6 +53,8 @@ def reading_result(
         context="story",
         sentences="conllx",
     )
+    noise = rng.normal(0, 0.0005, len(STORIES))
+    per_story = value + STORY_EFFECTS + noise - noise.mean()  # stories differ alike for every model; mean = pooled
     details = {
         "unit": unit,
         "context": "story",
@@ -58,7 +62,7 @@ def reading_result(
         "ci_low": value - 0.01,
         "ci_high": value + 0.01,
         "n_words": 9000,
-        "per_story_raw": {s: float(value + rng.normal(0, 0.01)) for s in STORIES},
+        "per_story_raw": dict(zip(STORIES, per_story.tolist(), strict=True)),
     }
     return BenchmarkResult(scores, details=details)
 
@@ -231,3 +235,33 @@ def study_record(table: pd.DataFrame, benchmarks: list[str], extra_models: tuple
             for name in names
         ],
     }
+
+
+def write_compare_dir(directory: Path, *, internals: bool = True, seed: int = 0) -> Path:
+    """What `tuneshift compare base tuned --internals` leaves: both models' scores, compare.csv / compare.json (and
+    figures/) written by the study's own Comparison, internals.csv and internals_samples.csv."""
+    from tuneshift.interpret.instructions import base_vs_tuned
+    from tuneshift.study.compare import Comparison, compare_benchmark, load_scores
+
+    write_score_dir(directory, {"base": 6, "tuned": 6}, seed=seed)
+    summary = pd.read_json(directory / "summary.json", typ="series").to_dict()
+    rows = [
+        compare_benchmark(load_scores(directory, "base", b), load_scores(directory, "tuned", b))
+        for b in summary["base"]
+    ]
+    models = {
+        role: {"name": role, "source": f"/models/{role}", "fingerprint": f"{index:040x}", "dtype": "float32",
+               "device": "cpu", "quantization": None}
+        for index, role in enumerate(("base", "tuned"))
+    }  # fmt: skip
+    comparison = Comparison(pd.DataFrame(rows), pd.read_csv(directory / "scores.csv"), models)
+    if internals:
+        rng = np.random.default_rng(seed)
+        samples = pd.DataFrame({
+            "id": [f"alpaca_{i}" for i in range(6)] * 2, "source": "alpaca", "model": ["base"] * 6 + ["tuned"] * 6,
+            "score": rng.uniform(0, 1, 12), "n_instruction_tokens": 4, "n_output_tokens": 30, "rating": np.nan,
+        })  # fmt: skip
+        comparison.internals = base_vs_tuned(samples, "base", "tuned")
+        samples.to_csv(directory / "internals_samples.csv", index=False)
+    comparison.write(directory)
+    return directory

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.report.page import column, read_page
-from tests.report.synthetic import write_internals_dir, write_score_dir, write_study_dir
+from tests.report.synthetic import write_compare_dir, write_internals_dir, write_score_dir, write_study_dir
 from tuneshift.cli.report import app
 from tuneshift.errors import DataNotFoundError, InvalidInputError
 from tuneshift.report import write_report
@@ -88,6 +88,40 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
 
 def column_index(table: list[list[str]], name: str) -> int:
     return table[0].index(name)
+
+
+def test_compare_dir_report_shows_the_pair_its_tests_and_internals(tmp_path):
+    write_compare_dir(tmp_path)
+    page = read_page(write_report(tmp_path))
+    assert page.sections == ["models", "profiles", "changes", "reading", "internals", "missing", "methods"]
+    compare = pd.read_csv(tmp_path / "compare.csv")
+    label = "Per benchmark: both models, the change and its paired test"
+    assert column(page, label, "pct_change_best_raw") == [f"{v:.4g}" for v in compare["pct_change_best_raw"]]
+    assert column(page, label, "wilcoxon_p")[-2:] == [f"{p:.3g}" for p in compare["wilcoxon_p"].iloc[-2:]]
+    assert column(page, label, "unit") == ["none"] * 3 + ["story"] * 2
+    # Profiles of both models (3 neural benchmarks) and the change bars built from compare.csv.
+    assert len(page.images) == 3 + 1
+    # compare.json's description of each model reaches the methods (fingerprint, source, device).
+    provenance = page.tables["model provenance"]
+    assert column(page, "model provenance", "fingerprint") == [f"{0:040x}", f"{1:040x}"]
+    assert "/models/tuned" in provenance[2]
+    # --internals: per-source instruction scores and the one-sided Welch test, under compare's file names.
+    welch = page.tables["Comparisons (one-sided Welch)"]
+    assert [row[:3] for row in welch[1:]] == [["alpaca", "base_vs_tuned", "base"], ["alpaca", "base_vs_tuned", "tuned"]]
+
+
+def test_a_figure_that_fails_is_named_and_the_rest_is_shown(tmp_path, monkeypatch):
+    import tuneshift.study.figures as figures
+
+    def broken(effects):
+        raise ValueError("'yerr' must not contain negative values")
+
+    monkeypatch.setattr(figures, "change_bars", broken)
+    write_study_dir(tmp_path)
+    page = read_page(write_report(tmp_path))
+    assert "changes" in page.sections and "Effect per pair and benchmark" in page.tables
+    assert "change bars of effects.csv" in page.text and "ValueError: 'yerr' must not contain negative" in page.text
+    assert len(page.images) == 3 + 8  # profiles and scatters are still drawn
 
 
 def test_page_references_nothing_outside_itself(tmp_path):

@@ -90,6 +90,6 @@ def cell(value: object, column: str = "") -> tuple[str, str]:
         return str(int(value)), str(int(value))
     if isinstance(value, float) or (hasattr(value, "dtype") and value.dtype.kind == "f"):
         number = float(value)
-        digits = 3 if column in {"p", "q", "p_value", "p_fisher"} or column.startswith(("p_", "q_")) else 4
+        digits = 3 if column in {"p", "q"} or column.startswith(("p_", "q_")) or column.endswith(("_p", "_q")) else 4
         return f"{number:.{digits}g}", repr(number)
     return str(value), str(value)

@@ -20,6 +20,7 @@ from tuneshift.errors import DataNotFoundError, InvalidInputError
 STUDY_TABLES = ("compare", "effects", "effects_summary", "correlations", "models", "failures")
 INTERNALS_FILES = (
     "instruction_scores.csv",
+    "internals_samples.csv",
     "ffn_shares.csv",
     "heads_tuned.tsv",
     "heads_base.tsv",
@@ -68,7 +69,7 @@ class Run:
     study: dict | None  # study.json: the study's models (spec, zoo fields, seed), benchmarks and options
     internals: list[Internals]
     missing: pd.DataFrame  # model, benchmark, status ("failed" | "not finished")
-    unreadable: dict[str, str]  # file → why it could not be read
+    unreadable: dict[str, str]  # file (or figure) → why it could not be read (or drawn)
 
     def honest_layers(self, model: str, benchmark: str) -> list[int]:
         """Layers the honest protocol chose in each outer split (all datasets of the benchmark), [] if unknown."""
@@ -98,6 +99,8 @@ def load_run(directory: str | Path) -> Run:
     study = _read_json(directory / "study.json", unreadable)
     if study:
         methods = _with_study_record(methods, study)
+    if compare and isinstance(compare.get("models"), dict):
+        methods = _with_described_models(methods, compare["models"])
     missing = _missing(summary, tables.get("failures"), _planned(study))
     return Run(directory, scores, summary, details, methods, tables, compare, study, internals, missing, unreadable)
 
@@ -162,6 +165,18 @@ def _with_study_record(methods: dict, study: dict) -> dict:
         "models": models + [row for row in methods["models"] if row["model"] not in known],
         "settings": {**methods.get("settings", {}), **settings},
     }
+
+
+def _with_described_models(methods: dict, described: dict) -> dict:
+    """Add what compare.json records of each model (its ``describe()``: source, dtype, device, quantization...)."""
+    by_name = {info.get("name", role): {"role": role} | info for role, info in described.items()}
+    models = [
+        {k: v for k, v in by_name.pop(row["model"], {}).items() if k != "name"}
+        | {k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
+        for row in methods["models"]
+    ]
+    models += [{"model": name} | {k: v for k, v in info.items() if k != "name"} for name, info in by_name.items()]
+    return {**methods, "models": models}
 
 
 def _collect(entry: object, key: str) -> list[int]:
@@ -241,6 +256,9 @@ def _read_internals(folder: Path, unreadable: dict[str, str]) -> Internals:
     if internals.instruction_scores is not None:
         internals.instruction_summary = _read_table(folder / "summary.csv", unreadable)
         internals.heatmaps = sorted(folder.glob("*.png"))
+    else:  # `compare --internals`: the same two tables under the names compare gives them
+        internals.instruction_scores = _read_table(folder / "internals_samples.csv", unreadable)
+        internals.instruction_summary = _read_table(folder / "internals.csv", unreadable)
     if (folder / "attribution.npy").exists() and (folder / "tokens.json").exists():
         tokens = _read_json(folder / "tokens.json", unreadable)
         if tokens is not None:

@@ -6,8 +6,8 @@ Every builder returns ``None`` when the run has nothing for it, so the page show
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -24,6 +24,26 @@ CARD_NAMES = {  # summary column → the card's shorter heading
     "ceiling": "ceiling",
 }
 READING_PREFIX = "Futrell2018"  # the reading-time benchmarks (|r| and ΔLL)
+COMPARED = [  # compare.csv columns shown (the file has every column)
+    "benchmark",
+    "base_best_layer",
+    "base_best_raw",
+    "tuned_best_layer",
+    "tuned_best_raw",
+    "change_best_raw",
+    "pct_change_best_raw",
+    "pct_ci_low",
+    "pct_ci_high",
+    "unit",
+    "n_units",
+    "wilcoxon_p",
+    "base_honest_raw",
+    "tuned_honest_raw",
+    "pct_change_honest_raw",
+    "base_best_normalized",
+    "tuned_best_normalized",
+    "note",
+]
 TOP_HEAD_PAIRS = 20  # rows of the top head word pairs table per model
 PAIRS_SHOWN = 6  # word pairs shown per head dimension
 SCATTER_LIMIT = 10  # alignment × property scatter plots drawn at most (the table lists every test)
@@ -81,12 +101,12 @@ def layer_profiles(run: Run) -> list[Figure] | None:
     for benchmark in benchmarks:
         models = layered.loc[layered["benchmark"] == benchmark, "model"].unique()
         honest = {m: run.honest_layers(m, benchmark) for m in models if run.honest_layers(m, benchmark)}
-        figures.append(
-            figure(
-                plot_profiles(layered, benchmark, honest_layers=honest or None),
-                caption=f"{benchmark}: raw score per layer on relative depth; dots mark each model's best layer, "
-                "ticks at the bottom the layers the honest protocol chose in each split.",
-            )
+        caption = (
+            f"{benchmark}: raw score per layer on relative depth; dots mark each model's best layer, ticks at the "
+            "bottom the layers the honest protocol chose in each split."
+        )
+        figures += _draw(
+            run, f"layer profiles of {benchmark}", plot_profiles, layered, benchmark, honest or None, caption=caption
         )
     return figures or None
 
@@ -99,18 +119,26 @@ def changes(run: Run) -> dict | None:
     if compare is None and effects is None and run.compare is None:
         return None
     view: dict = {"facts": {}, "figures": [], "tables": []}
-    if run.compare is not None:
-        view["facts"] = {k: v for k, v in run.compare.items() if not isinstance(v, dict | list) and v is not None}
+    for role, info in (run.compare or {}).get("models", {}).items():
+        view["facts"][role] = " · ".join(str(info[k]) for k in ("name", "source", "fingerprint") if info.get(k))
     if compare is not None:
-        view["tables"].append(("Per benchmark: both models' scores, the change and its paired test", table(compare)))
-    if effects is not None and len(effects):
-        view["figures"].append(
-            figure(
-                change_bars(effects),
-                caption="% change tuned vs base per benchmark: mean over pairs with its "
-                "bootstrap CI (one dot per pair) and the Wilcoxon signed-rank p.",
+        if effects is None:
+            from tuneshift.study.compare import effects_of
+
+            caption = (
+                "% change tuned vs base per benchmark (best layers), with the bootstrap CI of the change and the "
+                "paired Wilcoxon p in the benchmark's own units (neuroids, splits or stories)."
             )
+            view["figures"] += _draw(
+                run, "change bars of compare.csv", change_bars, effects_of(compare), caption=caption
+            )
+        view["tables"].append(("Per benchmark: both models, the change and its paired test", table(compare, COMPARED)))
+    if effects is not None and len(effects):
+        caption = (
+            "% change tuned vs base per benchmark: mean over pairs with its bootstrap CI (one dot per pair) and the "
+            "Wilcoxon signed-rank p."
         )
+        view["figures"] += _draw(run, "change bars of effects.csv", change_bars, effects, caption=caption)
         view["tables"].append(("Effect per pair and benchmark", table(effects)))
     if "effects_summary" in run.tables:
         view["tables"].append(("Effects averaged over pairs", table(run.tables["effects_summary"])))
@@ -136,12 +164,21 @@ def correlations(run: Run) -> dict | None:
                 continue
             widest = rows.loc[rows["n"].idxmax()]
             shown = models if not str(widest["subset"]).startswith("tuned") else models[models["instruction_tuned"]]
-            scatter = correlation_scatter(shown, prop, alignment, r=widest["r"], p=widest["p"])
             tests = "; ".join(
                 f"{row.subset} models: r = {row.r:.3f}, p = {row.p:.3g}, FDR q = {row.q:.3g}, n = {row.n}"
                 for row in rows.itertuples(index=False)
             )
-            figures.append(figure(scatter, caption=f"{alignment} vs {prop} (Pearson). {tests}."))
+            figures += _draw(
+                run,
+                f"scatter of {alignment} vs {prop}",
+                correlation_scatter,
+                shown,
+                prop,
+                alignment,
+                r=widest["r"],
+                p=widest["p"],
+                caption=f"{alignment} vs {prop} (Pearson). {tests}.",
+            )
     return {"table": table(found), "figures": figures}
 
 
@@ -211,15 +248,15 @@ def _story_table(stories: pd.DataFrame) -> Table:
 def internals(run: Run) -> list[InternalsView] | None:
     """What `tuneshift explain` wrote: instruction-attribution scores by source, heatmaps, FFN concept shares,
     top head word pairs, the instruction-verb comparison."""
-    views = [_internals_view(run.directory, found) for found in run.internals]
+    views = [_internals_view(run, found) for found in run.internals]
     return [view for view in views if view.figures or view.tables] or None
 
 
-def _internals_view(directory: Path, found: Internals) -> InternalsView:
+def _internals_view(run: Run, found: Internals) -> InternalsView:
     from tuneshift.interpret import ffn, heads
     from tuneshift.interpret.plots import plot_attribution
 
-    where = found.directory.relative_to(directory).as_posix() if found.directory != directory else "."
+    where = found.directory.relative_to(run.directory).as_posix() if found.directory != run.directory else "."
     view = InternalsView(title=f"Internals ({where})")
     if found.instruction_scores is not None:
         by_source = (
@@ -234,38 +271,37 @@ def _internals_view(directory: Path, found: Internals) -> InternalsView:
         view.figures.append(file_figure(path, caption=f"Attribution heatmap {path.stem} (prompt × response tokens)."))
     if found.attribution is not None:
         matrix, tokens = found.attribution
-        view.figures.append(
-            drawn(
-                plot_attribution,
-                matrix,
-                tokens["prompt_tokens"],
-                tokens["response_tokens"],
-                suffix=".png",
-                caption="Attribution heatmap (prompt × response tokens).",
-                title="",
-            )
+        view.figures += _draw(
+            run,
+            f"attribution heatmap in {where}",
+            plot_attribution,
+            matrix,
+            tokens["prompt_tokens"],
+            tokens["response_tokens"],
+            title="",
+            caption="Attribution heatmap (prompt × response tokens).",
+            to_file=".png",
         )
     if found.ffn_shares is not None and len(found.ffn_shares):
         for scheme in ("level", "task"):
-            view.figures.append(
-                drawn(
-                    ffn.plot_category_shares,
-                    found.ffn_shares,
-                    scheme=scheme,
-                    caption=f"FFN concepts: share of explainable components per {scheme} category and layer group.",
-                )
+            caption = f"FFN concepts: share of explainable components per {scheme} category and layer group."
+            view.figures += _draw(
+                run,
+                f"FFN {scheme} shares in {where}",
+                ffn.plot_category_shares,
+                found.ffn_shares,
+                scheme=scheme,
+                caption=caption,
+                to_file=".svg",
             )
         if found.ffn_compare is not None:
             view.tables.append(("FFN concept shares, base vs tuned (Fisher exact)", table(found.ffn_compare)))
     for role, frame in found.heads.items():
         view.tables.append((f"Top head word pairs ({role})", table(_top_pairs(frame))))
     if found.verbs_shares is not None and len(found.verbs_shares):
-        view.figures.append(
-            drawn(
-                heads.plot_verb_shares,
-                found.verbs_shares,
-                caption="Heads encoding instruction verbs vs frequent verbs, per layer group (base dashed).",
-            )
+        caption = "Heads encoding instruction verbs vs frequent verbs, per layer group (base dashed)."
+        view.figures += _draw(
+            run, f"verb shares in {where}", heads.plot_verb_shares, found.verbs_shares, caption=caption, to_file=".svg"
         )
     if found.verbs_tests is not None:
         view.tables.append(("Instruction verbs vs frequent verbs", table(found.verbs_tests)))
@@ -277,6 +313,21 @@ def _top_pairs(frame: pd.DataFrame) -> pd.DataFrame:
     top = frame.sort_values("Score", ascending=False).head(TOP_HEAD_PAIRS)
     pairs = top["TopK"].fillna("").astype(str).str.split(r"\|\|\|").map(lambda p: ", ".join(p[:PAIRS_SHOWN]))
     return top.assign(TopK=pairs).drop(columns=[c for c in ("Size", "Type") if c in top])
+
+
+def _draw(
+    run: Run, what: str, plot: Callable[..., object], *args: object, caption: str, to_file: str = "", **kwargs: object
+) -> list[Figure]:
+    """[the embedded figure] of ``plot(*args, **kwargs)`` — a function returning a Figure, or with `to_file` (a
+    suffix) one writing to a path given last — or [] with the error listed on the page: one figure that cannot be
+    drawn must not take the rest of the report down."""
+    try:
+        if to_file:
+            return [drawn(plot, *args, caption=caption, suffix=to_file, **kwargs)]
+        return [figure(plot(*args, **kwargs), caption=caption)]
+    except Exception as error:  # any plotting failure: named on the page with its error, the rest is shown
+        run.unreadable[what] = f"{type(error).__name__}: {error}"
+        return []
 
 
 def failures(run: Run) -> Table | None:
