@@ -36,6 +36,10 @@ def test_change_bars_mean_over_pairs_and_single_pair_ci():
     single = pd.DataFrame({"pair": ["p"], "benchmark": ["Y"], "pct_change": [-3.0], "pct_ci_low": [-5.0],
                            "pct_ci_high": [-1.0], "p": [0.01]})  # fmt: skip
     assert figures.change_bars(single).axes[0].patches[0].get_height() == -3.0
+    # a paired test's CI (of the mean per-story change) need not contain the pooled change: drawn all the same
+    single[["pct_ci_low", "pct_ci_high"]] = [[1.0, 2.0]]
+    segments = figures.change_bars(single).axes[0].collections[0].get_segments()
+    np.testing.assert_allclose(segments[0][:, 1], [1.0, 2.0])
 
 
 def test_correlation_scatter_reports_pearson():

@@ -10,7 +10,11 @@ For each benchmark and each of the two models: the best layer with its raw and n
 * neural benchmarks with too few neuroids (Tuckute2024 ships one network-averaged response): per split, the
   splits' scores paired (same train/test stimuli for both models). Splits share training stimuli, so they are not
   independent and the p-value is optimistic; the output says ``unit = split`` and notes it;
-* reading times (Futrell2018): per story, the existing per-story scores paired over the 10 stories.
+* reading times (Futrell2018): per story, the existing per-story scores paired over the 10 stories. The CI is
+  that of the mean per-story change, which need not contain the change of the pooled score.
+
+% changes are relative to the base's score and left empty where that score is not positive (ΔLL of a random
+model: a % of a negative number flips sign).
 
 Layer profiles of both models are drawn on relative depth (layer / deepest layer), so models of different depths
 compare (:func:`tuneshift.study.figures.layer_profiles`).
@@ -135,13 +139,18 @@ def compare_benchmark(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: in
     for which in ("best_raw", "honest_raw"):
         change = row[f"tuned_{which}"] - row[f"base_{which}"]
         row[f"change_{which}"] = change
-        row[f"pct_change_{which}"] = 100 * change / row[f"base_{which}"] if row[f"base_{which}"] else float("nan")
+        row[f"pct_change_{which}"] = _percent(change, row[f"base_{which}"])
     test = paired_test(base, tuned, seed=seed)
     row |= test
-    base_raw = row["base_best_raw"] or float("nan")
+    base_raw = row["base_best_raw"] if row["base_best_raw"] > 0 else float("nan")
     row["pct_ci_low"] = 100 * test["change_ci_low"] / base_raw
     row["pct_ci_high"] = 100 * test["change_ci_high"] / base_raw
     return row
+
+
+def _percent(change: float, base: float) -> float:
+    """100 · change / base; NaN when the base score is not positive (a % of a negative ΔLL flips its sign)."""
+    return 100 * change / base if base > 0 else float("nan")
 
 
 def effects_of(compare_table: pd.DataFrame) -> pd.DataFrame:

@@ -76,12 +76,9 @@ def change_bars(effects: pd.DataFrame) -> Figure:
     ax = fig.add_subplot()
     positions = np.arange(len(order))
     colors = [PALETTE[0] if value >= 0 else PALETTE[1] for value in summary["mean_pct"]]
-    errors = np.vstack([summary["mean_pct"] - summary["ci_low"], summary["ci_high"] - summary["mean_pct"]])
     ax.bar(positions, summary["mean_pct"], color=colors, alpha=0.75, width=0.6)
-    finite = np.isfinite(errors).all(axis=0)
-    ax.errorbar(
-        positions[finite], summary["mean_pct"][finite], yerr=errors[:, finite], fmt="none", ecolor="k", capsize=4
-    )
+    # the interval is drawn from its ends (a paired test's CI need not be centred on the bar: per-story changes)
+    ax.vlines(positions, summary["ci_low"], summary["ci_high"], color="k", lw=1.5)
     rng = np.random.default_rng(0)
     for position, benchmark in zip(positions, order, strict=True):
         values = effects.loc[effects["benchmark"] == benchmark, "pct_change"].to_numpy(dtype=float)

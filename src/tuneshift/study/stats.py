@@ -153,7 +153,8 @@ def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.
                     "base_score": base_scores,
                     "tuned_score": tuned_scores,
                     "change": tuned_scores - base_scores,
-                    "pct_change": 100 * (tuned_scores - base_scores) / base_scores,
+                    # % of a non-positive base is undefined (a negative ΔLL would flip the sign): left empty
+                    "pct_change": np.where(base_scores > 0, 100 * (tuned_scores - base_scores) / base_scores, np.nan),
                 }
             )
         )
