@@ -77,6 +77,7 @@ def test_registry_entries_are_complete():
     assert DATASETS.names() == [
         "Blank2014",
         "Fedorenko2016",
+        "NaturalStories",
         "Pereira2018.243sentences",
         "Pereira2018.384sentences",
         "Tuckute2024",

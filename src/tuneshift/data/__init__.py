@@ -8,13 +8,14 @@ Every dataset is registered in :data:`DATASETS` and loads into a :class:`NeuralD
 
 Files are looked up in ``data_dir`` (argument) → ``$TUNESHIFT_DATA`` → ``~/.cache/tuneshift/data`` and downloaded
 (sha1-checked) when missing; where they cannot be downloaded, a DataNotFoundError names the file, its URL and the
-exact path to put it at. Tuckute2024 ships with the package.
+exact path to put it at. Tuckute2024 and Natural Stories (reading times) ship with the package.
 """
 
 from tuneshift.data._dataset import DATASETS, DatasetInfo, NeuralDataset
 from tuneshift.data._fetch import RemoteFile, fetch_file, sha1sum
 from tuneshift.data.blank2014 import load_blank2014
 from tuneshift.data.fedorenko2016 import load_fedorenko2016
+from tuneshift.data.naturalstories import load_naturalstories
 from tuneshift.data.pereira2018 import load_pereira2018
 from tuneshift.data.tuckute2024 import load_tuckute2024
 from tuneshift.data.wehbe2014 import load_wehbe2014
@@ -27,6 +28,7 @@ __all__ = [
     "fetch_file",
     "load_blank2014",
     "load_fedorenko2016",
+    "load_naturalstories",
     "load_pereira2018",
     "load_tuckute2024",
     "load_wehbe2014",

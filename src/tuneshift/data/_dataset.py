@@ -185,7 +185,7 @@ class DatasetInfo:
     """A registered dataset: how to load it, which files it needs, and how to cite it."""
 
     name: str
-    loader: Callable[..., NeuralDataset]
+    loader: Callable[..., Any]  # a NeuralDataset for brain data; a word table for reading times
     description: str
     citation: str
     files: tuple[RemoteFile, ...] = ()

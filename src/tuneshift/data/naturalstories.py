@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tuneshift.data._dataset import DATASETS, DatasetInfo
 from tuneshift.errors import InvalidInputError
 
 N_WORDS = 10_256
@@ -29,6 +30,12 @@ CITATION = (
     "Lang Resources & Evaluation 55."
 )
 LICENSE = "CC-BY-NC-SA-4.0"
+BIBTEX = """@article{futrell2021natural,
+  title={The Natural Stories corpus: a reading-time corpus of English texts containing rare syntactic constructions},
+  author={Futrell, Richard and Gibson, Edward and Tily, Harry J. and Blank, Idan and Vishnevetsky, Anastasia and
+          Piantadosi, Steven T. and Fedorenko, Evelina},
+  journal={Language Resources and Evaluation}, volume={55}, pages={63--77}, year={2021}
+}"""
 
 # Brain-Score's sentence splitter (brainscore_language/data/futrell2018/data_packaging.py): a word ending in
 # one of these closes a sentence unless the next word is lower case or the word is "Mr." (481 sentences).
@@ -219,3 +226,16 @@ def _reading_times(words: pd.DataFrame, rts: str | os.PathLike | None) -> tuple[
     if n_excluded:
         warnings.warn(f"{label}: {n_excluded} row(s) with an empty/NaN RT excluded.", stacklevel=3)
     return mean_rt, n_readers.astype(int), n_excluded
+
+
+DATASETS.add(
+    "NaturalStories",
+    DatasetInfo(
+        name="NaturalStories",
+        loader=lambda data_dir=None, **kwargs: load_naturalstories(**kwargs),
+        description="10 stories, 10,256 words, per-word mean self-paced reading times (Futrell2018 benchmarks)",
+        citation=BIBTEX,
+        bundled=bundled_path("processed_wordinfo.tsv"),
+        license="CC BY-NC-SA 4.0",
+    ),
+)
