@@ -26,7 +26,9 @@ def _load(model: str):
 
 @app.command()
 def attribution(
-    model: str = typer.Option(..., help="Hub id, local directory or .gguf file."),
+    model: str = typer.Option(
+        ..., metavar="MODEL", help="Hub id, local directory, .gguf file or catalog name (`tuneshift models list`)."
+    ),
     prompt: str = typer.Option(..., help="The prompt (instruction)."),
     response: str | None = typer.Option(None, help="Response to explain; generated greedily when omitted."),
     max_new_tokens: int = typer.Option(300, help="Length limit of a generated response."),
