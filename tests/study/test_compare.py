@@ -50,7 +50,9 @@ def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_
     monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
     tuned_dir = tmp_path / "tuned"
     shutil.copytree(tiny_model_dirs["llama"], tuned_dir)
-    (tuned_dir / "tuneshift-tune.json").write_text(json.dumps({"base": str(tiny_model_dirs["llama"])}))
+    (tuned_dir / "tuneshift-tune.json").write_text(
+        json.dumps({"base": str(tiny_model_dirs["llama"]), "base_fingerprint": "0" * 64})
+    )
     app = typer.Typer()
     app.command()(compare)
     out = tmp_path / "cmp"
@@ -76,5 +78,6 @@ def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_
     # a tuned directory alone is paired with the base its tuneshift-tune.json names
     alone = CliRunner().invoke(app, [str(tuned_dir), "-b", "Futrell2018-pearsonr", "--out", str(tmp_path / "alone")])
     assert alone.exit_code == 0, alone.output
+    assert "is not the model" in alone.output  # the recorded base fingerprint does not match (written as zeros)
     pair = pd.read_csv(tmp_path / "alone" / "compare.csv").iloc[0]
     assert pair["base"] == "llama" and pair["tuned"] == "tuned" and pair["change_best_raw"] == pytest.approx(0.0)

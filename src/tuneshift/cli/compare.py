@@ -35,6 +35,7 @@ def compare(
     from tuneshift.models import load_model
     from tuneshift.study.compare import compare_internals, compare_models, tune_record
 
+    record = None
     if tuned is None:
         record = tune_record(base)
         if record is None or not record.get("base"):
@@ -49,6 +50,12 @@ def compare(
     load = {"dtype": dtype, "device": device}
     base_model = load_model(base, random_init=base_random_init, seed=seed, **load)
     tuned_model = load_model(tuned, **load)
+    expected = (record or {}).get("base_fingerprint")
+    if expected and not base_random_init and base_model.fingerprint != expected:
+        console.print(
+            f"[yellow]warning:[/yellow] {base} is not the model {tuned} was tuned from (fingerprint "
+            f"{base_model.fingerprint[:12]}, tuneshift-tune.json records {str(expected)[:12]}): weights changed?"
+        )
     result = compare_models(base_model, tuned_model, benchmarks, out, cache=cache, seed=seed)
     if internals:
         per_sample, result.internals = compare_internals(base_model, tuned_model, dataset, limit=limit)
