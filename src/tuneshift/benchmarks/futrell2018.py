@@ -30,7 +30,7 @@ topic, readers and spillover, so they are not independent; the story is the unit
 With 10 stories the interval is coarse, and honest about it. Per-story intervals resample words within the story
 (the only unit left; they ignore autocorrelation and are therefore somewhat too narrow).
 
-Context: ``"story"`` (default; each story is one passage, as DESIGN §2 asks) or ``"stream"`` (Brain-Score's
+Context: ``"story"`` (default; each story is one passage: context never crosses stories) or ``"stream"`` (Brain-Score's
 parity mode: all 10,256 words form one passage, context runs across stories and is truncated at the model's
 maximum length by the readout's windows).
 """

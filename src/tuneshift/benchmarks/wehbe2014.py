@@ -14,7 +14,7 @@ Per layer and per outer fold (4 contiguous folds over the 1,211 kept TRs, 5 TRs 
 6. Pearson r per voxel on the test fold.
 
 Score of a layer = median over voxels (all subjects pooled) of r, then mean over folds — the aggregation of the other
-benchmarks (DESIGN.md §3); the reference's own (mean over folds and voxels per subject, mean over subjects) is
+benchmarks (Brain-Score's); the reference's own (mean over folds and voxels per subject, mean over subjects) is
 reported too, as ``raw_mean_voxels``. Ceiling 0.104.
 
 Honest score: in each outer fold the layer is chosen by its inner-CV fit on the training TRs only — the median over

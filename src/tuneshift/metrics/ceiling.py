@@ -35,7 +35,7 @@ from tuneshift.metrics.encoding import cross_validated_r
 from tuneshift.metrics.regression import LayerDesign, gram, make_solver
 from tuneshift.metrics.splits import Split, make_splits
 
-#: Brain-Score Language ceilings (raw-score units) used by the paper (DESIGN.md §3).
+#: Brain-Score Language ceilings (raw-score units) used by Aw et al. 2023 (published with each Brain-Score benchmark).
 CEILINGS: Registry[float] = Registry("ceiling")
 for _name, _value in {
     "Pereira2018.243sentences": 0.35378928,
