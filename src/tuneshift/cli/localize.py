@@ -1,0 +1,116 @@
+"""`tuneshift localize`: find a model's language network (sentences > non-words), and optionally score it on a
+neural benchmark against random units, ablate it on Natural Stories, and compare it with a base model's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from tuneshift._io import write_csv
+from tuneshift.errors import InvalidParameterError
+
+console = Console(stderr=True)
+
+
+def localize(
+    out: Path = typer.Option(..., help="Output directory."),
+    model: str = typer.Option("smollm2-135m-instruct", help="Hub id, local directory, .gguf file or catalog name."),
+    random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
+    seed: int = typer.Option(0, help="Seed of --random-init, and first seed of the random-unit controls."),
+    top: str = typer.Option("1%", help="Share of units kept: 1% (or 0.01)."),
+    per_layer: bool = typer.Option(False, help="Keep the top share of each layer instead of the whole model."),
+    pooling: str = typer.Option("mean", help="A stimulus's response: mean over its tokens, or last token."),
+    dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16."),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    cache: bool = typer.Option(True, help="Reuse / store readouts and statistics in the cache."),
+    score: list[str] = typer.Option([], "--score", help="Neural benchmark to score the network on (repeatable)."),
+    n_random: int = typer.Option(5, min=0, help="Random-unit masks of the network's size (controls)."),
+    match: str = typer.Option("model", help="Random units drawn over the whole model, or per layer (layer)."),
+    ablate: bool = typer.Option(False, help="Ablate the network and random units; Natural Stories surprisal."),
+    ablation: str = typer.Option("zero", help="zero, or mean (the unit's mean localizer response)."),
+    stories: str = typer.Option("all", help='Natural Stories stories to ablate on: "all" or e.g. "1,2,3".'),
+    words_per_story: int = typer.Option(0, min=0, help="Read only the first N words of each story (0: all)."),
+    compare: Path | None = typer.Option(None, help="Output directory of the base model's localization."),
+    progress: bool = typer.Option(True, help="Show progress."),
+) -> None:
+    """Localize the language network of a model with the Fedorenko 2010 localizer.
+
+    Writes OUT/t_maps.npz (t, df, p, q, condition means, mask; (layers, hidden) each), OUT/mask.npz, OUT/layers.csv
+    (units per layer), OUT/units.csv, OUT/localization.json and OUT/depth.png; with --score, OUT/network_scores.csv;
+    with --ablate, OUT/ablation.csv; with --compare, OUT/pairs.csv.
+    """
+    from tuneshift.localize import Localization, parse_top
+    from tuneshift.localize import localize as run_localizer
+    from tuneshift.models import load_model
+
+    fraction = parse_top(top)
+    loaded = load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)
+    network = run_localizer(
+        loaded,
+        top=fraction,
+        scope="layer" if per_layer else "model",
+        pooling=pooling,
+        cache=cache,
+        progress=progress,
+    )
+    network.save(out)
+    counts = network.per_layer()
+    where = ", ".join(f"{r.layer}:{r.n_selected}" for r in counts.itertuples() if r.n_selected)
+    console.print(f"[green]{loaded.name}[/green]: {network.n_units} units of {network.t.size} (layer:count {where})")
+    if score:
+        from tuneshift.localize.scoring import score_network
+
+        tables = [
+            score_network(
+                loaded, network, name, n_random=n_random, match=match, seed=seed, cache=cache, progress=progress
+            )
+            for name in score
+        ]
+        import pandas as pd
+
+        scores = pd.concat(tables, ignore_index=True)
+        write_csv(out / "network_scores.csv", scores)
+        console.print(scores.to_string(index=False))
+    if ablate:
+        from tuneshift.localize.ablate import ablation_surprisal
+
+        table = ablation_surprisal(
+            loaded,
+            _story_passages(stories, words_per_story),
+            network.layers,
+            network.mask,
+            ablation=ablation,
+            unit_mean=network.unit_mean,
+            n_random=n_random,
+            match=match,
+            seed=seed,
+            progress=progress,
+        )
+        write_csv(out / "ablation.csv", table)
+        console.print(table.to_string(index=False))
+    if compare is not None:
+        from tuneshift.localize.pairs import compare_networks
+
+        pairs = compare_networks(Localization.load(compare).select(network.top, network.scope), network)
+        write_csv(out / "pairs.csv", pairs)
+        console.print(pairs.tail(1).to_string(index=False))
+
+
+def _story_passages(stories: str, words_per_story: int) -> list[list[str]]:
+    """Natural Stories passages (one per story), restricted to `stories` and to their first words."""
+    from tuneshift.benchmarks.futrell2018 import passages
+    from tuneshift.data.naturalstories import N_STORIES, load_naturalstories
+
+    words = load_naturalstories()
+    if stories != "all":
+        try:
+            chosen = sorted({int(s) for s in stories.split(",")})
+        except ValueError:
+            chosen = []
+        if not chosen or chosen[0] < 1 or chosen[-1] > N_STORIES:
+            raise InvalidParameterError("stories", f'"all" or comma-separated story numbers in 1..{N_STORIES}', stories)
+        words = words[words["story"].isin(chosen)]
+    texts = passages(words, "story")
+    return [text[:words_per_story] for text in texts] if words_per_story else texts

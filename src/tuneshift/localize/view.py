@@ -1,0 +1,124 @@
+"""A model seen through a unit mask: the Subject that benchmarks score when asked for the language network only,
+and the random masks of the same size that are its control.
+
+Until ``tuneshift.models.subject`` lands, :class:`UnitView` implements the planned ``Subject`` surface (name,
+fingerprint, layers, representations, surprisal, describe) as a thin wrapper that filters ``read_out``'s
+activations; the wrapped model itself is untouched (masking what is read is not ablation: see ``ablate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from tuneshift.errors import InvalidParameterError
+from tuneshift.models.load import LoadedModel
+from tuneshift.models.readout import read_out
+
+MATCHES = ("model", "layer")
+COMBINED_LAYER = -1  # the layer label of all selected units concatenated across layers
+
+
+def random_mask(mask: np.ndarray, seed: int, match: str = "model") -> np.ndarray:
+    """A random (layers, hidden) mask with as many units as `mask`.
+
+    match "model": drawn uniformly from all units of all layers (AlKhamissi et al.'s control); "layer": the same
+    count in each layer as `mask` (controls for depth). Draws may overlap the network, as a random sample would.
+    """
+    if match not in MATCHES:
+        raise InvalidParameterError("match", f"one of {MATCHES}", match)
+    mask = np.asarray(mask, dtype=bool)
+    rng = np.random.default_rng(seed)
+    if match == "model":
+        chosen = np.zeros(mask.size, dtype=bool)
+        chosen[rng.choice(mask.size, size=int(mask.sum()), replace=False)] = True
+        return chosen.reshape(mask.shape)
+    # per layer: rank i.i.d. uniform keys and keep each row's first `count` (one draw for all layers)
+    ranks = np.argsort(np.argsort(rng.random(mask.shape), axis=1), axis=1)
+    return ranks < mask.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class UnitView:
+    """`model` seen through `mask` ((len(unit_layers), hidden) bool over block outputs `unit_layers`).
+
+    combine=True: one representation, the selected units of every layer concatenated (layer label
+    ``COMBINED_LAYER`` = −1), as AlKhamissi et al. score the network; combine=False: every layer of
+    `unit_layers` with its unselected units set to 0 (for regression, the same as dropping them).
+    """
+
+    model: LoadedModel
+    unit_layers: Sequence[int]
+    mask: np.ndarray
+    label: str = "language"
+    combine: bool = True
+
+    def __post_init__(self) -> None:
+        self.unit_layers = [int(x) for x in self.unit_layers]
+        self.mask = np.asarray(self.mask, dtype=bool)
+        if self.mask.shape != (len(self.unit_layers), self.model.hidden_size):
+            raise InvalidParameterError(
+                "mask", f"a ({len(self.unit_layers)}, {self.model.hidden_size}) bool array", self.mask.shape
+            )
+        if not self.mask.any():
+            raise InvalidParameterError("mask", "at least one selected unit", "an empty mask")
+
+    @property
+    def name(self) -> str:
+        return f"{self.model.name}[units={self.label}]"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The model's fingerprint, extended by the mask, its layers and the combine mode."""
+        digest = hashlib.sha256(self.model.fingerprint.encode())
+        digest.update(repr((self.unit_layers, self.combine, self.mask.shape)).encode())
+        digest.update(np.packbits(self.mask).tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
+    def layers(self) -> list[int]:
+        return [COMBINED_LAYER] if self.combine else list(self.unit_layers)
+
+    @property
+    def n_units(self) -> int:
+        return int(self.mask.sum())
+
+    def representations(self, passages: list[list[str]], layers: Sequence[int] | None = None, **options) -> np.ndarray:
+        """Per-word (len(layers), words, width) float32: width = n_units when combined, else hidden.
+
+        options go to ``read_out`` (pooling, batch_size, words_needed, cache, progress, ...).
+        """
+        wanted = self.layers if layers is None else [int(x) for x in layers]
+        unknown = sorted(set(wanted) - set(self.layers))
+        if unknown:
+            raise InvalidParameterError("layers", f"layers of this view {self.layers}", unknown)
+        readout = read_out(self.model, passages, layers=self.unit_layers, **options)
+        activations = readout.activations  # (unit_layers, words, hidden), memory-mapped when cached
+        if self.combine:
+            layer_pos, unit = np.nonzero(self.mask)
+            return np.asarray(activations[layer_pos, :, unit], dtype=np.float32).T[None]
+        rows = [self.unit_layers.index(layer) for layer in wanted]
+        return np.asarray(activations[rows], dtype=np.float32) * self.mask[rows][:, None, :]
+
+    def surprisal(self, passages: list[list[str]], **options) -> np.ndarray:
+        """Per-word surprisal (bits) of the unmasked model: a readout mask does not change its predictions."""
+        words = read_out(self.model, passages, layers=[], **options).words
+        return words["surprisal_bits"].to_numpy()
+
+    def describe(self) -> dict:
+        counts = dict(zip(self.unit_layers, self.mask.sum(axis=1).tolist(), strict=True))
+        return {
+            "source": self.model.source,
+            "dtype": self.model.meta.get("dtype"),
+            "device": str(self.model.device),
+            "view": {
+                "units": self.label,
+                "n_units": self.n_units,
+                "combine": self.combine,
+                "units_per_layer": {k: v for k, v in counts.items() if v},
+            },
+        }
