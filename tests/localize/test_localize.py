@@ -266,14 +266,15 @@ def test_command_writes_the_network_and_its_controls(tiny_model_dirs, tmp_path):
     out = tmp_path / "net"
     args = ["--model", str(tiny_model_dirs["llama"]), "--out", str(out), "--top", "2%", "--no-progress"]
     result = CliRunner().invoke(
-        app, [*args, "--ablate", "--stories", "1", "--words-per-story", "30", "--n-random", "2"]
+        app, [*args, "--ablate", "--stories", "1,2", "--words-per-story", "20", "--n-random", "2"]
     )
     assert result.exit_code == 0, result.output
     layers = pd.read_csv(out / "layers.csv")
     assert layers["layer"].tolist() == [1, 2] and layers["n_selected"].sum() == round(0.02 * 64)
     ablation = pd.read_csv(out / "ablation.csv")
     assert ablation["condition"].tolist() == ["none", "network", "random", "random"]
-    assert (ablation["words"] == 29).all()
+    assert (ablation["words"] == 2 * 19).all()
+    assert ablation["futrell_r"].between(0, 1).all()
     bad = CliRunner().invoke(app, [*args, "--ablate", "--stories", "11"])
     assert bad.exit_code != 0 and "stories" in str(bad.exception)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.console import Console
 
@@ -30,7 +31,7 @@ def localize(
     match: str = typer.Option("model", help="Random units drawn over the whole model, or per layer (layer)."),
     ablate: bool = typer.Option(False, help="Ablate the network and random units; Natural Stories surprisal."),
     ablation: str = typer.Option("zero", help="zero, or mean (the unit's mean localizer response)."),
-    stories: str = typer.Option("all", help='Natural Stories stories to ablate on: "all" or e.g. "1,2,3".'),
+    stories: str = typer.Option("all", help='Natural Stories stories to ablate on: "all" or 2+, e.g. "1,2,3".'),
     words_per_story: int = typer.Option(0, min=0, help="Read only the first N words of each story (0: all)."),
     compare: Path | None = typer.Option(None, help="Output directory of the base model's localization."),
     progress: bool = typer.Option(True, help="Show progress."),
@@ -68,17 +69,16 @@ def localize(
             )
             for name in score
         ]
-        import pandas as pd
-
         scores = pd.concat(tables, ignore_index=True)
         write_csv(out / "network_scores.csv", scores)
         console.print(scores.to_string(index=False))
     if ablate:
         from tuneshift.localize.ablate import ablation_surprisal
 
+        texts, words = _story_passages(stories, words_per_story)
         table = ablation_surprisal(
             loaded,
-            _story_passages(stories, words_per_story),
+            texts,
             network.layers,
             network.mask,
             ablation=ablation,
@@ -86,6 +86,7 @@ def localize(
             n_random=n_random,
             match=match,
             seed=seed,
+            reading_times=words,
             progress=progress,
         )
         write_csv(out / "ablation.csv", table)
@@ -98,8 +99,9 @@ def localize(
         console.print(pairs.tail(1).to_string(index=False))
 
 
-def _story_passages(stories: str, words_per_story: int) -> list[list[str]]:
-    """Natural Stories passages (one per story), restricted to `stories` and to their first words."""
+def _story_passages(stories: str, words_per_story: int) -> tuple[list[list[str]], pd.DataFrame]:
+    """Natural Stories passages (one per story) restricted to `stories` and to their first words, and the corpus
+    rows of those words (for the reading-time fit)."""
     from tuneshift.benchmarks.futrell2018 import passages
     from tuneshift.data.naturalstories import N_STORIES, load_naturalstories
 
@@ -112,5 +114,6 @@ def _story_passages(stories: str, words_per_story: int) -> list[list[str]]:
         if not chosen or chosen[0] < 1 or chosen[-1] > N_STORIES:
             raise InvalidParameterError("stories", f'"all" or comma-separated story numbers in 1..{N_STORIES}', stories)
         words = words[words["story"].isin(chosen)]
-    texts = passages(words, "story")
-    return [text[:words_per_story] for text in texts] if words_per_story else texts
+    if words_per_story:
+        words = words[words["word_index"] < words_per_story]
+    return passages(words, "story"), words.reset_index(drop=True)

@@ -77,13 +77,19 @@ def ablation_surprisal(
     n_random: int = 5,
     match: str = "model",
     seed: int = 0,
+    reading_times: pd.DataFrame | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Mean next-word surprisal (bits) of `passages` intact, with `mask` ablated, and with `n_random` random masks
     of the same size (``random_mask(mask, seed + i, match)``) ablated.
 
-    Returns one row per condition: condition ("none", "network", "random"), seed, n_units, mean_bits (over words
-    with a surprisal), delta_bits (vs "none"), and words.
+    reading_times: the Natural Stories rows (``load_naturalstories()``, possibly a subset) of the words of
+        `passages`, in the same order; then each condition's surprisal is also scored against reading times
+        (Futrell2018: pooled |r| and ΔLL, ``tuneshift.benchmarks.futrell2018.score_surprisal``).
+
+    Returns one row per condition: condition ("none", "network", "random"), seed, n_units, ablation, mean_bits
+    (over words with a surprisal), words, delta_bits (vs "none"), and with `reading_times` futrell_r and
+    futrell_deltall (nats/word).
     """
     if ablation not in ABLATIONS:
         raise InvalidParameterError("ablation", f"one of {ABLATIONS}", ablation)
@@ -99,6 +105,7 @@ def ablation_surprisal(
         bits = words["surprisal_bits"].to_numpy()
         rows.append(
             {
+                **(_reading_time_fit(bits, reading_times, model.name) if reading_times is not None else {}),
                 "condition": condition,
                 "seed": draw,
                 "n_units": int(chosen.sum()),
@@ -107,6 +114,18 @@ def ablation_surprisal(
                 "words": int(np.isfinite(bits).sum()),
             }
         )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).astype({"seed": "Int64"})
     table["delta_bits"] = table["mean_bits"] - table.loc[0, "mean_bits"]
-    return table
+    first = ["condition", "seed", "n_units", "ablation", "mean_bits", "delta_bits", "words"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def _reading_time_fit(bits: np.ndarray, words: pd.DataFrame, name: str) -> dict[str, float]:
+    """Pooled Futrell2018 |r| and ΔLL of one condition's surprisal (200 bootstraps: only the point value is kept)."""
+    from tuneshift.benchmarks.futrell2018 import score_surprisal
+
+    if len(bits) != len(words):
+        raise InvalidParameterError("reading_times", f"{len(bits)} rows, one per word read", len(words))
+    scores = score_surprisal(bits, model=name, words=words, n_boot=200)
+    pooled = scores[scores["story"].astype(str) == "all"].set_index("benchmark")["raw"]
+    return {"futrell_r": float(pooled["Futrell2018-pearsonr"]), "futrell_deltall": float(pooled["Futrell2018-deltall"])}

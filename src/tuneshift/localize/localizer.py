@@ -81,9 +81,7 @@ class Localization:
                 "mean_t": np.nanmean(self.t, axis=1),
                 "max_t": np.where(np.isnan(self.t), -np.inf, self.t).max(axis=1),
                 "n_q05": (self.q < 0.05).sum(axis=1),
-                "selected_min_t": np.array(
-                    [row[m].min() if m.any() else np.nan for row, m in zip(self.t, self.mask, strict=True)]
-                ),
+                "selected_min_t": np.where(count > 0, np.where(self.mask, self.t, np.inf).min(axis=1), np.nan),
             }
         )
 
