@@ -28,6 +28,7 @@ memory, missing weights or data) is recorded with its error and the other tasks 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -247,7 +248,11 @@ class Plan:
     out: Path
     tasks: list[Task]
     finished: set[Task]
-    memory: dict[str, int]  # model name → bytes
+
+    @functools.cached_property
+    def memory(self) -> dict[str, int]:
+        """Model name → estimated bytes (computed on first use: the local executor never needs it)."""
+        return {m.name: estimate_memory(m, self.study.benchmarks, self.study.dtype) for m in self.study.models}
 
     @property
     def pending(self) -> list[Task]:
@@ -282,8 +287,7 @@ def plan_study(study: Study, out_dir: str | os.PathLike) -> Plan:
         if status.get("state") == "done" and status.get("options_key") == key:
             if status.get("spec_stamp") == stamps[task.model.name]:
                 finished.add(task)
-    memory = {m.name: estimate_memory(m, study.benchmarks, study.dtype) for m in study.models}
-    return Plan(study, out, tasks, finished, memory)
+    return Plan(study, out, tasks, finished)
 
 
 def _read_status(path: Path) -> dict:
