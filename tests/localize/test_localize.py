@@ -300,3 +300,17 @@ def test_network_scores_share_one_readout_and_the_benchmark_protocol(tiny_models
     assert table.loc[0, "raw"] == pytest.approx(float(expected), abs=1e-12)
     with pytest.raises(InvalidParameterError, match="neural benchmark"):
         score_network(model, network, "Futrell2018-pearsonr", progress=False)
+
+
+def test_units_view_from_a_saved_network_and_its_random_control(tiny_models, planted_model, stimuli, tmp_path):
+    from tuneshift.localize.view import units_view
+
+    network = localize(planted_model, top=0.05, stimuli=stimuli, progress=False)
+    saved = network.save(tmp_path / "net")
+    view = units_view(tiny_models["llama"], str(saved))
+    np.testing.assert_array_equal(view.mask, network.mask)
+    control = units_view(tiny_models["llama"], f"{saved}:random:2")
+    assert control.label == "random:2" and control.n_units == network.n_units
+    assert not np.array_equal(control.mask, network.mask)
+    with pytest.raises(InvalidParameterError, match="units"):
+        units_view(tiny_models["llama"], f"{saved}:random:x")

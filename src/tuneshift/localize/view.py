@@ -122,3 +122,37 @@ class UnitView:
                 "units_per_layer": {k: v for k, v in counts.items() if v},
             },
         }
+
+
+def units_view(
+    model: LoadedModel,
+    units: str,
+    *,
+    top: float = 0.01,
+    scope: str = "model",
+    combine: bool = True,
+    cache: bool = True,
+    progress: bool = True,
+) -> UnitView:
+    """The view `tuneshift score --units UNITS` scores.
+
+    units: "language" (localize `model` now, cached: its top `top` units), "random:SEED" (as many random units as
+    that network, drawn with SEED), or a directory written by ``tuneshift localize`` (its mask, which must belong
+    to a model of the same architecture), optionally followed by ":random:SEED".
+    """
+    from tuneshift.localize.localizer import Localization, localize
+
+    source, _, draw = units.partition(":random:")
+    if units.startswith("random:"):
+        source, draw = "language", units.removeprefix("random:")
+    if source == "language":
+        network = localize(model, top=top, scope=scope, cache=cache, progress=progress)
+    else:
+        network = Localization.load(source)
+    if draw:
+        try:
+            seed = int(draw)
+        except ValueError:
+            raise InvalidParameterError("units", '"language", "random:SEED" or DIR[:random:SEED]', units) from None
+        return UnitView(model, network.layers, random_mask(network.mask, seed), label=f"random:{seed}", combine=combine)
+    return UnitView(model, network.layers, network.mask, label="language", combine=combine)
