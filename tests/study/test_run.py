@@ -22,17 +22,16 @@ from tuneshift.study.run import load_study, model_table, plan_study, run_study
 BENCHMARKS = ["Tuckute2024-ridge", "Futrell2018-pearsonr"]
 
 
-@pytest.fixture
-def study_file(tiny_model_dirs, tmp_path, monkeypatch) -> Path:
+@pytest.fixture(scope="module")
+def study_file(tiny_model_dirs, tmp_path_factory) -> Path:
     """Three tiny models (two as a base/tuned pair) + their random-init controls on two benchmarks: 12 tasks."""
-    monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
     models = [
         {"name": "tiny-gpt2", "spec": str(tiny_model_dirs["gpt2"]), "params_b": 1e-4, "family": "gpt2"},
         {"name": "tiny-llama", "spec": str(tiny_model_dirs["llama"]), "family": "llama"},
         {"name": "tiny-llama-tuned", "spec": str(tiny_model_dirs["gpt_neox"]), "family": "llama",
          "base_model": "tiny-llama", "instruction_tuned": True},
     ]  # fmt: skip
-    path = tmp_path / "study.yaml"
+    path = tmp_path_factory.mktemp("study") / "study.yaml"
     path.write_text(
         json.dumps({"models": models, "benchmarks": BENCHMARKS, "controls": True, "options": {"cache": False}})
     )
@@ -46,30 +45,6 @@ def _scores(out: Path) -> pd.DataFrame:
     ]
 
 
-def test_local_and_ray_executors_give_the_same_scores(study_file, tmp_path):
-    ray = pytest.importorskip("ray")
-    study = load_study(study_file)
-    assert len(plan_study(study, tmp_path / "x").tasks) == 12
-    local = run_study(study, tmp_path / "local", progress=False)
-    assert (local.done, local.failed, local.skipped) == (12, 0, 0)
-    ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, log_to_driver=False)
-    try:
-        on_ray = run_study(study, tmp_path / "ray", executor="ray", progress=False)
-    finally:
-        ray.shutdown()
-    assert (on_ray.done, on_ray.failed) == (12, 0)
-    a, b = _scores(tmp_path / "local"), _scores(tmp_path / "ray")
-    assert len(a) == len(b) == 6 * (3 + 1)  # 6 models × (Tuckute: embeddings + 2 blocks; Futrell: 1 row)
-    pd.testing.assert_frame_equal(a, b, rtol=1e-6, atol=1e-9)
-    table = model_table(tmp_path / "local")
-    assert list(table["model"]) == ["tiny-gpt2", "tiny-llama", "tiny-llama-tuned"]  # controls left out
-    assert table.loc[2, "base_model"] == "tiny-llama" and table.loc[2, "instruction_tuned"]
-    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "local")])
-    assert result.exit_code == 0, result.output
-    effects = pd.read_csv(tmp_path / "local" / "effects.csv")
-    assert set(effects["benchmark"]) >= set(BENCHMARKS) and set(effects["pair"]) == {"tiny-llama → tiny-llama-tuned"}
-
-
 _DRIVER = """
 import sys
 from tuneshift.study.run import load_study, run_study
@@ -77,9 +52,13 @@ run_study(load_study(sys.argv[1]), sys.argv[2], progress=True)
 """
 
 
-def test_driver_killed_mid_run_resumes_without_recomputing(study_file, tmp_path):
-    out = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+@pytest.fixture(scope="module")
+def killed_and_resumed(study_file, tmp_path_factory):
+    """The study run by a driver process killed with SIGKILL after ≥ 3 finished tasks, then rerun here to the end.
+
+    Returns (out dir, status files finished before the kill, the rerun's outcome)."""
+    out = tmp_path_factory.mktemp("killed") / "study"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNESHIFT_CACHE": str(out.parent / "cache")}
     driver = subprocess.Popen([sys.executable, "-c", _DRIVER, str(study_file), str(out)], env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and driver.poll() is None:
@@ -91,14 +70,38 @@ def test_driver_killed_mid_run_resumes_without_recomputing(study_file, tmp_path)
     driver.wait()
     statuses = {p: json.loads(p.read_text()) for p in (out / "tasks").rglob("*.json")}
     finished = {p: s for p, s in statuses.items() if s["state"] == "done"}
+    return out, finished, run_study(load_study(study_file), out, progress=False)
+
+
+def test_driver_killed_mid_run_resumes_without_recomputing(killed_and_resumed, study_file):
+    out, finished, rerun = killed_and_resumed
     assert 3 <= len(finished) < 12, "the driver was to be killed mid-run"
-    rerun = run_study(load_study(study_file), out, progress=False)
     assert rerun.skipped == len(finished) and rerun.done == 12 - len(finished) and rerun.failed == 0
     for path, status in finished.items():  # finished tasks were not run again: same status file, same run
         assert json.loads(path.read_text())["run_id"] == status["run_id"]
-    assert len(_scores(out)) == 24
+    assert len(_scores(out)) == 6 * (3 + 1)  # 6 models × (Tuckute: embeddings + 2 blocks; Futrell: 1 row)
     again = run_study(load_study(study_file), out, progress=False)
     assert (again.skipped, again.done) == (12, 0)
+
+
+def test_local_and_ray_executors_give_the_same_scores(killed_and_resumed, study_file, tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    local, _, _ = killed_and_resumed
+    monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
+    ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = run_study(load_study(study_file), tmp_path / "ray", executor="ray", progress=False)
+    finally:
+        ray.shutdown()
+    assert (on_ray.done, on_ray.failed, on_ray.skipped) == (12, 0, 0)
+    pd.testing.assert_frame_equal(_scores(local), _scores(tmp_path / "ray"), rtol=1e-6, atol=1e-9)
+    table = model_table(local)
+    assert list(table["model"]) == ["tiny-gpt2", "tiny-llama", "tiny-llama-tuned"]  # controls left out
+    assert table.loc[2, "base_model"] == "tiny-llama" and table.loc[2, "instruction_tuned"]
+    result = CliRunner().invoke(app, ["analyze", str(local)])
+    assert result.exit_code == 0, result.output
+    effects = pd.read_csv(local / "effects.csv")
+    assert set(effects["benchmark"]) >= set(BENCHMARKS) and set(effects["pair"]) == {"tiny-llama → tiny-llama-tuned"}
 
 
 def test_failed_tasks_are_recorded_and_the_others_finish(tiny_model_dirs, tmp_path, monkeypatch):
