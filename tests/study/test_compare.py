@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -81,3 +82,25 @@ def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_
     assert "is not the model" in alone.output  # the recorded base fingerprint does not match (written as zeros)
     pair = pd.read_csv(tmp_path / "alone" / "compare.csv").iloc[0]
     assert pair["base"] == "llama" and pair["tuned"] == "tuned" and pair["change_best_raw"] == pytest.approx(0.0)
+
+
+def test_compare_internals_instruction_attribution(tiny_model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
+    dataset = Path(__file__).resolve().parents[1] / "fixtures" / "wu2023" / "FinalDataset.tsv"
+    app = typer.Typer()
+    app.command()(compare)
+    out = tmp_path / "cmp"
+    args = [
+        str(tiny_model_dirs["llama"]),
+        str(tiny_model_dirs["llama"]),
+        "--base-random-init",
+        "-b",
+        "Futrell2018-pearsonr",
+    ]
+    args += ["--internals", "--dataset", str(dataset), "--limit", "3", "--max-new-tokens", "6", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    samples = pd.read_csv(out / "internals_samples.csv")
+    assert len(samples) == 6 and samples["score"].notna().all()  # 3 prompts × 2 models
+    welch = pd.read_csv(out / "internals.csv")
+    assert set(welch["comparison"]) == {"base_vs_tuned"} and welch["n"].sum() == 6

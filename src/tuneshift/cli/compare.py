@@ -28,6 +28,7 @@ def compare(
     internals: bool = typer.Option(False, help="Also compare instruction attribution on FinalDataset prompts."),
     dataset: Path | None = typer.Option(None, help="FinalDataset.tsv (Wu et al. 2023), for --internals."),
     limit: int = typer.Option(20, help="--internals: the first N prompts (each takes seconds to minutes on CPU)."),
+    max_new_tokens: int = typer.Option(300, help="--internals: length limit of the generated responses."),
 ) -> None:
     """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
     absolute and % change, and a paired test in the benchmark's units (neuroids, splits or stories)."""
@@ -58,7 +59,9 @@ def compare(
         )
     result = compare_models(base_model, tuned_model, benchmarks, out, cache=cache, seed=seed)
     if internals:
-        per_sample, result.internals = compare_internals(base_model, tuned_model, dataset, limit=limit)
+        per_sample, result.internals = compare_internals(
+            base_model, tuned_model, dataset, limit=limit, max_new_tokens=max_new_tokens, progress=False
+        )
         per_sample.to_csv(out / "internals_samples.csv", index=False)
     result.write(out)
     view = Table(
