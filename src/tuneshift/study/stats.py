@@ -143,6 +143,7 @@ def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.
     for benchmark in benchmarks:
         base_scores = by_name.loc[tuned["base_model"], benchmark].to_numpy(dtype=float)
         tuned_scores = tuned[benchmark].to_numpy(dtype=float)
+        positive = np.where(base_scores > 0, base_scores, np.nan)  # % of a non-positive base is left empty
         frames.append(
             pd.DataFrame(
                 {
@@ -153,8 +154,7 @@ def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.
                     "base_score": base_scores,
                     "tuned_score": tuned_scores,
                     "change": tuned_scores - base_scores,
-                    # % of a non-positive base is undefined (a negative ΔLL would flip the sign): left empty
-                    "pct_change": np.where(base_scores > 0, 100 * (tuned_scores - base_scores) / base_scores, np.nan),
+                    "pct_change": 100 * (tuned_scores - base_scores) / positive,
                 }
             )
         )
