@@ -78,7 +78,7 @@ def test_brain_alignment_is_the_mean_of_neural_columns_without_brain_avg():
             "base_model": [None, "b"],
             "Pereira2018-linear": [0.2, 0.3],
             "Tuckute2024-ridge": [0.4, 0.3],
-            "Futrell2018-deltall": [1.0, 2.0],
+            "Futrell2018-deltall": [-0.5, 2.0],
         }
     )
     prepared = stats.prepare(table)
@@ -86,7 +86,8 @@ def test_brain_alignment_is_the_mean_of_neural_columns_without_brain_avg():
     effect = stats.effects(prepared).set_index("benchmark")
     assert effect.loc["Pereira2018-linear", "pct_change"] == pytest.approx(50.0)
     assert effect.loc["Tuckute2024-ridge", "pct_change"] == pytest.approx(-25.0)
-    assert effect.loc["Futrell2018-deltall", "change"] == pytest.approx(1.0)
+    assert effect.loc["Futrell2018-deltall", "change"] == pytest.approx(2.5)
+    assert np.isnan(effect.loc["Futrell2018-deltall", "pct_change"])  # % of a negative ΔLL: undefined
     assert effect.loc[stats.BRAIN, "pct_change"] == pytest.approx(0.0)
 
 
