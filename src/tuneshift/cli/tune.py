@@ -1,0 +1,80 @@
+"""`tuneshift tune`: fine-tune a base model on instruction data, with or without the instruction text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def tune(
+    base: str = typer.Option(..., "--base", help="Base model: hub id, local directory, .gguf file or catalog name."),
+    out: Path = typer.Option(..., "--out", help="Output directory (the tuned model; a rerun resumes here)."),
+    data: str = typer.Option(
+        "seed-tasks", "--data", help="Data file, or a bundled set: seed-tasks (Self-Instruct) or finaldataset (Wu)."
+    ),
+    data_format: str = typer.Option(
+        None, "--format", help="alpaca, jsonl, finaldataset or seed-tasks (default: from the file name)."
+    ),
+    drop_instruction: bool = typer.Option(
+        False, "--drop-instruction", help="Same examples with the instruction text removed, input kept."
+    ),
+    method: str = typer.Option("lora", "--method", help="lora (default) or full."),
+    epochs: float = typer.Option(None, "--epochs", help="Passes over the data (default 3; or --max-steps)."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps (instead of --epochs)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of LoRA's initialisation, dropout and the data order."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Examples per micro-batch."),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
+    learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate (default 2e-4 LoRA, 2e-5 full)."),
+    warmup_ratio: float = typer.Option(0.03, "--warmup-ratio", help="Share of steps with linear warm-up."),
+    max_length: int = typer.Option(512, "--max-length", help="Longest training sequence, in tokens."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto."),
+    lora_rank: int = typer.Option(8, "--lora-rank", help="LoRA rank r."),
+    lora_alpha: int = typer.Option(16, "--lora-alpha", help="LoRA scale α (updates are α/r · B A)."),
+    lora_dropout: float = typer.Option(0.05, "--lora-dropout", help="Dropout on LoRA's input."),
+    chat_template: bool = typer.Option(False, "--chat-template", help="Wrap each prompt in the model's chat template."),
+    checkpoint_every: int = typer.Option(50, "--checkpoint-every", help="Steps between checkpoints."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Supervised fine-tuning with the loss on response tokens only; LoRA on the family's attention and FFN
+    projections by default.
+
+    Writes OUT as a normal model directory (LoRA merged, tokenizer included) with OUT/tuneshift-tune.json (base,
+    base fingerprint, data checksum, options, final loss, wall time), OUT/loss.csv and OUT/loss.png. Ctrl-C saves
+    a checkpoint; the same command again resumes from it.
+    """
+    from tuneshift.tune import TuneOptions
+    from tuneshift.tune import tune as run_tune
+
+    options = TuneOptions(
+        method=method,
+        epochs=epochs,
+        max_steps=max_steps,
+        seed=seed,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        learning_rate=learning_rate,
+        warmup_ratio=warmup_ratio,
+        max_length=max_length,
+        dtype=dtype,
+        device=device,
+        lora_rank=lora_rank,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        drop_instruction=drop_instruction,
+        chat_template=chat_template,
+        checkpoint_every=checkpoint_every,
+    )
+    result = run_tune(base, out, data, data_format=data_format, options=options, progress=not quiet)
+    record = result.record
+    console.print(
+        f"{record['steps']} steps on {record['data']['examples']} examples "
+        f"({record['data']['skipped_empty']} with an empty response skipped): loss {record['initial_loss']:.3f} → "
+        f"{record['final_loss']:.3f}, {record['tokens_per_s']:.0f} tokens/s, {record['wall_time_s']:.0f} s. "
+        f"Tuned model: {result.out_dir}",
+        highlight=False,
+    )
