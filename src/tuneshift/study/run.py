@@ -251,8 +251,15 @@ class Plan:
 
     @functools.cached_property
     def memory(self) -> dict[str, int]:
-        """Model name → estimated bytes (computed on first use: the local executor never needs it)."""
-        return {m.name: estimate_memory(m, self.study.benchmarks, self.study.dtype) for m in self.study.models}
+        """Model name → estimated bytes (computed on first use: the local executor never needs it). A model whose
+        config cannot be read gets 0: its task then fails at load time and is reported like any other failure."""
+        memory = {}
+        for model in self.study.models:
+            try:
+                memory[model.name] = estimate_memory(model, self.study.benchmarks, self.study.dtype)
+            except Exception:  # the load in the worker reports the real error, as a failed task
+                memory[model.name] = 0
+        return memory
 
     @property
     def pending(self) -> list[Task]:
