@@ -137,6 +137,7 @@ def test_planted_sentence_unit_is_found_at_the_top(planted_model, stimuli):
     np.testing.assert_array_equal(network.mean_nonwords[:, PLANTED], 0.0)
     per_layer = network.select(0.05, "layer")
     assert per_layer.mask[:, PLANTED].all() and per_layer.mask.sum(axis=1).tolist() == [2, 2]
+    assert network.describe()["n_distinct_dimensions"] == 1
 
 
 def test_mean_pooling_is_the_mean_over_each_stimulus_tokens(tiny_models, stimuli):

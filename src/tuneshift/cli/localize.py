@@ -59,7 +59,11 @@ def localize(
     network.save(out)
     counts = network.per_layer()
     where = ", ".join(f"{r.layer}:{r.n_selected}" for r in counts.itertuples() if r.n_selected)
-    console.print(f"[green]{loaded.name}[/green]: {network.n_units} units of {network.t.size} (layer:count {where})")
+    dims = network.describe()["n_distinct_dimensions"]
+    console.print(
+        f"[green]{loaded.name}[/green]: {network.n_units} units of {network.t.size}, {dims} distinct residual "
+        f"dimensions (layer:count {where})"
+    )
     if score:
         from tuneshift.localize.scoring import score_network
 

@@ -125,6 +125,8 @@ class Localization:
             "scope": self.scope,
             "n_units_selected": self.n_units,
             "n_units_tested": int(self.t.size),
+            # block outputs are one residual stream: the same dimension selected in many blocks counts once here
+            "n_distinct_dimensions": int(self.mask.any(axis=0).sum()),
             "layers": self.layers.tolist(),
             "n_q05": int((self.q < 0.05).sum()),
             "selected_max_q": float(self.q[self.mask].max()) if self.n_units else None,
