@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -11,7 +12,8 @@ from rich.table import Table
 
 from tuneshift.models.catalog import CATALOG, DEFAULT_MODEL
 
-console = Console()
+# In a log file or pipe rich would wrap the results table at 80 columns and cut the benchmark names.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def score(
