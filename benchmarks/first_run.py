@@ -36,7 +36,7 @@ def measure(command: list[str], env: dict[str, str], cwd: Path | None = None) ->
     done = subprocess.run(wrapped, capture_output=True, text=True, env=env, cwd=cwd, check=True)
     seconds, peak, code = done.stdout.split()
     if code != "0":
-        raise RuntimeError(f"{' '.join(command)} exited {code}")
+        raise RuntimeError(f"{' '.join(command)} exited {code}; run it by hand with the same TUNESHIFT_CACHE to see why")
     return float(seconds), float(peak)
 
 
@@ -47,7 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tuneshift-first-run-"))
     env = {**os.environ, "TUNESHIFT_CACHE": str(root / "cache"), "TUNESHIFT_OFFLINE": "1"}
-    rows = []
+    print("| step | wall s | peak RSS GB |\n| --- | ---: | ---: |", flush=True)
+    rows = _Rows()
     try:
         for name in args.models:
             entry = CATALOG.get(name)
@@ -64,9 +65,14 @@ def main() -> None:
             rows.append(("README main command, empty cache", *measure(["tuneshift", "score"], fresh, cwd=root)))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("| step | wall s | peak RSS GB |\n| --- | ---: | ---: |")
-    for step, seconds, peak in rows:
-        print(f"| {step} | {seconds:.1f} | {peak:.2f} |")
+
+
+class _Rows(list):
+    """Rows of the table, each printed as soon as it is measured (a later failure loses nothing)."""
+
+    def append(self, row: tuple[str, float, float]) -> None:
+        super().append(row)
+        print(f"| {row[0]} | {row[1]:.1f} | {row[2]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
