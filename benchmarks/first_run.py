@@ -36,7 +36,7 @@ def measure(command: list[str], env: dict[str, str], cwd: Path | None = None) ->
     done = subprocess.run(wrapped, capture_output=True, text=True, env=env, cwd=cwd, check=True)
     seconds, peak, code = done.stdout.split()
     if code != "0":
-        raise RuntimeError(f"{' '.join(command)} exited {code}; run it by hand with the same TUNESHIFT_CACHE to see why")
+        raise RuntimeError(f"{' '.join(command)} exited {code}; rerun it by hand with that TUNESHIFT_CACHE")
     return float(seconds), float(peak)
 
 
