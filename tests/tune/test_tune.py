@@ -15,9 +15,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from typer.testing import CliRunner
 
 from tuneshift.cli.tune import tune as tune_command
+from tuneshift.errors import InvalidParameterError
 from tuneshift.models import load_model
 from tuneshift.models.families import blocks_of
-from tuneshift.tune import RECORD, TuneOptions, encode, load_dataset, lora_targets, prepare, tune
+from tuneshift.tune import RECORD, TuneOptions, encode, load_dataset, lora_targets, prepare, prompt_text, tune
 from tuneshift.tune.data import _decode, bundled_path
 from tuneshift.tune.encode import IGNORE
 
@@ -211,3 +212,30 @@ def test_cli_runs_and_rejects_a_changed_rerun(tiny_model_dirs, tmp_path):
     assert changed.exit_code != 0 and "already holds a model tuned with another" in str(changed.exception)
     both = CliRunner().invoke(app, [*args, "--epochs", "1"])
     assert both.exit_code != 0 and "either epochs or max_steps" in str(both.exception)
+
+
+def test_bfloat16_tuning_saves_bfloat16_weights(tiny_model_dirs, tmp_path):
+    result = tune(
+        str(tiny_model_dirs["llama"]),
+        tmp_path / "bf16",
+        options=TuneOptions(max_steps=2, dtype="bfloat16", **FAST),
+        progress=False,
+    )
+    assert np.isfinite(result.history["loss"]).all()
+    weights = load_file(tmp_path / "bf16" / "model.safetensors")
+    assert weights["model.layers.0.self_attn.q_proj.weight"].dtype == torch.bfloat16
+
+
+def test_chat_template_wraps_the_prompt_as_one_user_turn(tiny_models):
+    tokenizer = tiny_models["llama"].tokenizer
+    example = next(e for e in load_dataset("seed-tasks").examples if e.input.strip())
+    with pytest.raises(InvalidParameterError, match="drop --chat-template"):
+        prompt_text(example, tokenizer, drop_instruction=False, chat_template=True)
+    tokenizer.chat_template = "{% for m in messages %}<s>[{{ m.role }}] {{ m.content }}{% endfor %}[assistant] "
+    try:
+        text = prompt_text(example, tokenizer, drop_instruction=True, chat_template=True)
+        encoded = encode(example, tokenizer, encoder_decoder=False, max_length=4096, chat_template=True)
+    finally:
+        tokenizer.chat_template = None
+    assert text == f"<s>[user] {example.input.strip()}[assistant] "
+    assert encoded.input_ids.count(tokenizer.bos_token_id) == 1  # the template's <s>, none added on top
