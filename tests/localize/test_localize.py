@@ -202,6 +202,10 @@ def test_ablation_surprisal_rows(tiny_models, stimuli):
     assert table["n_units"].tolist() == [0, 4, 4, 4]
     assert table.loc[0, "delta_bits"] == 0.0 and table.loc[1, "delta_bits"] != 0.0
     assert (table["words"] == 4 * 5).all()  # 6 words per passage, the first has no surprisal
+    kept = ablation_surprisal(
+        model, stimuli.passages[:2], [1, 2], mask, n_random=1, exclude_dimensions=[0, 1], progress=False
+    )
+    assert kept["n_units"].tolist() == [0, 2, 2]
 
 
 def test_unit_view_restricts_representations_to_the_mask(tiny_models, stimuli):
@@ -234,6 +238,20 @@ def test_random_masks_match_the_network_size():
     assert anywhere.sum() == 9 and depth.sum(axis=1).tolist() == [0, 7, 0, 2]
     np.testing.assert_array_equal(random_mask(mask, 3), anywhere)  # seeded
     assert not np.array_equal(random_mask(mask, 4), anywhere)
+    allowed = np.ones(50, dtype=bool)
+    allowed[:45] = False  # only 5 dimensions per layer may be drawn
+    for match in ("model", "layer"):
+        limited = random_mask(np.eye(4, 50, dtype=bool), 1, match, allowed)
+        assert limited.sum() == 4 and not limited[:, :45].any()
+
+
+def test_outlier_dimensions_are_the_massive_activations():
+    unit_mean = np.random.default_rng(0).normal(size=(3, 100))
+    unit_mean[1, 7] = 500.0
+    unit_mean[2, 42] = -300.0
+    zeros = np.zeros_like(unit_mean)
+    network = Localization("m", "f", np.array([1, 2, 3]), zeros + 1, *[zeros] * 5, unit_mean)
+    assert network.outlier_dimensions().tolist() == [7, 42]
 
 
 def test_compare_networks_overlap_and_selectivity_change():

@@ -31,6 +31,9 @@ def localize(
     match: str = typer.Option("model", help="Random units drawn over the whole model, or per layer (layer)."),
     ablate: bool = typer.Option(False, help="Ablate the network and random units; Natural Stories surprisal."),
     ablation: str = typer.Option("zero", help="zero, or mean (the unit's mean localizer response)."),
+    exclude_outliers: bool = typer.Option(
+        False, help="Leave massive-activation dimensions out of the ablated network and random draws."
+    ),
     stories: str = typer.Option("all", help='Natural Stories stories to ablate on: "all" or 2+, e.g. "1,2,3".'),
     words_per_story: int = typer.Option(0, min=0, help="Read only the first N words of each story (0: all)."),
     compare: Path | None = typer.Option(None, help="Output directory of the base model's localization."),
@@ -90,6 +93,7 @@ def localize(
             n_random=n_random,
             match=match,
             seed=seed,
+            exclude_dimensions=network.outlier_dimensions() if exclude_outliers else (),
             reading_times=words,
             progress=progress,
         )

@@ -77,12 +77,15 @@ def ablation_surprisal(
     n_random: int = 5,
     match: str = "model",
     seed: int = 0,
+    exclude_dimensions: Sequence[int] = (),
     reading_times: pd.DataFrame | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Mean next-word surprisal (bits) of `passages` intact, with `mask` ablated, and with `n_random` random masks
     of the same size (``random_mask(mask, seed + i, match)``) ablated.
 
+    exclude_dimensions: residual dimensions left out of the network and of every random draw (e.g.
+        ``Localization.outlier_dimensions()``: ablating a massive-activation dimension breaks any model).
     reading_times: the Natural Stories rows (``load_naturalstories()``, possibly a subset) of the words of
         `passages`, in the same order; then each condition's surprisal is also scored against reading times
         (Futrell2018: pooled |r| and ΔLL, ``tuneshift.benchmarks.futrell2018.score_surprisal``).
@@ -96,8 +99,11 @@ def ablation_surprisal(
     if ablation == "mean" and unit_mean is None:
         raise InvalidParameterError("unit_mean", "the (layers, hidden) unit means for mean-ablation", None)
     values = unit_mean if ablation == "mean" else None
-    conditions = [("none", None, np.zeros_like(mask, dtype=bool)), ("network", None, mask)]
-    conditions += [("random", seed + i, random_mask(mask, seed + i, match)) for i in range(n_random)]
+    allowed = np.ones(np.shape(mask)[1], dtype=bool)
+    allowed[list(exclude_dimensions)] = False
+    mask = np.asarray(mask, dtype=bool) & allowed
+    conditions = [("none", None, np.zeros_like(mask)), ("network", None, mask)]
+    conditions += [("random", seed + i, random_mask(mask, seed + i, match, allowed)) for i in range(n_random)]
     rows = []
     for condition, draw, chosen in conditions:
         with ablated(model, layers, chosen, values):  # the activation cache is keyed by weights: never use it here

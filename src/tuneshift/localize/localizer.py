@@ -70,6 +70,13 @@ class Localization:
         """The same statistics with another selection."""
         return replace(self, top=top, scope=scope, mask=select_top(self.t, top, scope))
 
+    def outlier_dimensions(self, factor: float = 40.0) -> np.ndarray:
+        """Residual dimensions whose largest |mean response| over layers exceeds `factor` × the median dimension's:
+        the "massive activations" of many LMs (SmolLM2-135M: 17, 199, 507), which break a model when ablated
+        whether or not they are language-selective."""
+        peak = np.abs(self.unit_mean).max(axis=0)
+        return np.flatnonzero(peak > factor * np.median(peak))
+
     def per_layer(self) -> pd.DataFrame:
         """One row per layer: units selected, their share of the network, mean and max t, units with q < 0.05."""
         count = self.mask.sum(axis=1)

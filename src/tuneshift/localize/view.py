@@ -23,22 +23,25 @@ MATCHES = ("model", "layer")
 COMBINED_LAYER = -1  # the layer label of all selected units concatenated across layers
 
 
-def random_mask(mask: np.ndarray, seed: int, match: str = "model") -> np.ndarray:
+def random_mask(mask: np.ndarray, seed: int, match: str = "model", allowed: np.ndarray | None = None) -> np.ndarray:
     """A random (layers, hidden) mask with as many units as `mask`.
 
     match "model": drawn uniformly from all units of all layers (AlKhamissi et al.'s control); "layer": the same
     count in each layer as `mask` (controls for depth). Draws may overlap the network, as a random sample would.
+    allowed: optional (layers, hidden) bool, the units a draw may use (e.g. all but the outlier dimensions).
     """
     if match not in MATCHES:
         raise InvalidParameterError("match", f"one of {MATCHES}", match)
     mask = np.asarray(mask, dtype=bool)
+    allowed = np.ones(mask.shape, dtype=bool) if allowed is None else np.broadcast_to(allowed, mask.shape)
     rng = np.random.default_rng(seed)
     if match == "model":
         chosen = np.zeros(mask.size, dtype=bool)
-        chosen[rng.choice(mask.size, size=int(mask.sum()), replace=False)] = True
+        chosen[rng.choice(np.flatnonzero(allowed), size=int(mask.sum()), replace=False)] = True
         return chosen.reshape(mask.shape)
-    # per layer: rank i.i.d. uniform keys and keep each row's first `count` (one draw for all layers)
-    ranks = np.argsort(np.argsort(rng.random(mask.shape), axis=1), axis=1)
+    # per layer: rank i.i.d. uniform keys (disallowed units last) and keep each row's first `count`
+    keys = rng.random(mask.shape) + ~allowed
+    ranks = np.argsort(np.argsort(keys, axis=1), axis=1)
     return ranks < mask.sum(axis=1, keepdims=True)
 
 
