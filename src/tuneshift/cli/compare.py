@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tuneshift.errors import InvalidParameterError
+from tuneshift.report import write_report
 
 console = Console(soft_wrap=True)
 
@@ -79,4 +80,4 @@ def compare(
     for row in result.table.itertuples():
         if row.unit == "split":
             console.print(f"[yellow]{row.benchmark}[/yellow]: {row.note}")
-    console.print(f"compare.csv, compare.json and figures/ in {out}")
+    console.print(f"compare.csv, compare.json and figures/ in {out}; report: {write_report(out)}")

@@ -12,9 +12,12 @@ import sys
 import typer
 from rich.console import Console
 
-from tuneshift.cli import data, explain, explain_internals, models
+from tuneshift.cli import compare as compare_cli
+from tuneshift.cli import data, explain, explain_internals, models, report, study, zoo
+from tuneshift.cli.localize import localize
 from tuneshift.cli.readout import readout
 from tuneshift.cli.score import score
+from tuneshift.cli.tune import tune
 from tuneshift.errors import TuneshiftError
 
 app = typer.Typer(
@@ -29,6 +32,12 @@ explain.app.registered_commands += explain_internals.app.registered_commands  # 
 app.add_typer(explain.app, name="explain")
 app.command()(readout)
 app.command()(score)
+app.command("compare")(compare_cli.compare)
+app.add_typer(zoo.app, name="zoo")
+app.add_typer(study.app, name="study")
+app.registered_commands += report.app.registered_commands  # tuneshift report DIR
+app.command()(tune)
+app.command()(localize)
 
 _state = {"debug": False}
 INTERRUPTED = 130

@@ -85,7 +85,10 @@ def score(
     run_score(loaded, chosen, out, cache=cache)
     summary = json.loads((out / "summary.json").read_text())[loaded.name]
     console.print(results_table(loaded.name, {name: summary[name] for name in chosen}))
-    console.print(f"scores: {out / 'scores.csv'}   summary: {out / 'summary.json'}")
+    from tuneshift.report import write_report
+
+    report = write_report(out)
+    console.print(f"scores: {out / 'scores.csv'}   summary: {out / 'summary.json'}   report: {report}")
 
 
 def results_table(title: str, summaries: dict[str, dict]) -> Table:

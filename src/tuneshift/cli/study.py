@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tuneshift.report import write_report
 from tuneshift.study import stats
 from tuneshift.study.properties import merge_properties, read_properties
 from tuneshift.study.zoo import load_zoo
@@ -98,6 +99,7 @@ def run(
         f"{outcome.done} tasks done, {outcome.failed} failed, {outcome.skipped} skipped (finished before) in "
         f"{outcome.seconds:.1f} s; scores: {out / 'scores.csv'}"
         + (f"; failures: {out / 'failures.csv'}" if outcome.failed else "")
+        + f"; report: {write_report(out)}"
     )
     if outcome.failed:
         raise typer.Exit(2)
