@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tuneshift.benchmarks import BENCHMARKS
-from tuneshift.study import similarity
+from tuneshift.benchmarks import BENCHMARKS, similarity
 
 
 def test_variants_registered_once_for_each_linear_benchmark():

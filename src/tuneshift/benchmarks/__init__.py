@@ -4,7 +4,7 @@
 >>> BENCHMARKS.names()  # doctest: +SKIP
 """
 
-from tuneshift.benchmarks import futrell2018, neural, wehbe2014
+from tuneshift.benchmarks import futrell2018, neural, similarity, wehbe2014
 from tuneshift.benchmarks._base import BENCHMARKS, SCORE_COLUMNS, Benchmark, BenchmarkResult, score_rows
 from tuneshift.benchmarks.run import available_benchmarks, score
 
@@ -18,5 +18,6 @@ __all__ = [
     "neural",
     "score",
     "score_rows",
+    "similarity",
     "wehbe2014",
 ]

@@ -10,7 +10,7 @@ honest score picks, in each subset, the layer that is best on the other nine sub
 Datasets with a single neuroid (Tuckute2024's network average) get no ``-rdm`` variant: the RDM of one response per
 stimulus is undefined (Pearson r between 1-value rows).
 
-:func:`register` is idempotent and runs when :mod:`tuneshift.study` is imported.
+:func:`register` is idempotent and runs when :mod:`tuneshift.benchmarks` is imported.
 """
 
 from __future__ import annotations
