@@ -131,7 +131,13 @@ def write_study_dir(directory: Path, n_pairs: int = 3, *, n_layers: int = 6, fai
         write_csv(directory / "scores.csv", scores)
         failures = pd.DataFrame({"model": victims, "benchmark": lost, "error": "OutOfMemoryError: CUDA out of memory"})
         write_csv(directory / "failures.csv", failures)
-    write_json(directory / "study.json", study_record(table, [*NEURAL, "Futrell2018-pearsonr", lost]))
+    benchmarks = [*NEURAL, "Futrell2018-pearsonr", lost]
+    write_json(directory / "study.json", study_record(table, benchmarks))
+    failed_models = set(table["model"].iloc[len(table) - failed :]) if failed else set()
+    for index, model in enumerate(table["model"]):
+        for benchmark in benchmarks:
+            state = "failed" if model in failed_models and benchmark == lost else "done"
+            write_json(directory / "tasks" / model / f"{benchmark}.json", task_status(model, benchmark, state, index))
     analysis = stats.analyze(table)
     write_csv(directory / "models.csv", analysis.table)
     write_csv(directory / "effects.csv", analysis.effects)
@@ -265,3 +271,11 @@ def write_compare_dir(directory: Path, *, internals: bool = True, seed: int = 0)
         samples.to_csv(directory / "internals_samples.csv", index=False)
     comparison.write(directory)
     return directory
+
+
+def task_status(model: str, benchmark: str, state: str, index: int = 0) -> dict:
+    """A study task's status file as `study run` writes it (``tasks/<model>/<benchmark>.json``)."""
+    seconds = 10.0 + index if benchmark.startswith("Futrell") else 100.0 + index
+    return {"model": model, "spec": f"/shared/models/{model}", "benchmark": benchmark, "state": state,
+            "run_id": "0123456789ab", "options_key": "float32-cpu", "spec_stamp": "", "host": f"node{index % 2}",
+            "time": 1.8e9, "seconds": seconds if state == "done" else 0.0}  # fmt: skip

@@ -167,6 +167,28 @@ def test_study_plan_lists_models_that_never_started(tmp_path):
     assert "float32-cpu" in page.text  # the study's options are in the methods section
 
 
+def test_study_task_states_give_running_units_and_wall_times(tmp_path):
+    from tests.report.synthetic import task_status
+    from tuneshift._io import write_json
+
+    write_study_dir(tmp_path, n_pairs=2, failed=0)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    del summary["tuned-01"]["Blank2014-linear"]  # its task is still running
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    write_json(
+        tmp_path / "tasks" / "tuned-01" / "Blank2014-linear.json",
+        task_status("tuned-01", "Blank2014-linear", "running"),
+    )
+    page = read_page(write_report(tmp_path))
+    assert [row[:3] for row in page.tables["missing units"][1:]] == [["tuned-01", "Blank2014-linear", "running"]]
+    benchmarks = page.tables["benchmark protocols"]
+    pereira = dict(zip(benchmarks[0], next(r for r in benchmarks if r[0] == "Pereira2018-linear"), strict=True))
+    # 5 models finished Pereira in 100 + index seconds (index 0..4): median 102, total 510, on node0 and node1.
+    assert (pereira["wall_s_median"], pereira["wall_s_total"], pereira["hosts"]) == ("102", "510", "node0, node1")
+    blank = dict(zip(benchmarks[0], next(r for r in benchmarks if r[0] == "Blank2014-linear"), strict=True))
+    assert blank["wall_s_total"] == str(100 + 101 + 102 + 104)  # the running task (index 3) is not counted
+
+
 def test_unreadable_table_is_listed_and_the_rest_is_shown(tmp_path):
     write_study_dir(tmp_path)
     (tmp_path / "correlations.csv").write_bytes(b"\xff\xfe\x00broken")

@@ -79,7 +79,7 @@ def _stats(run: Run) -> dict[str, int]:
         "benchmarks": run.summary["benchmark"].nunique() if len(run.summary) else 0,
         "finished units": len(run.summary),
     }
-    for status in ("failed", "not finished"):
+    for status in ("failed", "running", "not finished"):
         count = int((run.missing["status"] == status).sum())
         if count:
             stats[f"{status} units"] = count

@@ -101,7 +101,10 @@ def load_run(directory: str | Path) -> Run:
         methods = _with_study_record(methods, study)
     if compare and isinstance(compare.get("models"), dict):
         methods = _with_described_models(methods, compare["models"])
-    missing = _missing(summary, tables.get("failures"), _planned(study))
+    tasks = _task_states(directory)
+    if len(tasks):
+        methods = _with_wall_times(methods, tasks)
+    missing = _missing(summary, tables.get("failures"), _planned(study), tasks)
     return Run(directory, scores, summary, details, methods, tables, compare, study, internals, missing, unreadable)
 
 
@@ -221,8 +224,37 @@ def _planned(study: dict | None) -> list[tuple[str, str]]:
     ]
 
 
-def _missing(summary: pd.DataFrame, failures: pd.DataFrame | None, planned: list[tuple[str, str]]) -> pd.DataFrame:
-    """Units planned (or implied: every model seen × every benchmark seen) but not finished; failed ones flagged."""
+def _task_states(directory: Path) -> pd.DataFrame:
+    """A study's task status files (``tasks/<model>/<benchmark>.json``): model, benchmark, state, seconds, host."""
+    columns = ["model", "benchmark", "state", "seconds", "host"]
+    records = [json.loads(path.read_text()) for path in sorted(directory.glob("tasks/*/*.json"))]
+    rows = [{key: record.get(key) for key in columns} for record in records if "model" in record]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _with_wall_times(methods: dict, tasks: pd.DataFrame) -> dict:
+    """Wall time per benchmark of a study's finished tasks (seconds: median and total over models; hosts)."""
+    done = tasks[tasks["state"] == "done"].astype({"seconds": float})
+    benchmarks = {name: dict(info) for name, info in methods.get("benchmarks", {}).items()}
+    for benchmark, group in done.groupby("benchmark", sort=False):
+        benchmarks.setdefault(benchmark, {}).update(
+            {
+                "wall_s_median": float(group["seconds"].median()),
+                "wall_s_total": float(group["seconds"].sum()),
+                "hosts": ", ".join(sorted(group["host"].dropna().astype(str).unique())),
+            }
+        )
+    return {**methods, "benchmarks": benchmarks}
+
+
+def _missing(
+    summary: pd.DataFrame,
+    failures: pd.DataFrame | None,
+    planned: list[tuple[str, str]],
+    tasks: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Units planned (or implied: every model seen × every benchmark seen) but not finished; failed ones flagged,
+    running ones (a study's task status says so) too."""
     done = set(zip(summary["model"], summary["benchmark"], strict=True)) if not summary.empty else set()
     failed: dict[tuple[str, str], str] = {}
     if failures is not None and {"model", "benchmark"} <= set(failures.columns):
@@ -231,8 +263,16 @@ def _missing(summary: pd.DataFrame, failures: pd.DataFrame | None, planned: list
     models = dict.fromkeys([*(m for m, _ in done), *(m for m, _ in planned), *(m for m, _ in failed)])
     benchmarks = dict.fromkeys([*(b for _, b in done), *(b for _, b in planned), *(b for _, b in failed)])
     expected = planned or [(m, b) for m in models for b in benchmarks]
+    running = set()
+    if tasks is not None and len(tasks):
+        running = set(tasks.loc[tasks["state"] == "running", ["model", "benchmark"]].itertuples(index=False, name=None))
     rows = [
-        (m, b, "failed" if (m, b) in failed else "not finished", failed.get((m, b), ""))
+        (
+            m,
+            b,
+            "failed" if (m, b) in failed else "running" if (m, b) in running else "not finished",
+            failed.get((m, b), ""),
+        )
         for m, b in dict.fromkeys([*expected, *failed])
         if (m, b) not in done
     ]
