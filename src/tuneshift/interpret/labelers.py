@@ -15,11 +15,13 @@ Two backends share the :class:`Labeler` interface (``label(words) -> Label``):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
@@ -124,11 +126,38 @@ def chat_completions_url(base_url: str) -> str:
     return f"{base}/chat/completions" if base.endswith("/v1") else f"{base}/v1/chat/completions"
 
 
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` (and ``*.localhost``) and loopback addresses (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow no redirect: urllib would re-send the request, Authorization header included, to wherever the
+    answer points. Returning None makes urllib raise the 3xx as an HTTPError, which :meth:`ChatLabeler.chat`
+    refuses by name."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
 class ChatLabeler:
     """The paper's three-step annotation through an OpenAI-compatible ``/v1/chat/completions`` endpoint.
 
-    base_url: e.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:8000``. model: the served model name.
+    base_url: e.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:8000``; ``https`` is required except for
+    loopback hosts (the key and the prompts would cross the network in clear). model: the served model name.
     api_key_env: environment variable holding the key (sent as a Bearer token when set; local servers need none).
+    The key is read at each request, never stored on the object, logged or written, and never sent anywhere but
+    `base_url`'s origin: redirects are not followed (an endpoint that answers with one is refused by name).
     """
 
     def __init__(
@@ -144,8 +173,23 @@ class ChatLabeler:
         timeout: float = 60.0,
         retries: int = 2,
     ):
-        if not base_url.startswith(("http://", "https://")):
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.username or parts.password:
+            raise InvalidParameterError(
+                "base_url",
+                "a URL without user:password@",
+                f"{parts.scheme}://{parts.hostname}/...",
+                f"Put the key in the environment variable named by api_key_env (${api_key_env}) instead.",
+            )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidParameterError("base_url", "an http(s) URL", base_url, "e.g. http://127.0.0.1:8000/v1")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise InvalidParameterError(
+                "base_url",
+                "an https URL (plain http only for a server on this machine: localhost, 127.0.0.1, ::1)",
+                base_url,
+                "Use https://, or reach the server through an SSH tunnel to localhost.",
+            )
         self.url = chat_completions_url(base_url)
         self.model = model
         self.api_key_env = api_key_env
@@ -172,9 +216,22 @@ class ChatLabeler:
         request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
         for attempt in range(self.retries + 1):
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with _OPENER.open(request, timeout=self.timeout) as response:
                     reply = json.loads(response.read().decode("utf8"))
                 return reply["choices"][0]["message"]["content"] or ""
+            except urllib.error.HTTPError as error:
+                if 300 <= error.code < 400:
+                    raise TuneshiftError(
+                        f"chat endpoint {self.url} answered with a redirect (HTTP {error.code}) to "
+                        f"{error.headers.get('Location', '(no Location)')}; refused: the request and its API key are "
+                        "not re-sent to another address. Pass the final address as --endpoint if you trust it."
+                    ) from None
+                if attempt == self.retries or (error.code < 500 and error.code != 429):
+                    raise TuneshiftError(
+                        f"chat endpoint {self.url} answered HTTP {error.code} {error.reason}. Check --endpoint, "
+                        f"the model name and ${self.api_key_env}."
+                    ) from None
+                time.sleep(0.5 * 2**attempt)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
                 if attempt == self.retries:
                     raise TuneshiftError(
