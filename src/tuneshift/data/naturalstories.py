@@ -20,6 +20,15 @@ import numpy as np
 import pandas as pd
 
 from tuneshift.data._dataset import DATASETS, DatasetInfo
+from tuneshift.data.validate import (
+    check_reading_times,
+    check_token_logprobs,
+    check_unique,
+    parse_counts,
+    parse_numbers,
+    read_table,
+    warn_coverage,
+)
 from tuneshift.errors import InvalidInputError
 
 N_WORDS = 10_256
@@ -93,22 +102,13 @@ def load_token_logprobs(path: str | os.PathLike | None = None) -> pd.DataFrame:
     File columns: ``token`` (with its leading space), ``logprob`` (natural log; empty where undefined, e.g. each
     story's first token), ``offset`` (character offset in the story text = the story's words joined by single
     spaces), ``story`` (counted from 0, as in the GPT-3 file). Returned with ``story`` 1–10, as in the corpus.
+    Checked by :func:`tuneshift.data.validate.check_token_logprobs`: a log-prob that is not a number, is -inf or
+    above 0, and two rows for one token raise InvalidInputError naming the file, line and column.
     """
     source = bundled_path("all_stories_gpt3.csv") if path is None else Path(path)
-    if not source.is_file():
-        raise InvalidInputError(f"{source}: no such token log-probability file.")
-    tokens = pd.read_csv(source, keep_default_na=False, na_values={"logprob": [""]}, dtype={"token": str})
-    # the other columns are checked where they are used (futrell2018.surprisal_from_token_logprobs)
-    if "story" not in tokens.columns:
-        raise InvalidInputError(
-            f"{source}: missing column 'story'; expected token, logprob, offset, story (one row per token, "
-            "stories counted from 0, as in all_stories_gpt3.csv)."
-        )
-    story = pd.to_numeric(tokens["story"], errors="coerce")
-    bad = np.flatnonzero(story.isna().to_numpy())
-    if len(bad):
-        raise InvalidInputError(f"{source}: row {bad[0] + 2}: story {tokens['story'].iat[bad[0]]!r} is not a number.")
-    return tokens.assign(story=story.astype(int) + 1)
+    tokens = read_table(source, sep=",", what="token log-probability file", quoting=0)
+    tokens = check_token_logprobs(tokens, label=str(source))
+    return tokens.assign(story=tokens["story"] + 1)
 
 
 def story_texts(words: pd.DataFrame) -> dict[int, str]:
@@ -172,9 +172,7 @@ def _reading_times(words: pd.DataFrame, rts: str | os.PathLike | None) -> tuple[
     """Per-word mean RT (ms), number of readers, and the number of NaN-RT rows excluded, aligned to words."""
     path = Path(rts) if rts is not None else bundled_path("processed_wordinfo.tsv")
     label = str(path) if rts is not None else "bundled processed_wordinfo.tsv"
-    if not path.exists():
-        raise InvalidInputError(f"Reading-time file {label} does not exist. Pass the path of a tab-separated file.")
-    frame = pd.read_csv(path, sep="\t", quoting=3, keep_default_na=False, dtype=str)
+    frame = read_table(path, sep="\t", what="reading-time file", label=label)
     rt_column = next((c for c in ("meanItemRT", "RT") if c in frame.columns), None)
     missing = [c for c in ("item", "zone", "word") if c not in frame.columns] + ([] if rt_column else ["meanItemRT|RT"])
     if missing:
@@ -182,49 +180,40 @@ def _reading_times(words: pd.DataFrame, rts: str | os.PathLike | None) -> tuple[
             f"{label}: missing column(s) {missing}; found {list(frame.columns)}. Expected tab-separated "
             "columns item, zone, word and meanItemRT (per-word means) or RT (one row per reader)."
         )
-    line = np.arange(len(frame)) + 2  # file line of each row: the header is line 1
-    keys = frame[["item", "zone"]].apply(pd.to_numeric, errors="coerce")
-    bad_key = keys.isna().any(axis=1).to_numpy()
-    if bad_key.any():
-        i = int(np.flatnonzero(bad_key)[0])
-        raise InvalidInputError(
-            f"{label}, line {line[i]}: item/zone {frame['item'].iat[i]!r}/{frame['zone'].iat[i]!r} "
-            "are not integers (story 1-10, position 1-based)."
-        )
-    raw_rt = frame[rt_column].str.strip()
-    is_nan = raw_rt.isin(["", "NA", "NaN", "nan", "N/A"]).to_numpy()
-    rt = pd.to_numeric(raw_rt.where(~is_nan), errors="coerce").to_numpy(dtype=float)
-    bad_rt = np.isnan(rt) & ~is_nan
-    if bad_rt.any():
-        i = int(np.flatnonzero(bad_rt)[0])
-        raise InvalidInputError(
-            f"{label}, line {line[i]}: {rt_column} {frame[rt_column].iat[i]!r} is not a number (ms). "
-            "Use a number, or leave it empty/NA to exclude the row."
-        )
+    # story 1-10 and position (1-based), compared as numbers: "01" is story 1
+    keys = {column: parse_counts(frame[column], label=label, column=column) for column in ("item", "zone")}
+    rt = parse_numbers(frame[rt_column], label=label, column=rt_column)
+    check_reading_times(rt, label=label, column=rt_column)
+    per_reader = rt_column == "RT"
+    keyed = frame.assign(**keys)
+    if per_reader and "WorkerId" in frame.columns:
+        check_unique(keyed, ["WorkerId", "item", "zone"], label=label, what="reader and word")
+    elif not per_reader:
+        check_unique(keyed, ["item", "zone"], label=label, what="word")
     index = pd.MultiIndex.from_arrays([words["story"], words["position"]])
-    row_to_word = index.get_indexer(pd.MultiIndex.from_arrays([keys["item"].astype(int), keys["zone"].astype(int)]))
+    row_to_word = index.get_indexer(pd.MultiIndex.from_arrays([keys["item"], keys["zone"]]))
     expected = np.where(row_to_word >= 0, words["word"].to_numpy()[row_to_word], None)
     mismatch = (row_to_word < 0) | (frame["word"].to_numpy() != expected)
     if mismatch.any():
         i = int(np.flatnonzero(mismatch)[0])
         wanted = "no such word" if row_to_word[i] < 0 else f"the stimulus word is {expected[i]!r}"
         raise InvalidInputError(
-            f"{label}, line {line[i]}: item {frame['item'].iat[i]}, zone {frame['zone'].iat[i]}, word "
+            f"{label}, line {i + 2}: item {frame['item'].iat[i]}, zone {frame['zone'].iat[i]}, word "
             f"{frame['word'].iat[i]!r} does not match the Natural Stories stimuli ({wanted}). "
             "Check the story/position columns (1-based) and that the file is for the current corpus release."
         )
     keep = ~np.isnan(rt)
     target = row_to_word[keep]
     # A per-word file counts nItem readers per row (1 if absent); a per-reader file counts one reader per row.
-    has_counts = rt_column == "meanItemRT" and "nItem" in frame.columns
-    readers = pd.to_numeric(frame["nItem"], errors="coerce").to_numpy()[keep] if has_counts else np.ones(keep.sum())
+    has_counts = not per_reader and "nItem" in frame.columns
+    readers = parse_counts(frame["nItem"], label=label, column="nItem")[keep] if has_counts else np.ones(keep.sum())
     total = np.bincount(target, weights=rt[keep] * readers, minlength=len(words))
     n_readers = np.bincount(target, weights=readers, minlength=len(words))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_rt = np.where(n_readers > 0, total / n_readers, np.nan)
+    mean_rt = np.divide(total, n_readers, out=np.full(len(words), np.nan), where=n_readers > 0)
     n_excluded = int((~keep).sum())
     if n_excluded:
         warnings.warn(f"{label}: {n_excluded} row(s) with an empty/NaN RT excluded.", stacklevel=3)
+    warn_coverage(int((n_readers > 0).sum()), len(words), label=label, what="Natural Stories words with a reading time")
     return mean_rt, n_readers.astype(int), n_excluded
 
 
