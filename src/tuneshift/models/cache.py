@@ -38,9 +38,12 @@ class ActivationCache:
         self.root.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def key(fingerprint: str, passages: list[list[str]], spec, words_needed: np.ndarray | None = None) -> str:
+    def key(
+        fingerprint: str, passages: list[list[str]], spec, words_needed: np.ndarray | None = None, dtype: str = ""
+    ) -> str:
+        """Entry name: the fingerprint is dtype-invariant, so the compute `dtype` joins it (bf16 ≠ fp32 numbers)."""
         digest = hashlib.sha256()
-        digest.update(fingerprint.encode())
+        digest.update((fingerprint + (f"/{dtype}" if dtype else "")).encode())
         digest.update(json.dumps(passages, ensure_ascii=False).encode())
         digest.update(json.dumps(asdict(spec), sort_keys=True).encode())
         if words_needed is not None:

@@ -131,7 +131,7 @@ def read_out(
         from tuneshift.models.cache import ActivationCache
 
         store = ActivationCache(cache_dir)
-        key = store.key(model.fingerprint, passages, spec, words_needed)
+        key = store.key(model.fingerprint, passages, spec, words_needed, dtype=str(model.hf_model.dtype))
         hit = store.load(key)
         if hit is not None:
             return hit
