@@ -12,8 +12,10 @@ import pytest
 from scipy import stats
 
 from tuneshift.benchmarks import futrell2018 as ft
+from tuneshift.data import naturalstories as ns
 from tuneshift.data.naturalstories import load_naturalstories, load_token_logprobs
 from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.metrics import reading_times as rt
 
 NOISE_SD = 30.0  # ms
 
@@ -33,14 +35,14 @@ def _synthetic(words: pd.DataFrame, surprisal_slope: float, seed: int = 0) -> tu
 
 def test_surprisal_effect_is_recovered_at_its_closed_form_size(words):
     data, surprisal = _synthetic(words, surprisal_slope=8.0)
-    frame = ft.scored_words(data, surprisal)
-    deltall = ft.deltall_scores(frame, n_boot=200).set_index("story")
+    frame = rt.scored_words(data, surprisal)
+    deltall = rt.deltall_scores(frame, n_boot=200).set_index("story")
     # Gaussian ΔLL = ½ ln(σ²_base / σ²_full), σ²_base = σ² + slope²·Var(s), Var(gamma(4, 1.5)) = 9.
     expected = 0.5 * np.log(1 + 8.0**2 * 9.0 / NOISE_SD**2)
     assert deltall.loc["all", "raw"] == pytest.approx(expected, rel=0.08)
     assert deltall.loc["all", "ci_low"] > 0.5 * expected
     assert (deltall.drop(index="all")["raw"] > 0).all()
-    pearson = ft.pearsonr_scores(frame, n_boot=200).set_index("story")
+    pearson = rt.pearsonr_scores(frame, n_boot=200).set_index("story")
     used = frame[frame["use_r"]]
     assert pearson.loc["all", "raw"] == pytest.approx(stats.pearsonr(used["surprisal"], used["mean_rt"])[0])
 
@@ -49,9 +51,9 @@ def test_pure_length_effect_scores_zero_on_deltall_but_not_on_pearson(words):
     """The confound: surprisal that only tracks length correlates with RT, yet adds no held-out likelihood."""
     data, _ = _synthetic(words, surprisal_slope=0.0, seed=1)
     length_only = 1.5 * words["length"].to_numpy() + np.random.default_rng(2).normal(0, 1.0, len(words))
-    frame = ft.scored_words(data, length_only)
-    assert ft.pearsonr_scores(frame, n_boot=50)["raw"].iat[0] > 0.5
-    deltall = ft.deltall_scores(frame, n_boot=200).iloc[0]
+    frame = rt.scored_words(data, length_only)
+    assert rt.pearsonr_scores(frame, n_boot=50)["raw"].iat[0] > 0.5
+    deltall = rt.deltall_scores(frame, n_boot=200).iloc[0]
     # Three useless slopes cost ~3/(2n) nats per word held out; anything real would be > 0.01.
     assert -0.002 < deltall["raw"] <= 0.0005
     assert deltall["ci_low"] < 0 < deltall["ci_high"] + 0.001
@@ -59,20 +61,20 @@ def test_pure_length_effect_scores_zero_on_deltall_but_not_on_pearson(words):
 
 def test_vectorized_loso_equals_per_fold_lstsq(words):
     data, surprisal = _synthetic(words, surprisal_slope=4.0, seed=3)
-    frame = ft.scored_words(data, surprisal)
+    frame = rt.scored_words(data, surprisal)
     used = frame[frame["use_ll"]]
     gains = []
     for held_out in range(1, 11):
         test, train = used["story"] == held_out, used["story"] != held_out
         ll = []
-        for columns in (ft._columns(full=True), ft._columns(full=False)):
+        for columns in (rt._columns(full=True), rt._columns(full=False)):
             z = np.column_stack([np.ones(len(used)), used[columns].to_numpy()])
             y = used["mean_rt"].to_numpy()
             beta = np.linalg.lstsq(z[train], y[train], rcond=None)[0]
             variance = np.mean((y[train] - z[train] @ beta) ** 2)
             ll.append(stats.norm.logpdf(y[test], z[test] @ beta, np.sqrt(variance)).sum())
         gains.append((ll[0] - ll[1], test.sum()))
-    scores = ft.deltall_scores(frame, n_boot=10).set_index("story")
+    scores = rt.deltall_scores(frame, n_boot=10).set_index("story")
     for story, (gain, n) in enumerate(gains, start=1):
         assert scores.loc[story, "raw"] == pytest.approx(gain / n, rel=1e-6, abs=1e-9)
     total = sum(g for g, _ in gains) / sum(n for _, n in gains)
@@ -80,17 +82,17 @@ def test_vectorized_loso_equals_per_fold_lstsq(words):
 
 
 def test_pearson_follows_brainscore(words):
-    frame = ft.scored_words(words, words["mean_rt"].to_numpy(), sentences="brainscore")
-    assert ft.pearsonr_scores(frame, n_boot=10)["raw"].iat[0] == pytest.approx(1.0)  # Brain-Score's test_exact
+    frame = rt.scored_words(words, words["mean_rt"].to_numpy(), sentences="brainscore")
+    assert rt.pearsonr_scores(frame, n_boot=10)["raw"].iat[0] == pytest.approx(1.0)  # Brain-Score's test_exact
     assert frame["use_r"].sum() == 10_256 - 481  # every sentence's first word dropped
-    negative = ft.scored_words(words, -words["mean_rt"].to_numpy())
-    row = ft.pearsonr_scores(negative, n_boot=10).iloc[0]
+    negative = rt.scored_words(words, -words["mean_rt"].to_numpy())
+    row = rt.pearsonr_scores(negative, n_boot=10).iloc[0]
     assert row["value"] == pytest.approx(-1.0) and row["raw"] == pytest.approx(1.0)  # reported as |r|
 
 
 def test_bad_parameters_are_named(words):
     with pytest.raises(InvalidParameterError, match="'surprisal'"):
-        ft.scored_words(words, np.zeros(5))
+        rt.scored_words(words, np.zeros(5))
     with pytest.raises(InvalidParameterError, match="'context'"):
         ft.passages(words, "document")
 
@@ -117,22 +119,22 @@ def _tokens(words: pd.DataFrame, stories=(1, 2)) -> pd.DataFrame:
 
 def test_token_logprobs_sum_to_word_surprisal(words):
     tokens = _tokens(words)
-    bits = ft.surprisal_from_token_logprobs(tokens, words)
+    bits = ns.surprisal_from_token_logprobs(tokens, words)
     n_tokens = np.where(words["word"].str.len() > 1, 2, 1)
     in_story = words["story"].isin([1, 2]).to_numpy()
     np.testing.assert_allclose(bits[in_story], n_tokens[in_story] / np.log(2))
     assert np.isnan(bits[~in_story]).all()
-    np.testing.assert_allclose(ft.surprisal_from_token_logprobs(tokens, words, logprob_base=2)[:3], [2, 2, 2])
+    np.testing.assert_allclose(ns.surprisal_from_token_logprobs(tokens, words, logprob_base=2)[:3], [2, 2, 2])
 
 
 def test_token_across_a_word_boundary_names_the_row(words):
     tokens = pd.DataFrame({"story": [1, 1], "token": ["If", " you were"], "logprob": [np.nan, -1.0], "offset": [0, 2]})
     with pytest.raises(InvalidInputError, match="row 1: token ' you were' spans two words"):
-        ft.surprisal_from_token_logprobs(tokens, words, label="probs.csv")
+        ns.surprisal_from_token_logprobs(tokens, words, label="probs.csv")
     with pytest.raises(InvalidInputError, match=r"row 0: .*outside story 1"):
-        ft.surprisal_from_token_logprobs(tokens.assign(offset=[99_999, 2]), words)
+        ns.surprisal_from_token_logprobs(tokens.assign(offset=[99_999, 2]), words)
     with pytest.raises(InvalidInputError, match="missing column"):
-        ft.surprisal_from_token_logprobs(tokens.drop(columns="offset"), words)
+        ns.surprisal_from_token_logprobs(tokens.drop(columns="offset"), words)
 
 
 def test_gpt3_scores(words):
@@ -148,7 +150,7 @@ class _FakeModel:
     """Stands in for a LoadedModel: its 'readout' returns 2 bits per character (punctuation included), the
     confound of a random-weight model whose surprisal counts tokens."""
 
-    name, n_layers = "fake", 3
+    name, layers = "fake", [0, 1, 2, 3]
 
 
 def test_registered_benchmarks_return_one_row_at_the_output_layer(words, monkeypatch):
@@ -156,7 +158,7 @@ def test_registered_benchmarks_return_one_row_at_the_output_layer(words, monkeyp
 
     monkeypatch.setattr(ft, "model_surprisal", lambda model, words, **_: 2.0 * words["word"].str.len().to_numpy())
     results = {
-        name: BENCHMARKS.get(name).run(_FakeModel(), progress=False)
+        name: BENCHMARKS.get(name).run(_FakeModel(), ft.FutrellOptions(), progress=False)
         for name in ("Futrell2018-pearsonr", "Futrell2018-deltall")
     }
     pearson = results["Futrell2018-pearsonr"].scores

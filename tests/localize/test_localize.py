@@ -216,11 +216,11 @@ def test_unit_view_restricts_representations_to_the_mask(tiny_models, stimuli):
     mask[0, [1, 4]] = True
     mask[1, [0]] = True
     combined = UnitView(model, [1, 2], mask)
-    rep = combined.representations(passages, cache=False, progress=False)
+    rep, _ = combined.representations(passages, cache=False, progress=False)
     assert combined.layers == [-1] and rep.shape == (1, 30, 3)
     np.testing.assert_array_equal(rep[0], np.stack([full[0][:, 1], full[0][:, 4], full[1][:, 0]], axis=1))
     per_layer = UnitView(model, [1, 2], mask, combine=False)
-    zeroed = per_layer.representations(passages, cache=False, progress=False)
+    zeroed, _ = per_layer.representations(passages, cache=False, progress=False)
     np.testing.assert_array_equal(zeroed[:, :, ~mask[1] & ~mask[0]], 0.0)
     np.testing.assert_array_equal(zeroed[0][:, mask[0]], full[0][:, mask[0]])
     other = UnitView(model, [1, 2], random_mask(mask, 0), label="random-0")

@@ -11,11 +11,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tuneshift.benchmarks.futrell2018 import TokenLogprobs
 from tuneshift.cli.readout import read_passages_tsv, readout
 from tuneshift.data.naturalstories import bundled_path, load_naturalstories, load_token_logprobs
 from tuneshift.data.validate import OUTLIER_RT_MS, check_neural_responses
 from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.models.subject import TokenLogprobs
 
 WORDINFO = pd.read_csv(bundled_path("processed_wordinfo.tsv"), sep="\t", quoting=3, dtype=str, keep_default_na=False)
 GPT3 = pd.read_csv(bundled_path("all_stories_gpt3.csv"), dtype=str, keep_default_na=False)

@@ -2,18 +2,21 @@
 
 A benchmark bundles data, the readout it asks of a model, a metric and a ceiling (Brain-Score's idea); it is
 registered under an id that mirrors Brain-Score's (``Pereira2018.243sentences-linear``, ``Futrell2018-pearsonr``...)
-and called as ``benchmark.run(model) -> BenchmarkResult``.
+and called as ``benchmark.run(subject, options, cache=..., progress=...) -> BenchmarkResult``: `subject` is any
+:class:`tuneshift.models.subject.Subject`, `options` an instance of the benchmark's options class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tuneshift._registry import Registry
+from tuneshift.models.subject import ReadoutOptions
 
 SCORE_COLUMNS = ["model", "benchmark", "layer", "raw", "ceiling", "normalized"]
 
@@ -34,13 +37,21 @@ class BenchmarkResult:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A registered benchmark: `run(model, cache=..., progress=...)`; `available()`: is its data here?"""
+    """A registered benchmark.
+
+    kind: "neural" (asks the subject for representations) or "behavioral" (asks for surprisal).
+    run: ``run(subject, options, *, cache, progress) -> BenchmarkResult``.
+    options: its options class (a :class:`ReadoutOptions` subclass; defaults = the published protocol).
+    available(): is its data here?  files(): the data files its numbers depend on (their digest keys results).
+    """
 
     identifier: str
-    kind: str  # "neural" or "behavioral"
+    kind: str
     run: Callable[..., BenchmarkResult]
     available: Callable[[], bool] = lambda: True
     description: str = ""
+    options: type[ReadoutOptions] = ReadoutOptions
+    files: Callable[[], list[Path]] = list
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")

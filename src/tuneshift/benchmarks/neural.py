@@ -15,8 +15,8 @@ import numpy as np
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
 from tuneshift.data import DATASETS, NeuralDataset
 from tuneshift.metrics import encoding_score
-from tuneshift.models.load import LoadedModel
-from tuneshift.models.readout import read_out
+from tuneshift.models.readout import POOLINGS
+from tuneshift.models.subject import ReadoutOptions, Subject, choice
 
 
 @dataclass(frozen=True)
@@ -30,19 +30,44 @@ class NeuralProtocol:
     load_kwargs: dict = field(default_factory=dict)
 
 
-def layer_features(model: LoadedModel, dataset: NeuralDataset, *, cache: bool, progress: bool):
-    """(layers, stimuli, hidden) representations read at each stimulus's last word, and the layer indices."""
-    starts = np.concatenate([[0], np.cumsum([len(p) for p in dataset.passages])])
-    needed = np.zeros(starts[-1], dtype=bool)
-    needed[starts[dataset.stimulus_passage] + dataset.stimulus_word] = True
-    readout = read_out(model, dataset.passages, words_needed=needed, cache=cache, progress=progress)
-    rows = readout.rows(dataset.stimulus_passage, dataset.stimulus_word)
-    return np.asarray(readout.activations[:, rows, :], dtype=np.float32), readout.layers
+@dataclass(frozen=True)
+class NeuralOptions(ReadoutOptions):
+    """Options of the neural benchmarks: how words are read (pooling "last" = Brain-Score's last token)."""
+
+    pooling: str = choice("last", POOLINGS)
 
 
-def score_dataset(model: LoadedModel, dataset: NeuralDataset, protocol: NeuralProtocol, *, cache: bool, progress: bool):
+def layer_features(
+    subject: Subject,
+    dataset: NeuralDataset,
+    options: NeuralOptions | None = None,
+    *,
+    cache: bool = True,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[int]]:
+    """(layers, stimuli, width) representations read at each stimulus's last word, and the layer labels."""
+    options = options or NeuralOptions()
+    return subject.representations(
+        dataset.passages,
+        at=(dataset.stimulus_passage, dataset.stimulus_word),
+        pooling=options.pooling,
+        readout=options,
+        cache=cache,
+        progress=progress,
+    )
+
+
+def score_dataset(
+    subject: Subject,
+    dataset: NeuralDataset,
+    protocol: NeuralProtocol,
+    options: NeuralOptions | None = None,
+    *,
+    cache: bool = True,
+    progress: bool = True,
+):
     """Encoding result of every layer on one dataset (with the honest, training-fold layer choice)."""
-    features, layers = layer_features(model, dataset, cache=cache, progress=progress)
+    features, layers = layer_features(subject, dataset, options, cache=cache, progress=progress)
     result = encoding_score(
         features,
         dataset.targets,
@@ -58,11 +83,11 @@ def score_dataset(model: LoadedModel, dataset: NeuralDataset, protocol: NeuralPr
 
 
 def _runner(identifier: str, protocol: NeuralProtocol):
-    def run(model: LoadedModel, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
+    def run(subject: Subject, options: NeuralOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
         raws, honests, ceilings, details = [], [], [], {}
         for name in protocol.datasets:
             dataset = DATASETS.get(name).load(**protocol.load_kwargs)
-            result, layers = score_dataset(model, dataset, protocol, cache=cache, progress=progress)
+            result, layers = score_dataset(subject, dataset, protocol, options, cache=cache, progress=progress)
             raws.append(np.asarray(result.score))
             honests.append(result.honest.score)
             ceilings.append(dataset.ceiling)
@@ -73,7 +98,7 @@ def _runner(identifier: str, protocol: NeuralProtocol):
                 "honest_layers_per_split": [layers[i] for i in result.honest.chosen_layers],
             }
         ceiling = float(np.mean(ceilings)) if all(c is not None for c in ceilings) else None
-        scores = score_rows(model.name, identifier, layers, np.mean(raws, axis=0), ceiling)
+        scores = score_rows(subject.name, identifier, layers, np.mean(raws, axis=0), ceiling)
         return BenchmarkResult(scores, honest_raw=float(np.mean(honests)), details=details)
 
     return run
@@ -81,7 +106,12 @@ def _runner(identifier: str, protocol: NeuralProtocol):
 
 def datasets_available(names: tuple[str, ...]):
     """A Benchmark.available check: every file of the named datasets is on disk (nothing is downloaded)."""
-    return lambda: all(path.exists() for name in names for path in DATASETS.get(name).paths())
+    return lambda: all(path.exists() for path in dataset_files(names)())
+
+
+def dataset_files(names: tuple[str, ...]):
+    """A Benchmark.files list: the files of the named datasets."""
+    return lambda: [path for name in names for path in DATASETS.get(name).paths()]
 
 
 PROTOCOLS = {
@@ -105,6 +135,8 @@ for _identifier, _protocol in PROTOCOLS.items():
             "neural",
             _runner(_identifier, _protocol),
             available=datasets_available(_protocol.datasets),
+            options=NeuralOptions,
+            files=dataset_files(_protocol.datasets),
             description=f"{' + '.join(_protocol.datasets)}: {_protocol.regression} regression, {_protocol.cv} CV",
         ),
     )

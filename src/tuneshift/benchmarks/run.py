@@ -1,26 +1,29 @@
-"""Score one model on benchmarks, writing results as each benchmark finishes and resuming an interrupted run.
+"""Score one subject on benchmarks, writing each finished unit as it finishes and resuming an interrupted run.
 
-``out_dir/scores.csv`` — one row per model × benchmark × layer (columns of :data:`SCORE_COLUMNS`, plus extras);
-``out_dir/summary.json`` — per model and benchmark: best layer, best raw and normalized score, honest score.
-Both are rewritten atomically after every benchmark; a (model, benchmark) pair already in scores.csv is skipped.
+Results live in a :class:`tuneshift.benchmarks.store.ResultStore`: one file per (subject fingerprint and variant,
+benchmark, options, data) under ``out_dir/units/``, and ``out_dir/scores.csv`` (one row per model × benchmark ×
+layer: :data:`SCORE_COLUMNS` plus extras and provenance columns) and ``out_dir/summary.json`` (per model and
+benchmark: best layer, best raw and normalized score, honest score, provenance) assembled from them. A unit that
+is already there is skipped; other options or another dtype add units, they never replace them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
 
-from tuneshift._io import write_csv, write_json
-from tuneshift.benchmarks._base import BENCHMARKS, summarize
-from tuneshift.benchmarks.futrell2018 import TokenLogprobs
+from tuneshift.benchmarks import options as opts
+from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, summarize
+from tuneshift.benchmarks.store import ResultStore, data_digest, label, new_unit, unit_key
 from tuneshift.errors import InvalidParameterError
-from tuneshift.models.load import LoadedModel
+from tuneshift.models.subject import ReadoutOptions, Subject
 
 console = Console(stderr=True)
+DEFAULT_VARIANT = {"dtype": "float32"}
 
 
 def available_benchmarks() -> list[str]:
@@ -28,44 +31,96 @@ def available_benchmarks() -> list[str]:
     return [name for name in BENCHMARKS if BENCHMARKS.get(name).available()]
 
 
-def score(
-    model: LoadedModel | TokenLogprobs,
-    benchmarks: Sequence[str] | None = None,
-    out_dir: str | Path | None = None,
-    *,
-    cache: bool = True,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Run `benchmarks` (default: every available one) on `model`; return all score rows of this model."""
-    names = list(benchmarks) if benchmarks else available_benchmarks()
+def resolve_options(benchmarks: Sequence[Benchmark], options: Mapping[str, Any] | None) -> dict[str, ReadoutOptions]:
+    """Each benchmark's options from `options`: ``{name: value}`` applies to every benchmark that has the option
+    (each name must be accepted by at least one), ``{benchmark_id: {name: value} | options}`` to that one."""
+    options = dict(options or {})
+    ids = {b.identifier for b in benchmarks}
+    shared = {k: v for k, v in options.items() if k not in ids}
+    for name in shared:
+        if not any(name in opts.accepted(b.options) for b in benchmarks):
+            accepted = sorted({n for b in benchmarks for n in opts.accepted(b.options)})
+            raise InvalidParameterError("option", f"an option of the chosen benchmarks, one of {accepted}", name)
+    resolved = {}
+    for bench in benchmarks:
+        mine = {k: v for k, v in shared.items() if k in opts.accepted(bench.options)}
+        own = options.get(bench.identifier, {})
+        if isinstance(own, ReadoutOptions):
+            own = opts.keyed(own) | {"batch_size": own.batch_size}
+        resolved[bench.identifier] = opts.build(bench.options, {**mine, **own}, benchmark=bench.identifier)
+    return resolved
+
+
+def check_benchmarks(subject: Subject, names: Sequence[str]) -> list[Benchmark]:
+    """The benchmarks named, refused by name when unknown, without data, or asking what `subject` lacks."""
     chosen = [BENCHMARKS.get(name) for name in names]
     missing = [b.identifier for b in chosen if not b.available()]
     if missing:
         raise InvalidParameterError(
             "benchmark", "a benchmark whose data is present", missing, "Run `tuneshift data list` to see what is."
         )
-    out = Path(out_dir) if out_dir else None
-    table = _read_scores(out)
-    summary = json.loads((out / "summary.json").read_text()) if out and (out / "summary.json").exists() else {}
+    if not subject.layers:
+        neural = [b.identifier for b in chosen if b.kind == "neural"]
+        if neural:
+            raise InvalidParameterError(
+                "benchmark", f"a reading-time benchmark ({subject.name} has no representations)", neural
+            )
+    return chosen
+
+
+def score(
+    subject: Subject,
+    benchmarks: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run `benchmarks` (default: every available one) on `subject`; return this run's score rows (with the
+    ``unit`` key of each: ``ResultStore(out_dir).units()`` holds their summaries and provenance).
+
+    options: benchmark options (see :func:`resolve_options`), e.g. ``{"context": "stream"}`` or
+    ``{"Futrell2018-pearsonr": {"sentences": "brainscore"}}``; ``tuneshift score --list`` shows each benchmark's.
+    Without `out_dir` nothing is written and nothing is reused.
+    """
+    names = list(benchmarks) if benchmarks else available_benchmarks()
+    chosen = check_benchmarks(subject, names)
+    resolved = resolve_options(chosen, options)
+    store = ResultStore(out_dir) if out_dir is not None else None
+    variant = dict(subject.variant)
+    model = label(subject.name, {k: v for k, v in variant.items() if DEFAULT_VARIANT.get(k) != v})
+    frames = []
     for bench in chosen:
-        done = not table.empty and ((table["model"] == model.name) & (table["benchmark"] == bench.identifier)).any()
-        if done and bench.identifier in summary.get(model.name, {}):
-            console.print(f"[dim]{bench.identifier}: already scored in {out}, skipped[/dim]")
-            continue
-        console.print(f"[bold]{bench.identifier}[/bold] on {model.name}")
-        result = bench.run(model, cache=cache, progress=progress)
-        table = pd.concat(
-            [table[~((table["model"] == model.name) & (table["benchmark"] == bench.identifier))], result.scores]
-            if not table.empty
-            else [result.scores],
-            ignore_index=True,
-        )
-        summary.setdefault(model.name, {})[bench.identifier] = summarize(result)
-        if out:
-            write_csv(out / "scores.csv", table)
-            write_json(out / "summary.json", summary)
-        console.print(f"  {summary_line(summary[model.name][bench.identifier])}")
-    return table[table["model"] == model.name].reset_index(drop=True)
+        bench_options = resolved[bench.identifier]
+        bench_label = label(bench.identifier, opts.changed(bench_options))
+        digest = data_digest(bench.files())
+        key = unit_key(subject.fingerprint, variant, bench.identifier, opts.keyed(bench_options), digest)
+        unit = store.find(bench.identifier, key, model) if store else None
+        if unit is not None:
+            again = f" (as {unit.provenance['same_as']})" if "same_as" in unit.provenance else ""
+            console.print(f"[dim]{bench_label}: already scored{again} in {store.root}, skipped[/dim]")
+        else:
+            console.print(f"[bold]{bench_label}[/bold] on {model}")
+            result = bench.run(subject, bench_options, cache=cache, progress=progress)
+            unit = new_unit(
+                key,
+                model,
+                bench_label,
+                result.scores.assign(model=model, benchmark=bench_label),
+                summarize(result),
+                benchmark_id=bench.identifier,
+                fingerprint=subject.fingerprint,
+                variant=variant,
+                options=opts.keyed(bench_options),
+                data_digest=digest,
+                subject=dict(subject.describe()),
+            )
+            if store:
+                store.save(unit)
+            console.print(f"  {summary_line(unit.summary)}")
+        frames.append(unit.scores.assign(model=model, benchmark=bench_label, unit=key))
+    return pd.concat(frames, ignore_index=True)
 
 
 def summary_line(best: dict) -> str:
@@ -83,9 +138,3 @@ def summary_line(best: dict) -> str:
 def format_number(value: float | None, digits: int = 4) -> str:
     """A value for people: fixed digits, or "–" where there is none (no ceiling, no interval)."""
     return "–" if value is None or value != value else f"{value:.{digits}f}"
-
-
-def _read_scores(out: Path | None) -> pd.DataFrame:
-    if out is None or not (out / "scores.csv").exists():
-        return pd.DataFrame()
-    return pd.read_csv(out / "scores.csv")

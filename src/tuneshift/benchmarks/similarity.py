@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
-from tuneshift.benchmarks.neural import PROTOCOLS, datasets_available, layer_features
+from tuneshift.benchmarks.neural import PROTOCOLS, NeuralOptions, dataset_files, datasets_available, layer_features
 from tuneshift.data import DATASETS
 from tuneshift.metrics.similarity import cka, rsa
+from tuneshift.models.subject import Subject
 
 METRICS = {"cka": cka, "rdm": rsa}
 SINGLE_NEUROID = ("Tuckute2024",)
@@ -35,11 +36,11 @@ def _honest(per_split: np.ndarray) -> tuple[float, list[int]]:
 
 
 def _runner(identifier: str, datasets: tuple[str, ...], metric: str):
-    def run(model, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
+    def run(subject: Subject, options: NeuralOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
         raws, honests, details = [], [], {}
         for name in datasets:
             dataset = DATASETS.get(name).load()
-            features, layers = layer_features(model, dataset, cache=cache, progress=progress)
+            features, layers = layer_features(subject, dataset, options, cache=cache, progress=progress)
             result = METRICS[metric](features, dataset.targets)
             honest, chosen = _honest(result.per_split)
             raws.append(np.asarray(result.score))
@@ -50,7 +51,7 @@ def _runner(identifier: str, datasets: tuple[str, ...], metric: str):
                 "per_split": result.per_split.tolist(),  # (layers, subsets)
                 "honest_layers_per_split": [layers[i] for i in chosen],
             }
-        scores = score_rows(model.name, identifier, layers, np.mean(raws, axis=0), None)
+        scores = score_rows(subject.name, identifier, layers, np.mean(raws, axis=0), None)
         return BenchmarkResult(scores, honest_raw=float(np.mean(honests)), details=details)
 
     return run
@@ -74,6 +75,8 @@ def register() -> list[str]:
                     "neural",
                     _runner(name, protocol.datasets, metric),
                     available=datasets_available(protocol.datasets),
+                    options=NeuralOptions,
+                    files=dataset_files(protocol.datasets),
                     description=f"{' + '.join(protocol.datasets)}: {'linear CKA' if metric == 'cka' else 'RSA'}, "
                     "10 random 90 % subsets (Brain-Score), no ceiling",
                 ),

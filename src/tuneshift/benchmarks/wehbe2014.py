@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
-from tuneshift.benchmarks.neural import datasets_available
+from tuneshift.benchmarks.neural import dataset_files, datasets_available
 from tuneshift.data import NeuralDataset, load_wehbe2014
 from tuneshift.data.wehbe2014 import (
     SKIP_WORDS,
@@ -48,8 +48,8 @@ from tuneshift.data.wehbe2014 import (
     word_train_mask,
 )
 from tuneshift.metrics.encoding import aggregate, pearson_r
-from tuneshift.models.load import LoadedModel
-from tuneshift.models.readout import read_out
+from tuneshift.models.readout import POOLINGS
+from tuneshift.models.subject import ReadoutOptions, Representations, Subject, choice
 
 IDENTIFIER = "Wehbe2014-ridge"
 ALPHAS = np.logspace(-6, 9, 16)  # the reference's 10**i for i in range(-6, 10)
@@ -170,13 +170,33 @@ def wehbe_encoding(
     return WehbeEncoding(list(layers), r, chosen, inner)
 
 
-def word_vectors(model: LoadedModel, words: Sequence[str], *, cache: bool = True, progress: bool = True):
-    """(L, n_words, hidden) mean-of-tokens vectors of every word of the chapter at every layer (context: the chapter
-    so far), and the layer indices."""
-    needed = np.zeros(len(words), dtype=bool)
-    needed[SKIP_WORDS:] = True
-    readout = read_out(model, [list(words)], pooling="mean", words_needed=needed, cache=cache, progress=progress)
-    return readout.activations, readout.layers
+@dataclass(frozen=True)
+class WehbeOptions(ReadoutOptions):
+    """Wehbe2014 options: word pooling (Aw et al.: the mean of its tokens) and the himalaya backend for the ridge
+    fits (speed only: "torch_cuda" on a GPU)."""
+
+    pooling: str = choice("mean", POOLINGS)
+    backend: str = choice("numpy", ("numpy", "torch", "torch_cuda"))
+
+
+def word_vectors(
+    subject: Subject,
+    words: Sequence[str],
+    options: WehbeOptions | None = None,
+    *,
+    cache: bool = True,
+    progress: bool = True,
+) -> Representations:
+    """(L, n_words, width) vectors of every word of the chapter at every layer (context: the chapter so far;
+    memory-mapped when cached), and the layer labels."""
+    options = options or WehbeOptions()
+    return subject.representations(
+        [list(words)],
+        pooling=options.pooling,
+        readout=options,
+        cache=cache,
+        progress=progress,
+    )
 
 
 def _subject_mean(r: np.ndarray, subjects: np.ndarray) -> np.ndarray:
@@ -185,22 +205,23 @@ def _subject_mean(r: np.ndarray, subjects: np.ndarray) -> np.ndarray:
 
 
 def wehbe2014_ridge(
-    model: LoadedModel,
+    subject: Subject,
+    options: WehbeOptions | None = None,
     *,
     data_dir=None,
     subjects: Sequence[int] = SUBJECTS,
     download: bool = True,
-    backend: str = "numpy",
     cache: bool = True,
     progress: bool = True,
 ) -> BenchmarkResult:
-    """Score every layer of `model` on Wehbe2014 (see the module docstring); one row per layer."""
+    """Score every layer of `subject` on Wehbe2014 (see the module docstring); one row per layer."""
+    options = options or WehbeOptions()
     dataset = load_wehbe2014(data_dir, subjects=subjects, download=download)
-    vectors, layers = word_vectors(model, dataset.passages[0], cache=cache, progress=progress)
-    encoding = wehbe_encoding(vectors, dataset, layers, backend=backend)
+    vectors, layers = word_vectors(subject, dataset.passages[0], options, cache=cache, progress=progress)
+    encoding = wehbe_encoding(vectors, dataset, layers, backend=options.backend)
     honest, chosen = encoding.honest()
     scores = score_rows(
-        model.name,
+        subject.name,
         IDENTIFIER,
         layers,
         encoding.score,
@@ -217,8 +238,8 @@ def wehbe2014_ridge(
     return BenchmarkResult(scores, honest_raw=honest, details=details)
 
 
-def _run(model: LoadedModel, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
-    return wehbe2014_ridge(model, cache=cache, progress=progress)
+def _run(subject: Subject, options: WehbeOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
+    return wehbe2014_ridge(subject, options, cache=cache, progress=progress)
 
 
 BENCHMARKS.add(
@@ -228,6 +249,8 @@ BENCHMARKS.add(
         "neural",
         _run,
         available=datasets_available(("Wehbe2014",)),
+        options=WehbeOptions,
+        files=dataset_files(("Wehbe2014",)),
         description="Wehbe2014: Aw et al.'s pipeline (PCA 10, delays 1-4, per-voxel ridge CV, 4 contiguous folds)",
     ),
 )

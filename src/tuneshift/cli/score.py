@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -41,27 +40,46 @@ def score(
         "of a model: CSV in the format of the bundled all_stories_gpt3.csv (token, logprob in nats, offset, "
         "story from 0); the file name is the model name.",
     ),
+    option: list[str] = typer.Option(
+        None,
+        "--option",
+        "-o",
+        metavar="[BENCHMARK:]KEY=VALUE",
+        help="Benchmark option (repeatable), e.g. context=stream, pooling=mean, store_dtype=float16; with "
+        "BENCHMARK: for one benchmark only. `--list` shows each benchmark's options.",
+    ),
+    units: str | None = typer.Option(
+        None,
+        metavar="UNITS",
+        help="Score only some units of the model on the neural benchmarks: language (its language network, "
+        "localized now), random:SEED (as many random units), or a `tuneshift localize` output DIR[:random:SEED].",
+    ),
     list_benchmarks: bool = typer.Option(
-        False, "--list", metavar="", help="List the benchmarks and whether their data is here."
+        False, "--list", metavar="", help="List the benchmarks, their options and whether their data is here."
     ),
 ) -> None:
     """Score a model on every layer; results are written as each benchmark finishes, and a rerun resumes.
 
-    OUT/scores.csv: one row per model × benchmark × layer (model, benchmark, layer, raw, ceiling, normalized, ...).
-    OUT/summary.json: per benchmark, the best layer with its raw and normalized score, and the honest score
-    (layer chosen on training folds only).
+    OUT/units/: one file per finished (model fingerprint and dtype, benchmark, options, data) unit; a rerun skips
+    those and other options add units. OUT/scores.csv: one row per model × benchmark × layer (model, benchmark,
+    layer, raw, ceiling, normalized, ..., fingerprint, options). OUT/summary.json: per model and benchmark, the
+    best layer with its raw and normalized score, and the honest score (layer chosen on training folds only).
     """
     from tuneshift.benchmarks import BENCHMARKS
+    from tuneshift.benchmarks import options as benchmark_options
     from tuneshift.benchmarks import score as run_score
-    from tuneshift.benchmarks.run import available_benchmarks
+    from tuneshift.benchmarks.run import available_benchmarks, resolve_options
+    from tuneshift.benchmarks.store import ResultStore
     from tuneshift.errors import InvalidParameterError
     from tuneshift.models import load_model
 
     if list_benchmarks:
-        table = Table("benchmark", "kind", "data here", "description")
+        table = Table("benchmark", "kind", "data here", "options", "description")
         for name in BENCHMARKS:
             bench = BENCHMARKS.get(name)
-            table.add_row(name, bench.kind, "yes" if bench.available() else "no", bench.description)
+            accepted = benchmark_options.accepted(bench.options)
+            listing = "\n".join(f"{key}={value}" for key, value in accepted.items())
+            table.add_row(name, bench.kind, "yes" if bench.available() else "no", listing, bench.description)
         console.print(table)
         return
     # every name and the data it needs are checked before a model loads (which can take minutes)
@@ -73,22 +91,48 @@ def score(
         raise InvalidParameterError(
             "--benchmark", "a benchmark whose data is here", missing, "See `tuneshift score --list`."
         )
+    options = parse_option_flags(option)
+    resolve_options([BENCHMARKS.get(name) for name in chosen], options)
+    store = ResultStore(out)  # refuses an --out it cannot write before a model loads
     if surprisal is not None:
-        from tuneshift.benchmarks.futrell2018 import TokenLogprobs
+        from tuneshift.models.subject import TokenLogprobs
 
         neural = [name for name in chosen if BENCHMARKS.get(name).kind != "behavioral"]
         if neural:
             raise typer.BadParameter(f"--surprisal scores reading-time benchmarks only, not {neural}.")
-        loaded = TokenLogprobs.from_file(surprisal)
+        subject = TokenLogprobs.from_file(surprisal)
     else:
-        loaded = load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)
-    run_score(loaded, chosen, out, cache=cache)
-    summary = json.loads((out / "summary.json").read_text())[loaded.name]
-    console.print(results_table(loaded.name, {name: summary[name] for name in chosen}))
+        subject = load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)
+        if units is not None:
+            from tuneshift.localize.view import units_view
+
+            behavioral = [name for name in chosen if BENCHMARKS.get(name).kind == "behavioral"]
+            if behavioral:
+                raise typer.BadParameter(f"--units selects representations; {behavioral} score surprisal.")
+            subject = units_view(subject, units, cache=cache)
+    rows = run_score(subject, chosen, out, options=options, cache=cache)
+    model_label, keys = rows["model"].iat[0], set(rows["unit"])
+    summaries = {u.benchmark: u.summary for u in store.units() if u.key in keys and u.model == model_label}
+    console.print(results_table(model_label, summaries))
     from tuneshift.report import write_report
 
     report = write_report(out)
     console.print(f"scores: {out / 'scores.csv'}   summary: {out / 'summary.json'}   report: {report}")
+
+
+def parse_option_flags(flags: list[str] | None) -> dict:
+    """``--option`` values as :func:`tuneshift.benchmarks.score` takes them: KEY=VALUE for every benchmark with
+    that option, BENCHMARK:KEY=VALUE for one."""
+    options: dict = {}
+    for flag in flags or []:
+        target, colon, assignment = flag.partition(":")
+        if not colon or "=" in target:  # no benchmark named
+            target, assignment = "", flag
+        key, equals, value = assignment.partition("=")
+        if not equals or not key:
+            raise typer.BadParameter(f"{flag!r}: expected KEY=VALUE or BENCHMARK:KEY=VALUE.", param_hint="--option")
+        (options.setdefault(target, {}) if target else options)[key.strip()] = value.strip()
+    return options
 
 
 def results_table(title: str, summaries: dict[str, dict]) -> Table:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from tuneshift.data.validate import (
     warn_coverage,
 )
 from tuneshift.errors import InvalidInputError
+
+LN2 = np.log(2.0)
 
 N_WORDS = 10_256
 N_STORIES = 10
@@ -228,3 +231,85 @@ DATASETS.add(
         license="CC BY-NC-SA 4.0",
     ),
 )
+
+
+def surprisal_from_token_logprobs(
+    tokens: pd.DataFrame, words: pd.DataFrame, *, logprob_base: float = np.e, label: str = "token table"
+) -> np.ndarray:
+    """Per-word surprisal (bits) from token log-probabilities computed elsewhere.
+
+    `tokens`: one row per token with columns ``story`` (as in `words`), ``token`` (text, leading space
+    included), ``logprob`` (log p(token | preceding text) in base `logprob_base`, natural log by default as
+    the OpenAI API returns; NaN where undefined) and ``offset`` (character offset of the token in the story
+    text = the story's words joined by single spaces), e.g. :func:`load_token_logprobs`. A token belongs to the
+    word holding its first non-space character; a token spanning two words is refused (its probability cannot
+    be split). A word with an undefined token logprob, or with no token, gets NaN.
+    """
+    missing = [c for c in ("story", "token", "logprob", "offset") if c not in tokens.columns]
+    if missing:
+        raise InvalidInputError(
+            f"{label}: missing column(s) {missing}; expected story, token, logprob, offset (one row per token)."
+        )
+    texts = story_texts(words)
+    known = tokens["story"].isin(list(texts)).to_numpy()
+    _refuse(label, ~known, lambda row: f"story {tokens['story'].iat[row]!r} is not in {list(texts)}")
+    # All stories on one axis: the whole corpus joined by single spaces, so a story's text starts where its
+    # first word does.
+    word_length = words["word"].str.len().to_numpy()
+    word_start = np.concatenate([[0], np.cumsum(word_length + 1)[:-1]])
+    story_start = pd.Series(word_start).groupby(words["story"].to_numpy()).min()
+    text_length = pd.Series({story: len(text) for story, text in texts.items()})
+    token_text = tokens["token"].astype(str)
+    offset = pd.to_numeric(tokens["offset"], errors="coerce").to_numpy()
+    size = token_text.str.len().to_numpy()
+    lead = size - token_text.str.lstrip().str.len().to_numpy()
+    end = offset + size
+    outside = np.isnan(offset) | (offset < 0) | (end > text_length.reindex(tokens["story"]).to_numpy())
+    outside |= (lead == size) & (end >= text_length.reindex(tokens["story"]).to_numpy())
+    _refuse(
+        label,
+        outside,
+        lambda row: (
+            f"token {token_text.iat[row]!r} at offset {tokens['offset'].iat[row]} "
+            f"lies outside story {tokens['story'].iat[row]} ({text_length[tokens['story'].iat[row]]} characters)"
+        ),
+    )
+    base = story_start.reindex(tokens["story"]).to_numpy()
+    first = base + offset + lead
+    last = base + np.maximum(end - 1, offset + lead)
+    word_of_token = np.searchsorted(word_start, first, side="right") - 1
+    crossing = word_of_token != np.searchsorted(word_start, last, side="right") - 1
+    _refuse(
+        label,
+        crossing,
+        lambda row: (
+            f"token {token_text.iat[row]!r} spans two words; per-word surprisal "
+            "needs tokens that do not cross word boundaries (offsets into the words joined by single spaces)"
+        ),
+    )
+    logprob = pd.to_numeric(tokens["logprob"], errors="coerce").to_numpy(dtype=float)
+    bits = -logprob * np.log(logprob_base) / LN2
+    _warn_text_mismatch(label, token_text, offset.astype(int) + base.astype(int), " ".join(words["word"]))
+    n_words = len(words)
+    undefined = np.bincount(word_of_token, weights=np.isnan(bits), minlength=n_words) > 0
+    covered = np.bincount(word_of_token, minlength=n_words) > 0
+    total = np.bincount(word_of_token, weights=np.nan_to_num(bits), minlength=n_words)
+    return np.where(undefined | ~covered, np.nan, total)
+
+
+def _warn_text_mismatch(label: str, token_text: pd.Series, start: np.ndarray, corpus: str) -> None:
+    """Warn when token texts differ from the stimuli at their offsets (a typo fixed in one, not the other)."""
+    differs = sum(corpus[a : a + len(t)] != t for a, t in zip(start, token_text, strict=True))
+    if differs:
+        warnings.warn(
+            f"{label}: {differs} token(s) differ in text from the stimuli at their offsets (e.g. a corrected "
+            "typo); their log-probabilities are used as given.",
+            stacklevel=3,
+        )
+
+
+def _refuse(label: str, bad: np.ndarray, describe: Callable[[int], str]) -> None:
+    """Raise InvalidInputError naming the first bad row (0-based data row of the token table)."""
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(f"{label}, row {row}: {describe(row)}.")

@@ -79,7 +79,8 @@ def score_network(
         }
     )
     if all_units:
-        best = summarize(BENCHMARKS.get(benchmark).run(model, cache=cache, progress=progress))
+        bench = BENCHMARKS.get(benchmark)
+        best = summarize(bench.run(model, bench.options(), cache=cache, progress=progress))
         everything = pd.DataFrame(
             {
                 "model": model.name,

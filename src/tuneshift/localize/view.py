@@ -1,9 +1,9 @@
 """A model seen through a unit mask: the Subject that benchmarks score when asked for the language network only,
 and the random masks of the same size that are its control.
 
-Until ``tuneshift.models.subject`` lands, :class:`UnitView` implements the planned ``Subject`` surface (name,
-fingerprint, layers, representations, surprisal, describe) as a thin wrapper that filters ``read_out``'s
-activations; the wrapped model itself is untouched (masking what is read is not ablation: see ``ablate``).
+:class:`UnitView` is a :class:`tuneshift.models.subject.Subject` that filters the wrapped model's representations;
+the model itself is untouched (masking what is read is not ablation: see ``ablate``). Every neural benchmark
+scores it as it scores a model (``tuneshift score --units language``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from tuneshift.errors import InvalidParameterError
 from tuneshift.models.load import LoadedModel
-from tuneshift.models.readout import read_out
+from tuneshift.models.subject import Passages, Representations, model_representations
 
 MATCHES = ("model", "layer")
 COMBINED_LAYER = -1  # the layer label of all selected units concatenated across layers
@@ -90,34 +90,38 @@ class UnitView:
     def n_units(self) -> int:
         return int(self.mask.sum())
 
-    def representations(self, passages: list[list[str]], layers: Sequence[int] | None = None, **options) -> np.ndarray:
+    @property
+    def variant(self) -> dict[str, str]:
+        return self.model.variant
+
+    def representations(
+        self, passages: Passages, *, layers: Sequence[int] | None = None, **options
+    ) -> Representations:
         """Per-word (len(layers), words, width) float32: width = n_units when combined, else hidden.
 
-        options go to ``read_out`` (pooling, batch_size, words_needed, cache, progress, ...).
+        options as for :func:`tuneshift.models.subject.model_representations` (at, pooling, readout, cache, ...).
         """
         wanted = self.layers if layers is None else [int(x) for x in layers]
         unknown = sorted(set(wanted) - set(self.layers))
         if unknown:
             raise InvalidParameterError("layers", f"layers of this view {self.layers}", unknown)
-        readout = read_out(self.model, passages, layers=self.unit_layers, **options)
-        activations = readout.activations  # (unit_layers, words, hidden), memory-mapped when cached
+        values, _ = model_representations(self.model, passages, self.unit_layers, **options)
         if self.combine:
             layer_pos, unit = np.nonzero(self.mask)
-            return np.asarray(activations[layer_pos, :, unit], dtype=np.float32).T[None]
+            return Representations(np.asarray(values[layer_pos, :, unit], dtype=np.float32).T[None], wanted)
         rows = [self.unit_layers.index(layer) for layer in wanted]
-        return np.asarray(activations[rows], dtype=np.float32) * self.mask[rows][:, None, :]
+        return Representations(np.asarray(values[rows], dtype=np.float32) * self.mask[rows][:, None, :], wanted)
 
-    def surprisal(self, passages: list[list[str]], **options) -> np.ndarray:
+    def surprisal(self, passages: Passages, **options) -> np.ndarray:
         """Per-word surprisal (bits) of the unmasked model: a readout mask does not change its predictions."""
-        words = read_out(self.model, passages, layers=[], **options).words
-        return words["surprisal_bits"].to_numpy()
+        return self.model.surprisal(passages, **options)
 
     def describe(self) -> dict:
         counts = dict(zip(self.unit_layers, self.mask.sum(axis=1).tolist(), strict=True))
         return {
-            "source": self.model.source,
-            "dtype": self.model.meta.get("dtype"),
-            "device": str(self.model.device),
+            **self.model.describe(),
+            "name": self.name,
+            "fingerprint": self.fingerprint,
             "view": {
                 "units": self.label,
                 "n_units": self.n_units,

@@ -10,11 +10,14 @@ import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+import numpy as np
 import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -24,6 +27,9 @@ from tuneshift._io import _umask
 from tuneshift.errors import InvalidParameterError, ModelNotFoundError
 from tuneshift.models import catalog
 from tuneshift.models.families import ModuleMap, blocks_of, family_of
+
+if TYPE_CHECKING:
+    from tuneshift.models.subject import Passages, Representations
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEVICES = ("cpu", "cuda", "mps", "auto")
@@ -111,6 +117,44 @@ class LoadedModel:
                 total = f"{flat.to(torch.float64).sum().item():.6e}"
                 digest.update(f"{name}{tuple(tensor.shape)}{total}".encode() + sample)
         return digest.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ the Subject contract (models/subject.py)
+    @property
+    def layers(self) -> list[int]:
+        """Every layer a word can be read at: 0 (embeddings) .. n_layers."""
+        return list(range(self.n_layers + 1))
+
+    @property
+    def variant(self) -> dict[str, str]:
+        """What besides the weights changes this model's numbers: the compute dtype (the fingerprint ignores it)."""
+        return {"dtype": str(self.hf_model.dtype).removeprefix("torch.")}
+
+    def representations(self, passages: Passages, *, layers: Sequence[int] | None = None, **options) -> Representations:
+        """Per-word representations (see :func:`tuneshift.models.subject.model_representations`)."""
+        from tuneshift.models.subject import model_representations
+
+        return model_representations(self, passages, self.layers if layers is None else layers, **options)
+
+    def surprisal(self, passages: Passages, **options) -> np.ndarray:
+        """(n_words,) surprisal in bits, passages in order (see :func:`tuneshift.models.subject.model_surprisal`)."""
+        from tuneshift.models.subject import model_surprisal
+
+        return model_surprisal(self, passages, **options)
+
+    def describe(self) -> dict:
+        """Where the model came from and how it runs (recorded beside its results)."""
+        return {
+            "name": self.name,
+            "source": str(self.source),
+            "fingerprint": self.fingerprint,
+            "random_init": self.random_init,
+            "seed": self.seed,
+            "dtype": self.variant["dtype"],
+            "device": str(self.device),
+            "n_parameters": self.n_parameters,
+            "n_layers": self.n_layers,
+            "family": type(self.hf_model).__name__,
+        }
 
 
 def context_length(config: transformers.PretrainedConfig) -> int:
