@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 
 from tuneshift.benchmarks import options as opts
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, summarize
@@ -99,9 +100,9 @@ def score(
         unit = store.find(bench.identifier, key, model) if store else None
         if unit is not None:
             again = f" (as {unit.provenance['same_as']})" if "same_as" in unit.provenance else ""
-            console.print(f"[dim]{bench_label}: already scored{again} in {store.root}, skipped[/dim]")
+            console.print(f"[dim]{escape(bench_label)}: already scored{escape(again)} in {store.root}, skipped[/dim]")
         else:
-            console.print(f"[bold]{bench_label}[/bold] on {model}")
+            console.print(f"[bold]{escape(bench_label)}[/bold] on {escape(model)}")
             result = bench.run(subject, bench_options, cache=cache, progress=progress)
             unit = new_unit(
                 key,

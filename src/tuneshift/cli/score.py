@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tuneshift.models.catalog import CATALOG, DEFAULT_MODEL
@@ -141,12 +142,12 @@ def results_table(title: str, summaries: dict[str, dict]) -> Table:
     from tuneshift.benchmarks.run import format_number as number
 
     table = Table("benchmark", "best layer", "raw", "95% CI", "ceiling", "normalized", "honest raw", "honest norm.")
-    table.title = title
+    table.title = escape(title)
     for name, best in summaries.items():
         layered = best.get("best_layer") is not None
         interval = f"{number(best['ci_low'])}–{number(best['ci_high'])}" if best.get("ci_low") is not None else "–"
         table.add_row(
-            name,
+            escape(name),
             str(best["best_layer"]) if layered else "– (output)",
             number(best["best_raw"]),
             interval,

@@ -100,7 +100,8 @@ class LoadedModel:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Stable hash of (weights, config, tokenizer): equal for the same model loaded anywhere, in any dtype.
+        """Stable hash of (weights, config, tokenizer): equal for the same weights loaded anywhere. Weights loaded
+        in a lower precision hash differently (their values are rounded); results key on :attr:`variant` as well.
 
         Weights enter through each tensor's name, shape, float64 sum and an evenly strided sample of up to 4,096
         values (rounded to float16 precision): fine-tuning changes them all, and hashing 14 GB would take minutes.
