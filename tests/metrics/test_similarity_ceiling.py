@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import curve_fit
 from scipy.stats import spearmanr
 
-from tuneshift.errors import UnknownNameError
+from tuneshift.errors import InvalidParameterError, UnknownNameError
 from tuneshift.metrics import CEILINGS, ceiling_normalize, cka, extrapolation_ceiling, fit_saturating, rsa
 from tuneshift.metrics.ceiling import saturating
 from tuneshift.metrics.splits import shuffle_splits
@@ -71,3 +71,15 @@ def test_published_ceilings_and_normalization():
     assert ceiling_normalize(np.array([-0.1, 0.5]), 0.25).tolist() == [0.0, 1.0]
     with pytest.raises(UnknownNameError):
         ceiling_normalize(0.1, "Pereira2019")
+    assert {name: CEILINGS.get(name) for name in CEILINGS} == {
+        "Blank2014": 0.21026591,
+        "Futrell2018": 0.858,
+        "Pereira2018.243sentences": 0.35378928,
+        "Pereira2018.384sentences": 0.36343748,
+        "Wehbe2014": 0.104,
+    }
+    assert isinstance(ceiling_normalize(0.1, 0.2), float)
+    assert np.isnan(ceiling_normalize(0.1, None)) and np.isnan(ceiling_normalize(0.1, float("nan")))
+    assert np.isnan(ceiling_normalize(np.array([0.1, 0.2]), None)).all()  # no ceiling: NaN, shape kept
+    with pytest.raises(InvalidParameterError, match="ceiling"):
+        ceiling_normalize(0.1, 0.0)

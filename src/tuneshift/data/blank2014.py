@@ -18,6 +18,7 @@ import warnings
 from tuneshift.data._brainio import assembly_file, read_assembly
 from tuneshift.data._dataset import DATASETS, DatasetInfo, NeuralDataset, build_dataset, passages_from_texts
 from tuneshift.data._fetch import fetch_file
+from tuneshift.metrics.ceiling import CEILINGS
 
 CITATION = """@article{blank2014functional,
   title={A functional dissociation between language and multiple-demand systems revealed in patterns of BOLD
@@ -30,7 +31,6 @@ CITATION = """@article{blank2014functional,
   year={2014},
   publisher={American Physiological Society Bethesda, MD}
 }"""
-CEILING = 0.21026591
 ASSEMBLY = assembly_file(
     "Blank2014.fROI",
     sha1="af1e868821b897cb1684e4c8dcd33977121ef552",
@@ -80,7 +80,7 @@ def load_blank2014(data_dir: str | os.PathLike | None = None, *, download: bool 
         targets=values,
         neuroids=neuroids,
         groups=presentation["story"].astype(str).to_numpy(),
-        ceiling=CEILING,
+        ceiling=CEILINGS.get("Blank2014"),
         meta={
             "story": stories,
             "tr_text": presentation["stimulus"].to_numpy(),

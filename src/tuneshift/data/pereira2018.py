@@ -29,6 +29,7 @@ from tuneshift.data._dataset import DATASETS, DatasetInfo, NeuralDataset, build_
 from tuneshift.data._fetch import fetch_file
 from tuneshift.data._matlab import cellstr, column, load_mat, struct_field
 from tuneshift.errors import DataNotFoundError, InvalidInputError, InvalidParameterError
+from tuneshift.metrics.ceiling import CEILINGS
 
 CITATION = """@article{pereira2018toward,
   title={Toward a universal decoder of linguistic meaning from brain activation},
@@ -42,8 +43,6 @@ CITATION = """@article{pereira2018toward,
   publisher={Nature Publishing Group}
 }"""
 EXPERIMENTS = ("243sentences", "384sentences")
-# Brain-Score's published ceilings (benchmarks/pereira2018, ExtrapolationCeiling of linear_pearsonr).
-CEILINGS = {"243sentences": 0.35378928, "384sentences": 0.36343748}
 ASSEMBLY = assembly_file("Pereira2018.language", sha1="f8434b4022f5b2c862f0ff2854d5b3f5f2a7fb96", folder="Pereira2018")
 RELEASE_URL = "https://osf.io/crwz7/"
 MAT_VARIABLES = (
@@ -238,7 +237,7 @@ def _build(
         targets=targets,
         neuroids=neuroids,
         groups=np.asarray(passage_labels, dtype=object),
-        ceiling=CEILINGS[experiment],
+        ceiling=CEILINGS.get(f"Pereira2018.{experiment}"),
         meta={
             "sentence": np.asarray(sentences, dtype=object),
             "passage_label": keys,

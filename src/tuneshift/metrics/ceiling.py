@@ -1,4 +1,4 @@
-"""Noise ceilings: the published Brain-Score values, ceiling normalization, and Brain-Score's
+"""Noise ceilings: the published values (``CEILINGS``), the one ceiling normalization, and Brain-Score's
 ``ExtrapolationCeiling`` (brainscore_language/benchmarks/blank2014/ceiling.py) computed from per-subject data.
 
 Extrapolation ceiling, as Brain-Score does it:
@@ -35,7 +35,10 @@ from tuneshift.metrics.encoding import cross_validated_r
 from tuneshift.metrics.regression import LayerDesign, gram, make_solver
 from tuneshift.metrics.splits import Split, make_splits
 
-#: Brain-Score Language ceilings (raw-score units) used by Aw et al. 2023 (published with each Brain-Score benchmark).
+#: Published noise ceilings (raw-score units: Pearson r), the one home of these numbers: the data modules and the
+#: benchmarks look their ceiling up here. Pereira2018 and Blank2014: Brain-Score's ExtrapolationCeiling of
+#: linear_pearsonr (brainscore_language/benchmarks/<name>); Futrell2018: Brain-Score's Spearman-Brown corrected
+#: split-half consistency of reading times; Wehbe2014: Aw et al. 2023.
 CEILINGS: Registry[float] = Registry("ceiling")
 for _name, _value in {
     "Pereira2018.243sentences": 0.35378928,
@@ -47,13 +50,20 @@ for _name, _value in {
     CEILINGS.add(_name, _value)
 
 
-def ceiling_normalize(raw: float | np.ndarray, ceiling: float | str) -> float | np.ndarray:
+def ceiling_normalize(raw: float | np.ndarray, ceiling: float | str | None) -> float | np.ndarray:
     """raw / ceiling clipped to [0, 1] (Brain-Score's ``ceiling_normalize``); keep ``raw`` alongside it.
-    ``ceiling`` is a number or a name in ``CEILINGS``."""
-    value = CEILINGS.get(ceiling) if isinstance(ceiling, str) else float(ceiling)
-    if not value > 0:
-        raise InvalidParameterError("ceiling", "a positive number or a name in CEILINGS", ceiling)
-    normalized = np.clip(np.asarray(raw, dtype=float) / value, 0.0, 1.0)
+
+    ``ceiling``: a positive number, a name in ``CEILINGS``, or None / NaN / ±inf for a benchmark without a ceiling
+    (every value NaN). Returns a float for a scalar ``raw``, else an array of its shape.
+    """
+    if isinstance(ceiling, str):
+        ceiling = CEILINGS.get(ceiling)
+    if ceiling is None or not np.isfinite(ceiling):
+        normalized = np.full(np.shape(raw), np.nan)
+    elif ceiling > 0:
+        normalized = np.clip(np.asarray(raw, dtype=float) / float(ceiling), 0.0, 1.0)
+    else:
+        raise InvalidParameterError("ceiling", "a positive number, a name in CEILINGS or None", ceiling)
     return float(normalized) if normalized.ndim == 0 else normalized
 
 
