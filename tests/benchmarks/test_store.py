@@ -132,11 +132,11 @@ def test_score_cli_option_flag_and_units(tiny_model_dirs, tmp_path, monkeypatch)
     assert "context=stream" in pd.read_csv(out / "scores.csv")["benchmark"].iat[0]
     bad = runner.invoke(app, ["score", "--model", model, "-b", FUTRELL, "--out", str(out), "-o", "context"])
     assert bad.exit_code != 0 and "KEY=VALUE" in bad.output
-    units = runner.invoke(
-        app, ["score", "--model", model, "-b", "Tuckute2024-linear", "--out", str(out), "--units", "random:3"]
-    )
+    args = ["score", "--model", model, "-b", "Tuckute2024-linear", "--out", str(out)]
+    units = runner.invoke(app, [*args, "--units", "language", "--units", "random:3"])
     assert units.exit_code == 0, units.output
     summary = json.loads((out / "summary.json").read_text())
+    assert {"units=language", "units=random:3"} <= {name.partition("[")[2].rstrip("]") for name in summary}
     (view,) = [name for name in summary if "units=random:3" in name]
     assert summary[view]["Tuckute2024-linear"]["n_layers_scored"] == 1
     table = pd.read_csv(out / "scores.csv")

@@ -11,13 +11,14 @@ from rich.console import Console
 
 from tuneshift._io import write_csv
 from tuneshift.errors import InvalidParameterError
+from tuneshift.models.catalog import DEFAULT_MODEL
 
 console = Console(stderr=True)
 
 
 def localize(
     out: Path = typer.Option(..., help="Output directory."),
-    model: str = typer.Option("smollm2-135m-instruct", help="Hub id, local directory, .gguf file or catalog name."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local directory, .gguf file or catalog name."),
     random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --random-init, and first seed of the random-unit controls."),
     top: str = typer.Option("1%", help="Share of units kept: 1% (or 0.01)."),

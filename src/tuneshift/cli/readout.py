@@ -24,6 +24,7 @@ from rich.console import Console
 
 from tuneshift.data.validate import read_table
 from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.models.catalog import DEFAULT_MODEL
 
 console = Console()
 
@@ -139,7 +140,7 @@ def publish(staging: Path, out: Path) -> list[str]:
 def readout(
     passages: Path = typer.Option(..., exists=True, dir_okay=False, help="TSV with columns passage, word."),
     out: Path = typer.Option(..., help="Output directory."),
-    model: str = typer.Option("smollm2-135m-instruct", help="Hub id, local directory, .gguf file or catalog name."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local directory, .gguf file or catalog name."),
     random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --random-init."),
     layers: str = typer.Option("all", help='"all", "none" (surprisal only) or comma-separated layer indices.'),

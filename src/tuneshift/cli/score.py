@@ -49,11 +49,12 @@ def score(
         help="Benchmark option (repeatable), e.g. context=stream, pooling=mean, store_dtype=float16; with "
         "BENCHMARK: for one benchmark only. `--list` shows each benchmark's options.",
     ),
-    units: str | None = typer.Option(
+    units: list[str] = typer.Option(
         None,
         metavar="UNITS",
-        help="Score only some units of the model on the neural benchmarks: language (its language network, "
-        "localized now), random:SEED (as many random units), or a `tuneshift localize` output DIR[:random:SEED].",
+        help="Score only some units of the model on the neural benchmarks (repeatable): language (its language "
+        "network, localized now and cached), random:SEED (as many random units, the control), or a `tuneshift "
+        "localize` output DIR[:random:SEED].",
     ),
     list_benchmarks: bool = typer.Option(
         False, "--list", metavar="", help="List the benchmarks, their options and whether their data is here."
@@ -84,37 +85,42 @@ def score(
         console.print(table)
         return
     # every name and the data it needs are checked before a model loads (which can take minutes)
-    behavioral = [name for name in BENCHMARKS if BENCHMARKS.get(name).kind == "behavioral"]
-    default = behavioral if surprisal is not None else available_benchmarks()
-    chosen = [BENCHMARKS.get(name).identifier for name in benchmark] if benchmark else default
+    kinds = {name: BENCHMARKS.get(name).kind for name in BENCHMARKS}
+    wanted_kind = "behavioral" if surprisal is not None else "neural" if units else None
+    chosen = [BENCHMARKS.get(name).identifier for name in benchmark] if benchmark else available_benchmarks()
+    if not benchmark and wanted_kind:
+        chosen = [name for name in chosen if kinds[name] == wanted_kind]
     missing = [name for name in chosen if not BENCHMARKS.get(name).available()]
     if missing:
         raise InvalidParameterError(
             "--benchmark", "a benchmark whose data is here", missing, "See `tuneshift score --list`."
         )
+    unfit = [name for name in chosen if wanted_kind and kinds[name] != wanted_kind]
+    if unfit:
+        what = (
+            "--surprisal scores reading-time benchmarks only"
+            if surprisal is not None
+            else "--units selects representations"
+        )
+        raise typer.BadParameter(f"{what}; not {unfit}.")
     options = parse_option_flags(option)
     resolve_options([BENCHMARKS.get(name) for name in chosen], options)
     store = ResultStore(out)  # refuses an --out it cannot write before a model loads
     if surprisal is not None:
         from tuneshift.models.subject import TokenLogprobs
 
-        neural = [name for name in chosen if BENCHMARKS.get(name).kind != "behavioral"]
-        if neural:
-            raise typer.BadParameter(f"--surprisal scores reading-time benchmarks only, not {neural}.")
-        subject = TokenLogprobs.from_file(surprisal)
+        subjects = [TokenLogprobs.from_file(surprisal)]
     else:
-        subject = load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)
-        if units is not None:
+        subjects = [load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)]
+        if units:
             from tuneshift.localize.view import units_view
 
-            behavioral = [name for name in chosen if BENCHMARKS.get(name).kind == "behavioral"]
-            if behavioral:
-                raise typer.BadParameter(f"--units selects representations; {behavioral} score surprisal.")
-            subject = units_view(subject, units, cache=cache)
-    rows = run_score(subject, chosen, out, options=options, cache=cache)
-    model_label, keys = rows["model"].iat[0], set(rows["unit"])
-    summaries = {u.benchmark: u.summary for u in store.units() if u.key in keys and u.model == model_label}
-    console.print(results_table(model_label, summaries))
+            subjects = [units_view(subjects[0], selection, cache=cache) for selection in units]
+    for subject in subjects:
+        rows = run_score(subject, chosen, out, options=options, cache=cache)
+        model_label, keys = rows["model"].iat[0], set(rows["unit"])
+        summaries = {u.benchmark: u.summary for u in store.units() if u.key in keys and u.model == model_label}
+        console.print(results_table(model_label, summaries))
     from tuneshift.report import write_report
 
     report = write_report(out)

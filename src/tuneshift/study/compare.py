@@ -296,18 +296,19 @@ def compare_models(
     from tuneshift.benchmarks import score
 
     out = Path(out_dir)
+    label = {}  # a model's name in the results (with its dtype when not float32)
     for model in (base, tuned):
-        score(model, list(benchmarks), out, cache=cache, progress=progress)
+        label[model.name] = score(model, list(benchmarks), out, cache=cache, progress=progress)["model"].iat[0]
     rows, honest_layers = [], {}
     for benchmark in benchmarks:
-        a, b = load_scores(out, base.name, benchmark), load_scores(out, tuned.name, benchmark)
+        a, b = load_scores(out, label[base.name], benchmark), load_scores(out, label[tuned.name], benchmark)
         for scores, model in ((a, base), (b, tuned)):
             if scores.kind == "neural" and scores.split_neuroid is None:
                 scores.split_neuroid = neuroid_scores(model, benchmark, int(scores.layers[scores.best]), cache=cache)
         rows.append(compare_benchmark(a, b, seed=seed))
         honest_layers[benchmark] = {a.model: a.honest_layers, b.model: b.honest_layers}
     table = pd.read_csv(out / "scores.csv")
-    scores = table[table["model"].isin([base.name, tuned.name]) & table["benchmark"].isin(benchmarks)]
+    scores = table[table["model"].isin(list(label.values())) & table["benchmark"].isin(benchmarks)]
     models = {"base": _describe(base), "tuned": _describe(tuned)}
     return Comparison(pd.DataFrame(rows), scores.reset_index(drop=True), models, honest_layers)
 
