@@ -141,3 +141,12 @@ def test_score_cli_option_flag_and_units(tiny_model_dirs, tmp_path, monkeypatch)
     assert summary[view]["Tuckute2024-linear"]["n_layers_scored"] == 1
     table = pd.read_csv(out / "scores.csv")
     assert table.loc[table["model"] == view, "layer"].tolist() == [-1]  # the units of all layers as one
+
+
+def test_one_name_for_two_sets_of_weights_is_told_apart_by_fingerprint(tiny_model_dirs, tmp_path):
+    hub, gguf = load_model(tiny_model_dirs["gpt2"]), load_model(tiny_model_dirs["llama"])
+    hub.name = gguf.name = "smollm2"  # e.g. hub weights and the GGUF under one catalog name
+    for model in (hub, gguf):
+        score(model, [FUTRELL], tmp_path, cache=False, progress=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert sorted(summary) == sorted(f"smollm2 #{m.fingerprint[:8]}" for m in (hub, gguf))

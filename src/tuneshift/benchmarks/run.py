@@ -39,6 +39,8 @@ def resolve_options(benchmarks: Sequence[Benchmark], options: Mapping[str, Any] 
     ids = {b.identifier for b in benchmarks}
     shared = {k: v for k, v in options.items() if k not in ids}
     for name in shared:
+        if name in BENCHMARKS:
+            raise InvalidParameterError("option", f"options of a chosen benchmark, one of {sorted(ids)}", name)
         if not any(name in opts.accepted(b.options) for b in benchmarks):
             accepted = sorted({n for b in benchmarks for n in opts.accepted(b.options)})
             raise InvalidParameterError("option", f"an option of the chosen benchmarks, one of {accepted}", name)
