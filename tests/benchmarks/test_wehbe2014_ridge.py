@@ -15,8 +15,9 @@ from tests.data.conftest import write_wehbe_subject
 from typer.testing import CliRunner
 
 from tuneshift.benchmarks import BENCHMARKS, SCORE_COLUMNS, score
+from tuneshift.benchmarks._wehbe_pipeline import SKIP_WORDS, delay, tr_average
 from tuneshift.benchmarks.wehbe2014 import ALPHAS, himalaya_backend, ridge_cv, wehbe2014_ridge, word_vectors
-from tuneshift.data.wehbe2014 import SKIP_WORDS, SUBJECTS, delay, tr_average, word_tr_index
+from tuneshift.data.wehbe2014 import SUBJECTS, word_tr_index
 from tuneshift.errors import DataNotFoundError
 
 RUN_TRS, REST = 60, (10, 6)  # TRs per run; rest TRs before and after the words (trim is 20 and 15 TRs)

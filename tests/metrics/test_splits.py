@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import GroupKFold, ShuffleSplit
 
 from tuneshift.errors import InvalidParameterError
-from tuneshift.metrics import contiguous_splits, make_splits
+from tuneshift.metrics import contiguous_folds, contiguous_splits, make_splits
 
 
 def assert_same(ours, theirs):
@@ -37,6 +37,17 @@ def test_contiguous_drops_gap_around_test_block():
     np.testing.assert_array_equal(test, np.arange(10, 20))
     np.testing.assert_array_equal(train, np.r_[0:8, 22:40])
     np.testing.assert_array_equal(splits[3][1], np.arange(30, 40))
+
+
+def test_contiguous_trim_test_shrinks_middle_test_blocks_as_toneva_wehbe():
+    default, reference = contiguous_splits(40, 4, 2), contiguous_splits(40, 4, 2, trim_test=True)
+    assert_same([default[0], default[3]], [reference[0], reference[3]])  # end folds: the gap comes out of training
+    train, test = reference[1]
+    np.testing.assert_array_equal(test, np.arange(12, 18))
+    np.testing.assert_array_equal(train, np.r_[0:10, 20:40])
+    np.testing.assert_array_equal(contiguous_folds(10, 3), [0, 0, 0, 1, 1, 1, 2, 2, 2, 2])  # remainder: last fold
+    with pytest.raises(InvalidParameterError, match="n_splits"):
+        contiguous_splits(3, n_splits=4)
 
 
 def test_group_needs_groups():

@@ -4,8 +4,9 @@ summarization, ``utils/utils.py`` and ``utils/ridge_tools.py``), every layer of 
 Per layer and per outer fold (4 contiguous folds over the 1,211 kept TRs, 5 TRs dropped at each train/test boundary):
 
 1. word vectors = mean of each word's token states (``read_out(pooling="mean")``), the first ``SKIP_WORDS`` dropped;
-2. PCA(10) fit on the fold's training words only (:func:`~tuneshift.data.wehbe2014.word_train_mask`);
-3. TR means → delays 1–4 TRs (40 features) → trim, z-score per run (:func:`~tuneshift.data.wehbe2014.tr_features`);
+2. PCA(10) fit on the fold's training words only (:func:`~tuneshift.benchmarks._wehbe_pipeline.word_train_mask`);
+3. TR means → delays 1–4 TRs (40 features) → trim, z-score per run
+   (:func:`~tuneshift.benchmarks._wehbe_pipeline.tr_features`);
 4. training and test features z-scored separately (each with its own TRs' mean and sd, as the reference does);
    training voxels centred (the reference z-scores them; scaling a target changes neither its α nor its r);
 5. ridge without intercept, α per voxel by unshuffled 10-fold inner CV over logspace(-6, 9, 16) maximising the mean
@@ -36,25 +37,16 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
+from tuneshift.benchmarks._wehbe_pipeline import N_FOLDS, SKIP_WORDS, fold_features, outer_splits
 from tuneshift.benchmarks.neural import dataset_files, datasets_available
 from tuneshift.data import NeuralDataset, load_wehbe2014
-from tuneshift.data.wehbe2014 import (
-    SKIP_WORDS,
-    SUBJECTS,
-    fold_labels,
-    fold_split,
-    pca_word_features,
-    tr_features,
-    word_train_mask,
-)
+from tuneshift.data.wehbe2014 import SUBJECTS
 from tuneshift.metrics.encoding import aggregate, pearson_r
 from tuneshift.models.readout import POOLINGS
 from tuneshift.models.subject import ReadoutOptions, Representations, Subject, choice
 
 IDENTIFIER = "Wehbe2014-ridge"
 ALPHAS = np.logspace(-6, 9, 16)  # the reference's 10**i for i in range(-6, 10)
-N_FOLDS = 4
-FOLD_SKIP = 5  # TRs dropped at each train/test boundary
 N_INNER = 10
 TARGETS_BATCH = 20_000  # voxels per himalaya batch (bounds its (α, validation TRs, voxels) working array)
 
@@ -116,26 +108,6 @@ def ridge_cv(x_train: np.ndarray, y_train: np.ndarray, alphas: Sequence[float] =
     return model.fit(x_train, y_train)
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    """Column z-score (population sd); constant columns become 0 (the reference's nan_to_num(zscore(x)))."""
-    sd = x.std(0)
-    return (x - x.mean(0)) / np.where(sd > 0, sd, np.inf)
-
-
-def fold_features(
-    word_vectors: np.ndarray, dataset: NeuralDataset, fold: int, n_folds: int = N_FOLDS, skip: int = FOLD_SKIP
-) -> tuple[np.ndarray, np.ndarray]:
-    """(X_train, X_test) of one outer fold, rows = the fold's kept TRs as in :func:`fold_split`, from one layer's
-    vectors of the words after ``SKIP_WORDS`` ((n_words − SKIP_WORDS, hidden))."""
-    meta = dataset.meta
-    word_tr, runs, trim = meta["word_tr"][SKIP_WORDS:], meta["run"], meta["trim"]
-    n_trs = dataset.n_stimuli
-    train_words = word_train_mask(fold_labels(n_trs, n_folds) != fold, word_tr, runs, trim)
-    features = tr_features(pca_word_features(word_vectors, train_words), word_tr, runs, trim=trim)
-    train, test = fold_split(n_trs, fold, n_folds, skip)
-    return _zscore(features[train]), _zscore(features[test])
-
-
 def wehbe_encoding(
     word_vectors: np.ndarray,
     dataset: NeuralDataset,
@@ -154,8 +126,7 @@ def wehbe_encoding(
     r, chosen, inner = np.empty(shape), np.empty(shape), np.empty(shape)
     with himalaya_backend(backend):
         to_numpy = get_backend().to_numpy
-        for fold in range(N_FOLDS):
-            train, test = fold_split(dataset.n_stimuli, fold, N_FOLDS, FOLD_SKIP)
+        for fold, (train, test) in enumerate(outer_splits(dataset.n_stimuli)):
             y_train = targets[train]
             y_train = y_train - y_train.mean(0)
             y_test = targets[test]

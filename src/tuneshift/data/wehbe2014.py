@@ -5,14 +5,8 @@ Published release: ``subject_1.mat`` … ``subject_8.mat`` (MATLAB v5; descripti
 ``start`` time in s, ``length``) and ``meta`` (``colToCoord``, ``colToROInum``, ``ROInumToName`` — AAL — ...).
 
 The loader gives the TRs that the paper's pipeline keeps (each run trimmed by 20 TRs at the start and 15 at the end,
-1,211 TRs) with every voxel z-scored within its run. The feature side of the pipeline of Aw et al. 2023 (from
-awwkl/brain_language_summarization, itself from mtoneva/brain_language_nlp) is here as functions:
-
-1. word vectors from the model (the model readout's job), the first ``SKIP_WORDS`` words dropped;
-2. :func:`word_train_mask` turns a TR fold into training words; :func:`pca_word_features` fits PCA(10) on them;
-3. :func:`tr_features`: mean of the words presented in each TR → delays of 1–4 TRs (40 features) → trim and z-score
-   per run;
-4. :func:`fold_labels` / :func:`fold_split`: 4 contiguous folds, 5 TRs dropped at each train/test boundary.
+1,211 TRs) with every voxel z-scored within its run, and the timing that the feature side of Aw et al. 2023's
+pipeline needs (:mod:`tuneshift.benchmarks._wehbe_pipeline`: folds, PCA, delays).
 
 TR of a word = the last TR that started strictly before the word (``np.where(start > time)[0][-1]``).
 """
@@ -24,12 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
 
 from tuneshift.data._dataset import DATASETS, DatasetInfo, NeuralDataset, build_dataset
 from tuneshift.data._fetch import RemoteFile, fetch_file
 from tuneshift.data._matlab import cellstr, column, load_mat, struct_field
 from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.metrics.ceiling import CEILINGS
 
 CITATION = """@article{wehbe2014simultaneously,
   title={Simultaneously uncovering the patterns of brain regions involved in different story reading subprocesses},
@@ -46,10 +40,6 @@ SUBJECTS = tuple(range(1, 9))
 N_WORDS = 5176
 N_TRS = 1351
 TRIM = (20, 15)  # TRs dropped at the start and at the end of every run
-SKIP_WORDS = 20  # words whose features the reference drops (their fixed-length context windows are incomplete)
-DELAYS = (1, 2, 3, 4)
-N_COMPONENTS = 10
-CEILING = 0.104  # Aw et al. 2023, Wehbe2014 noise ceiling
 # The release publishes no checksums: files are accepted as downloaded (``tuneshift data verify`` prints the sha1).
 FILES = tuple(RemoteFile(f"Wehbe2014/subject_{s}.mat", (f"{URL}/subject_{s}.mat",), None) for s in SUBJECTS)
 _VARIABLES = ("data", "time", "words", "meta")
@@ -66,7 +56,7 @@ def load_wehbe2014(
 
     Reads ``<data_dir>/Wehbe2014/subject_<s>.mat`` (downloaded when missing). A stimulus is read at the last word
     presented up to its TR (context: the chapter so far); ``groups`` is the run. All subjects must share the same
-    TR times and words. ``meta`` holds the timing the feature functions need: ``word_start``, ``word_tr`` (TR of
+    TR times and words. ``meta`` holds the timing the feature pipeline needs: ``word_start``, ``word_tr`` (TR of
     every word, index into all 1,351 TRs), ``tr_time``, ``run`` (all TRs), ``kept_tr`` (indices of the stimuli).
     Voxels that are constant within a run (NaN after z-scoring) are dropped with a warning.
     """
@@ -106,7 +96,7 @@ def load_wehbe2014(
         targets=np.concatenate(blocks, axis=1),
         neuroids=pd.concat(tables, ignore_index=True),
         groups=runs[kept],
-        ceiling=CEILING,
+        ceiling=CEILINGS.get("Wehbe2014"),
         meta={
             "word_start": timing["word_start"],
             "word_tr": word_tr,
@@ -208,107 +198,6 @@ def zscore_runs(x: np.ndarray, runs: np.ndarray) -> np.ndarray:
             sd = block.std(axis=0)
             out[rows] = (block - block.mean(axis=0)) / np.where(sd > 0, sd, np.nan)
     return out
-
-
-def fold_labels(n_trs: int, n_folds: int = 4) -> np.ndarray:
-    """Contiguous folds over the kept TRs: ``n_trs // n_folds`` TRs each, the remainder in the last fold."""
-    size = n_trs // n_folds
-    return np.minimum(np.arange(n_trs) // size, n_folds - 1)
-
-
-def fold_split(n_trs: int, fold: int, n_folds: int = 4, skip: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test TR indices of `fold`, dropping `skip` TRs at the train/test boundaries as the reference does.
-
-    First fold: the first `skip` training TRs go; last fold: the last `skip` training TRs; a middle fold: `skip`
-    TRs at each end of the test block.
-    """
-    labels = fold_labels(n_trs, n_folds)
-    train, test = np.flatnonzero(labels != fold), np.flatnonzero(labels == fold)
-    if fold == 0:
-        train = train[skip:]
-    elif fold == n_folds - 1:
-        train = train[:-skip]
-    else:
-        test = test[skip:-skip]
-    return train, test
-
-
-def word_train_mask(
-    tr_train: np.ndarray,
-    word_tr: np.ndarray,
-    runs: np.ndarray,
-    trim: tuple[int, int] = TRIM,
-    *,
-    reference_offset: bool = True,
-) -> np.ndarray:
-    """Which words are training words, given which kept TRs are training TRs (``tr_train``, over kept TRs).
-
-    ``reference_offset=True`` reproduces awwkl's ``TR_to_word_CV_ind`` exactly: a word takes the label of the kept
-    TR *before* its own (index ``tr - offset - 1``, with ``offset = run·20 + (run − 1)·15`` for runs 1..4), words
-    in a run's trimmed start wrap around to earlier indices, and words after ``n_TRs − 15`` are test words.
-    ``False`` uses the word's own TR and marks words in trimmed TRs as not training.
-    """
-    tr_train = np.asarray(tr_train, dtype=bool)
-    runs = np.asarray(runs)
-    start, end = trim
-    if reference_offset:
-        run = runs[word_tr]
-        index = word_tr - (run * start + (run - 1) * end) - 1
-        in_range = word_tr <= len(runs) - end
-        return in_range & np.take(tr_train, index, mode="wrap")
-    kept = kept_tr_mask(runs, trim)
-    position = np.cumsum(kept) - 1
-    return kept[word_tr] & tr_train[np.clip(position[word_tr], 0, None)]
-
-
-def pca_word_features(
-    word_features: np.ndarray, train_words: np.ndarray, n_components: int = N_COMPONENTS
-) -> np.ndarray:
-    """Project every word vector on the first principal components of the training words (full SVD, as the paper)."""
-    pca = PCA(n_components=n_components, svd_solver="full").fit(word_features[train_words])
-    return pca.transform(word_features)
-
-
-def tr_average(word_features: np.ndarray, word_tr: np.ndarray, n_trs: int) -> np.ndarray:
-    """Mean feature vector of the words presented in each TR, (n_trs, p); NaN for a TR without words."""
-    sums = np.zeros((n_trs, word_features.shape[1]))
-    np.add.at(sums, word_tr, word_features)
-    counts = np.bincount(word_tr, minlength=n_trs)[:, None]
-    with np.errstate(invalid="ignore"):
-        return sums / np.where(counts > 0, counts, np.nan)
-
-
-def delay(x: np.ndarray, delays: Sequence[int] = DELAYS) -> np.ndarray:
-    """Concatenate copies of `x` shifted down by each delay: row t holds rows t − d (zeros before the start)."""
-    shifted = []
-    for d in delays:
-        out = np.zeros_like(x)
-        if d > 0:
-            out[d:] = x[:-d]
-        elif d < 0:
-            out[:d] = x[-d:]
-        else:
-            out = x.copy()
-        shifted.append(out)
-    return np.concatenate(shifted, axis=1)
-
-
-def tr_features(
-    word_features: np.ndarray,
-    word_tr: np.ndarray,
-    runs: np.ndarray,
-    delays: Sequence[int] = DELAYS,
-    trim: tuple[int, int] = TRIM,
-) -> np.ndarray:
-    """Per-TR regressors for the kept TRs: TR means of the word features → delays → trim, z-score per run → NaN→0.
-
-    ``word_features`` are the (PCA-reduced) vectors of the words whose TRs are ``word_tr`` (indices into all TRs;
-    drop the first ``SKIP_WORDS`` words from both to match the reference). Returns (n_kept_TRs, p · len(delays)).
-    """
-    runs = np.asarray(runs)
-    delayed = delay(tr_average(word_features, word_tr, len(runs)), delays)
-    kept = kept_tr_mask(runs, trim)
-    return np.nan_to_num(zscore_runs(delayed[kept], runs[kept]))
 
 
 DATASETS.add(

@@ -18,7 +18,13 @@ from tuneshift.metrics.ceiling import CEILINGS, CeilingResult, ceiling_normalize
 from tuneshift.metrics.encoding import EncodingResult, HonestLayerScore, encoding_score, pearson_r
 from tuneshift.metrics.regression import LinearRegression, RidgeCV
 from tuneshift.metrics.similarity import SimilarityResult, cka, rsa
-from tuneshift.metrics.splits import contiguous_splits, group_kfold_splits, make_splits, shuffle_splits
+from tuneshift.metrics.splits import (
+    contiguous_folds,
+    contiguous_splits,
+    group_kfold_splits,
+    make_splits,
+    shuffle_splits,
+)
 
 METRICS: Registry[Any] = Registry("metric")
 METRICS.add("linear_pearsonr", partial(encoding_score, regression="linear"))
@@ -41,6 +47,7 @@ __all__ = [
     "SimilarityResult",
     "ceiling_normalize",
     "cka",
+    "contiguous_folds",
     "contiguous_splits",
     "encoding_score",
     "extrapolation_ceiling",

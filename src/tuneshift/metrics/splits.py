@@ -10,7 +10,7 @@ so these call the same classes with the same arguments and give the same index s
   benchmarks: Pereira2018 10 folds by story, Blank2014 8 folds by story).
 * ``kfold`` — ``KFold(n_splits, shuffle=True, random_state=1)`` (Brain-Score's ``kfold=True``).
 * ``contiguous`` — contiguous blocks with ``gap`` samples dropped from training on each side of the test block
-  (Wehbe et al. 2014 via Toneva & Wehbe: 4 folds, 5 TRs).
+  (Wehbe et al. 2014 via Toneva & Wehbe: 4 folds, 5 TRs; their reference's own variant is ``trim_test=True``).
 """
 
 from __future__ import annotations
@@ -62,17 +62,33 @@ def kfold_splits(n_stimuli: int, n_splits: int = 10, random_state: int | None = 
     return list(KFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(np.zeros(n_stimuli)))
 
 
-def contiguous_splits(n_stimuli: int, n_splits: int = 4, gap: int = 5) -> list[Split]:
-    """Contiguous test blocks (the last one takes the remainder); ``gap`` samples on each side of a test block are
-    dropped from training so that the haemodynamic response does not leak across the boundary."""
-    block = n_stimuli // n_splits
-    fold = np.minimum(np.arange(n_stimuli) // block, n_splits - 1)
+def contiguous_folds(n_stimuli: int, n_splits: int = 4) -> np.ndarray:
+    """Fold of every stimulus, (n_stimuli,): contiguous blocks of ``n_stimuli // n_splits``, the remainder in the
+    last block (Toneva & Wehbe's ``CV_ind``)."""
+    if not 0 < n_splits <= n_stimuli:
+        raise InvalidParameterError("n_splits", f"between 1 and the number of stimuli ({n_stimuli})", n_splits)
+    return np.minimum(np.arange(n_stimuli) // (n_stimuli // n_splits), n_splits - 1)
+
+
+def contiguous_splits(n_stimuli: int, n_splits: int = 4, gap: int = 5, *, trim_test: bool = False) -> list[Split]:
+    """Contiguous test blocks (:func:`contiguous_folds`) kept ``gap`` samples away from the training samples, so that
+    the haemodynamic response does not leak across a boundary.
+
+    ``trim_test=False``: the ``gap`` samples on each side of the test block are dropped from training.
+    ``trim_test=True``: Toneva & Wehbe's reference (mtoneva/brain_language_nlp, used by Aw et al. 2023 on
+    Wehbe2014): the first and last folds drop them from training, a middle fold drops ``gap`` samples at each end of
+    its test block instead and trains on every other sample.
+    """
+    fold = contiguous_folds(n_stimuli, n_splits)
     positions = np.arange(n_stimuli)
     splits = []
     for k in range(n_splits):
         test = np.flatnonzero(fold == k)
-        near = (positions >= test[0] - gap) & (positions <= test[-1] + gap)
-        splits.append((np.flatnonzero(~near), test))
+        if trim_test and 0 < k < n_splits - 1:
+            splits.append((np.flatnonzero(fold != k), test[gap : test.size - gap]))
+        else:
+            near = (positions >= test[0] - gap) & (positions <= test[-1] + gap)
+            splits.append((np.flatnonzero(~near), test))
     return splits
 
 
