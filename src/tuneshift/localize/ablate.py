@@ -3,13 +3,12 @@ to next-word surprisal.
 
 A forward hook on block i replaces the chosen dimensions of its output (the residual stream leaving the block)
 with 0 ("zero") or with the unit's mean response to the localizer stimuli ("mean"); every later block, and the
-readout's own hooks, see the ablated state. Hooks are registered on the model's real blocks
-(``tuneshift.models.families.blocks_of``); ``tuneshift.models.hooks`` did not exist when this was written.
+readout's own hooks, see the ablated state (:func:`tuneshift.models.hooks.replace_layers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 
 from tuneshift.errors import InvalidParameterError
 from tuneshift.localize.view import random_mask
-from tuneshift.models.families import blocks_of
+from tuneshift.models.hooks import replace_layers
 from tuneshift.models.load import LoadedModel
 from tuneshift.models.readout import read_out
 
@@ -40,30 +39,26 @@ def ablated(
     if layers and (min(layers) < 1 or max(layers) > model.n_layers):
         raise InvalidParameterError("layers", f"block outputs in 1..{model.n_layers}", layers)
     fill = np.zeros(mask.shape) if values is None else np.asarray(values, dtype=np.float64)
-    blocks = blocks_of(model.hf_model, model.family)
-    handles = [
-        blocks[layer - 1].register_forward_hook(_overwrite(np.flatnonzero(row), fill[j, row]))
+    edits = {
+        layer: _overwrite(np.flatnonzero(row), fill[j, row])
         for j, (layer, row) in enumerate(zip(layers, mask, strict=True))
         if row.any()
-    ]
-    try:
+    }
+    with replace_layers(model, edits):
         yield model
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
-def _overwrite(units: np.ndarray, values: np.ndarray):
+def _overwrite(units: np.ndarray, values: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    """hidden → a copy with dimensions `units` set to `values`."""
     index = torch.as_tensor(units, dtype=torch.long)
     replacement = torch.as_tensor(values, dtype=torch.float32)
 
-    def hook(module, args, output):
-        hidden = output[0] if isinstance(output, tuple) else output
+    def edit(hidden: torch.Tensor) -> torch.Tensor:
         hidden = hidden.clone()
         hidden[..., index.to(hidden.device)] = replacement.to(hidden.device, hidden.dtype)
-        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+        return hidden
 
-    return hook
+    return edit
 
 
 def ablation_surprisal(

@@ -26,7 +26,7 @@ from tuneshift import config as config_paths
 from tuneshift._io import _umask
 from tuneshift.errors import InvalidParameterError, ModelNotFoundError
 from tuneshift.models import catalog
-from tuneshift.models.families import ModuleMap, blocks_of, family_of
+from tuneshift.models.families import ModuleMap, blocks_of, family_of, get_module
 
 if TYPE_CHECKING:
     from tuneshift.models.subject import Passages, Representations
@@ -60,7 +60,7 @@ class LoadedModel:
 
     @property
     def is_encoder_decoder(self) -> bool:
-        return bool(getattr(self.hf_model.config, "is_encoder_decoder", False))
+        return self.family.is_encoder_decoder
 
     @property
     def n_layers(self) -> int:
@@ -69,7 +69,8 @@ class LoadedModel:
 
     @property
     def n_encoder_layers(self) -> int:
-        return len(blocks_of(self.hf_model, ModuleMap(**{**self.family.__dict__, "decoder_blocks": ""})))
+        """Encoder blocks of an encoder–decoder (all blocks otherwise): layers above it are the decoder's."""
+        return len(get_module(self.hf_model, self.family.blocks))
 
     @property
     def layer_names(self) -> list[str]:

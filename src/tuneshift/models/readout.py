@@ -33,7 +33,7 @@ import torch
 
 from tuneshift._io import write_csv
 from tuneshift.errors import InvalidInputError, InvalidParameterError
-from tuneshift.models.families import blocks_of
+from tuneshift.models.hooks import capture_layers
 from tuneshift.models.load import LoadedModel
 from tuneshift.models.text import TokenizedPassage, tokenize_passages, validate_passages
 from tuneshift.progress import progress as progress_of
@@ -438,7 +438,6 @@ def _run(
     total, iterator = batches
     hf = model.hf_model
     device = model.device
-    blocks = blocks_of(hf, model.family)
     n_encoder = model.n_encoder_layers
     captured: dict[int, torch.Tensor] = {}
     current: dict[str, Batch] = {}
@@ -452,62 +451,36 @@ def _run(
         )
         captured[layer] = hidden[index].float().cpu()
 
-    handles = [
-        blocks[0].register_forward_pre_hook(_embedding_hook(gather), with_kwargs=True)
-        if layer == 0
-        else blocks[layer - 1].register_forward_hook(_block_hook(gather, layer))
-        for layer in spec.layers
-    ]
-    softcap = getattr(hf.config, "final_logit_softcapping", None)
+    softcap = model.family.logit_softcap(hf.config)
     head = hf.get_output_embeddings()
-    try:
-        unit = "words" if model.is_encoder_decoder else "tokens"
-        reporting = progress_of(f"reading {model.name}", total, enabled=show_progress, unit=unit)
-        with reporting as bar, torch.inference_mode():
-            for batch in iterator:
-                current["batch"] = batch
-                captured.clear()
-                inputs = dict(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
-                predict = (torch.as_tensor(batch.predict_b), torch.as_tensor(batch.predict_p))
-                if batch.decoder_input_ids is not None:
-                    out = hf(
-                        **inputs,
-                        decoder_input_ids=batch.decoder_input_ids.to(device),
-                        decoder_attention_mask=batch.decoder_attention_mask.to(device),
-                        use_cache=False,
-                    )
-                    final = out.logits[predict[0].to(device), predict[1].to(device)]
-                    to_logits = None  # the decoder's logits are already there (one word per item: small)
-                else:
-                    hidden = hf.base_model(**inputs, use_cache=False).last_hidden_state
-                    final = hidden[predict[0].to(device), predict[1].to(device)]
-                    to_logits = functools.partial(_logits, head, softcap=softcap)
-                if activations is not None and len(batch.gather_word):
-                    _pool_into(activations, spec, captured, batch.gather_word)
-                if len(batch.predict_word):
-                    targets = torch.as_tensor(batch.predict_target, device=final.device)
-                    bits = _surprisal_bits(final, targets, to_logits, vocab_size=model.vocab_size)
-                    np.add.at(surprisal, batch.predict_word, bits)
-                bar.advance(batch.n_items)
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _embedding_hook(gather):
-    """Layer 0: the input of the first block (token embeddings, scaled/positioned as that family does)."""
-
-    def hook(module, args, kwargs):
-        gather(0, args[0] if args else kwargs["hidden_states"])
-
-    return hook
-
-
-def _block_hook(gather, layer: int):
-    def hook(module, args, output):
-        gather(layer, output[0] if isinstance(output, tuple) else output)
-
-    return hook
+    unit = "words" if model.is_encoder_decoder else "tokens"
+    reporting = progress_of(f"reading {model.name}", total, enabled=show_progress, unit=unit)
+    with capture_layers(model, spec.layers, gather), reporting as bar, torch.inference_mode():
+        for batch in iterator:
+            current["batch"] = batch
+            captured.clear()
+            inputs = dict(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
+            predict = (torch.as_tensor(batch.predict_b), torch.as_tensor(batch.predict_p))
+            if batch.decoder_input_ids is not None:
+                out = hf(
+                    **inputs,
+                    decoder_input_ids=batch.decoder_input_ids.to(device),
+                    decoder_attention_mask=batch.decoder_attention_mask.to(device),
+                    use_cache=False,
+                )
+                final = out.logits[predict[0].to(device), predict[1].to(device)]
+                to_logits = None  # the decoder's logits are already there (one word per item: small)
+            else:
+                hidden = hf.base_model(**inputs, use_cache=False).last_hidden_state
+                final = hidden[predict[0].to(device), predict[1].to(device)]
+                to_logits = functools.partial(_logits, head, softcap=softcap)
+            if activations is not None and len(batch.gather_word):
+                _pool_into(activations, spec, captured, batch.gather_word)
+            if len(batch.predict_word):
+                targets = torch.as_tensor(batch.predict_target, device=final.device)
+                bits = _surprisal_bits(final, targets, to_logits, vocab_size=model.vocab_size)
+                np.add.at(surprisal, batch.predict_word, bits)
+            bar.advance(batch.n_items)
 
 
 def _logits(head: torch.nn.Module, hidden: torch.Tensor, softcap: float | None) -> torch.Tensor:

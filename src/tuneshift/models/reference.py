@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tuneshift.models.families import blocks_of
+from tuneshift.models.hooks import capture_layers
 from tuneshift.models.load import LoadedModel
 from tuneshift.models.text import join_words, validate_passages
 
@@ -23,18 +23,9 @@ LOG2 = float(np.log(2.0))
 def read_out_per_prefix(model: LoadedModel, passages: Sequence[Sequence[str]]) -> tuple[pd.DataFrame, np.ndarray]:
     """(words frame with surprisal_bits, activations of shape (n_layers + 1, n_words, hidden)) — causal models."""
     hf, tokenizer = model.hf_model, model.tokenizer
-    blocks = blocks_of(hf)
     states: list[torch.Tensor] = []
-    hooks = [
-        blocks[0].register_forward_pre_hook(
-            lambda m, a, k: states.append(a[0] if a else k["hidden_states"]), with_kwargs=True
-        )
-    ]
-    hooks += [
-        b.register_forward_hook(lambda m, a, o: states.append(o[0] if isinstance(o, tuple) else o)) for b in blocks
-    ]
     rows, vectors = [], []
-    try:
+    with capture_layers(model, model.layers, lambda layer, hidden: states.append(hidden)):
         for p, words in enumerate(validate_passages(passages)):
             previous = 0
             for w in range(len(words)):
@@ -51,7 +42,4 @@ def read_out_per_prefix(model: LoadedModel, passages: Sequence[Sequence[str]]) -
                 bits = float(token_bits[-n_new:].sum()) if w > 0 else float("nan")
                 rows.append({"passage": p, "word_index": w, "word": words[w], "surprisal_bits": bits})
                 previous = ids.shape[1]
-    finally:
-        for hook in hooks:
-            hook.remove()
     return pd.DataFrame(rows), np.stack(vectors, axis=1)
