@@ -88,9 +88,12 @@ def summarize(result: BenchmarkResult) -> dict:
     best = scores.loc[scores["raw"].idxmax()]
     ceiling = float(best["ceiling"]) if np.isfinite(best["ceiling"]) else None
     honest = result.honest_raw if result.honest_raw is not None else float(best["raw"])
+    # what was scored: every layer, or one row: the output surprisal, or a unit view's units (layer label < 0)
+    scored = "layers" if len(scores) > 1 else "units" if pd.notna(best["layer"]) and best["layer"] < 0 else "output"
     return {
         # None when there was no layer to choose: the output surprisal of reading-time benchmarks, precomputed ones
         "best_layer": None if pd.isna(best["layer"]) or len(scores) == 1 else int(best["layer"]),
+        "scored": scored,
         "best_raw": float(best["raw"]),
         "best_normalized": float(best["normalized"]),
         "ceiling": ceiling,

@@ -128,7 +128,8 @@ def score(
 
 def summary_line(best: dict) -> str:
     """One benchmark's summary in words: the best layer's raw and normalized score, and the honest score."""
-    where = f"best layer {best['best_layer']}" if best.get("best_layer") is not None else "output surprisal"
+    where = {"units": "selected units", "output": "output surprisal"}.get(best.get("scored"), "output surprisal")
+    where = f"best layer {best['best_layer']}" if best.get("best_layer") is not None else where
     text = f"{where}: raw {format_number(best['best_raw'])}"
     if best.get("ci_low") is not None:
         text += f" [{format_number(best['ci_low'])}, {format_number(best['ci_high'])}]"

@@ -154,7 +154,7 @@ def results_table(title: str, summaries: dict[str, dict]) -> Table:
         interval = f"{number(best['ci_low'])}–{number(best['ci_high'])}" if best.get("ci_low") is not None else "–"
         table.add_row(
             escape(name),
-            str(best["best_layer"]) if layered else "– (output)",
+            str(best["best_layer"]) if layered else f"– ({best.get('scored', 'output')})",
             number(best["best_raw"]),
             interval,
             number(best.get("ceiling"), 3),
