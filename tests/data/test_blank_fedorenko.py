@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.data.conftest import record_as_fetched
 
 from tuneshift.data import load_blank2014, load_fedorenko2016
 from tuneshift.errors import DataNotFoundError, InvalidInputError
@@ -75,9 +76,11 @@ def test_blank2014_wrong_dims_and_missing(tmp_path, brainio_writer):
     import xarray as xr
 
     xr.DataArray(np.zeros((2, 3)), dims=("timepoint", "neuroid"), name="x").to_netcdf(path)
+    record_as_fetched(path)  # past the checksum check, to the reader's own errors
     with pytest.raises(InvalidInputError, match="expected 'presentation' and 'neuroid'"):
         load_blank2014(tmp_path, download=False)
     path.write_bytes(b"not a netcdf file")
+    record_as_fetched(path)
     with pytest.raises(InvalidInputError, match="not a readable netCDF file"):
         load_blank2014(tmp_path, download=False)
 

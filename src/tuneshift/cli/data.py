@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tuneshift.config import data_dir as resolve_data_dir
-from tuneshift.data import DATASETS, DatasetInfo, fetch_file, sha1sum
-from tuneshift.data._fetch import copy_into_cache
+from tuneshift.data import DATASETS, DatasetInfo, FileCheck, fetch_file, verify
+from tuneshift.data._fetch import copy_into_cache, download_file
 
 app = typer.Typer(help="Neural datasets: list, fetch, verify checksums, show paths.", no_args_is_help=True)
 
@@ -40,13 +40,15 @@ def _source(info: DatasetInfo) -> str:
 
 @app.command("list")
 def list_datasets(data_dir: Path | None = DATA_DIR) -> None:
-    """Every dataset: whether its files are here, their size, and where they come from."""
+    """Every dataset: whether its files are here and intact (cheap check), their size, and where they come from."""
     table = Table("name", "present", "size", "source", "description")
     for name in DATASETS.names():
         info = DATASETS.get(name)
-        paths = info.paths(data_dir)
-        present = [p for p in paths if p.is_file()]
-        status = "yes" if len(present) == len(paths) else f"{len(present)}/{len(paths)}" if present else "no"
+        checks = info.check(data_dir)
+        present = [c.path for c in checks if c.ok]
+        status = "yes" if len(present) == len(checks) else f"{len(present)}/{len(checks)}" if present else "no"
+        if corrupt := sum(c.status == "mismatch" for c in checks):
+            status += f" ({corrupt} corrupt: tuneshift data verify {name})"
         size = sum(p.stat().st_size for p in present) / 1e6
         table.add_row(name, status, f"{size:.1f} MB" if present else "-", _source(info), info.description)
     _console().print(table)
@@ -60,6 +62,7 @@ def fetch(
     source: Path | None = typer.Option(
         None, "--from", help="Install from a file (or a folder holding the files) obtained by hand."
     ),
+    force: bool = typer.Option(False, "--force", help="Download again even when the files are here."),
 ) -> None:
     """Download the dataset's files (sha1-checked), or install them from --from."""
     info = _info(name)
@@ -68,37 +71,37 @@ def fetch(
         return
     for remote in info.files:
         if source is not None:
-            candidate = source / remote.filename if source.is_dir() else source
-            path = copy_into_cache(candidate, remote, data_dir)
+            path = copy_into_cache(source / remote.filename if source.is_dir() else source, remote, data_dir)
         else:
-            path = fetch_file(remote, data_dir)
+            path = download_file(remote, data_dir) if force else fetch_file(remote, data_dir)
         _console().print(f"[green]ok[/green] {path}")
 
 
-@app.command()
-def verify(name: str = NAME, data_dir: Path | None = DATA_DIR) -> None:
-    """Compare each file's sha1 with the published one; exit 1 when a file is missing or differs."""
-    info = _info(name)
-    remotes = info.files or ()
-    if info.bundled:
-        _console().print(f"{name} is bundled ({info.bundled}): sha1 {sha1sum(info.bundled)}")
-        return
-    failed = False
-    for remote, path in zip(remotes, info.paths(data_dir), strict=True):
-        if not path.is_file():
-            _console().print(f"[red]missing[/red] {path}")
-            failed = True
-            continue
-        got = sha1sum(path)
-        if remote.sha1 is None:
-            _console().print(f"[yellow]unchecked[/yellow] {path} sha1 {got} (no published checksum)")
-        elif got == remote.sha1:
-            _console().print(f"[green]ok[/green] {path}")
-        else:
-            _console().print(f"[red]mismatch[/red] {path}: expected sha1 {remote.sha1}, got {got}")
-            failed = True
-    if failed:
+@app.command("verify")
+def verify_command(name: str = NAME, data_dir: Path | None = DATA_DIR) -> None:
+    """Hash every file of the dataset and compare it with the published sha1 (or, where none is published, the one
+    recorded at fetch); exit 1 when a file is missing or differs."""
+    _info(name)
+    checks = verify(name, data_dir)
+    for check in checks:
+        _console().print(_verdict(check))
+    if not all(check.ok for check in checks):
+        _console().print(f"Run `tuneshift data fetch {name} --force` to download the files again.")
         raise typer.Exit(1)
+
+
+def _verdict(check: FileCheck) -> str:
+    if check.reference == "bundled":
+        return f"[green]ok[/green] {check.path} (bundled with tuneshift: trusted)"
+    if check.status == "missing":
+        return f"[red]missing[/red] {check.path}"
+    if check.status == "mismatch":
+        against = "published" if check.reference == "published" else "recorded at fetch"
+        return f"[red]mismatch[/red] {check.path}: expected sha1 {check.expected} ({against}), got {check.digest}"
+    if check.reference == "published":
+        return f"[green]ok[/green] {check.path}"
+    recorded = "; matches the sha1 recorded when it was fetched" if check.reference == "recorded" else ""
+    return f"[yellow]unchecked[/yellow] {check.path} sha1 {check.digest} (no published checksum{recorded})"
 
 
 @app.command()

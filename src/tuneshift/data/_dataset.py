@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from tuneshift._registry import Registry
-from tuneshift.data._fetch import RemoteFile, local_path
+from tuneshift.data._fetch import FileCheck, RemoteFile, check_file, local_path
+from tuneshift.data.validate import check_neural_responses
 from tuneshift.errors import InvalidInputError
 
 
@@ -133,6 +134,8 @@ def build_dataset(
         )
         targets = targets[:, ~nan_columns]
         neuroids = neuroids[~nan_columns]
+    ids = neuroids["neuroid_id"].tolist() if "neuroid_id" in neuroids.columns else None
+    check_neural_responses(targets, label=f"{name} ({source})", neuroid_ids=ids)
     return NeuralDataset(
         name=name,
         passages=passages,
@@ -199,5 +202,22 @@ class DatasetInfo:
         """Where each file is expected on this machine (the bundled file for bundled datasets)."""
         return [self.bundled] if self.bundled else [local_path(f, data_dir) for f in self.files]
 
+    def check(self, data_dir: str | os.PathLike | None = None, *, full: bool = False) -> list[FileCheck]:
+        """Each file's integrity (:func:`tuneshift.data._fetch.check_file`): a stat against the digest recorded at
+        fetch, or with `full` the whole file hashed. Bundled data are trusted."""
+        if self.bundled:
+            return [FileCheck(self.bundled, "ok" if self.bundled.is_file() else "missing", "bundled")]
+        return [check_file(remote, data_dir, full=full) for remote in self.files]
+
+    def available(self, data_dir: str | os.PathLike | None = None) -> bool:
+        """Every file is here and passes the cheap check (a file with a wrong checksum is not available)."""
+        return all(check.ok for check in self.check(data_dir))
+
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+
+def verify(name: str, data_dir: str | os.PathLike | None = None, *, full: bool = True) -> list[FileCheck]:
+    """The integrity of each file of dataset `name`, by default hashing every file in full (``tuneshift data
+    verify``); ``full=False`` trusts digests recorded at fetch while size and mtime are unchanged."""
+    return DATASETS.get(name).check(data_dir, full=full)
