@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
-from tests.conftest import CORPUS
+from tests._tiny import CORPUS
 from tests.data.conftest import write_wehbe_subject
 from typer.testing import CliRunner
 

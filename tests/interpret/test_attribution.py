@@ -7,17 +7,20 @@ import math
 import numpy as np
 import pytest
 import torch
+from tests._tiny import CAUSAL_FAMILIES
 
 from tuneshift.errors import InvalidParameterError, UnknownNameError
-from tuneshift.interpret.attribution import AGGREGATORS, aggregate, attribute, importance_density, sparsify
+from tuneshift.interpret.aggregate import AGGREGATORS, aggregate, importance_density, sparsify
+from tuneshift.interpret.attribution import ATTRIBUTION_METHODS, attribute
 
 PROMPT = "Summarize the text below in one sentence."
 RESPONSE = "The cat sat on the mat all day long, and the sea is blue."
 
 
-def paper_reference(model, tokenizer, prompt: str, response: str) -> torch.Tensor:
+def paper_reference(loaded, prompt: str, response: str) -> torch.Tensor:
     """generator.py's input_explain, rewritten independently: one forward, one backward() of p(y_m) per response
     token, grad·emb summed over the hidden size, on the prompt rows (special tokens excluded)."""
+    model, tokenizer = loaded.hf_model, loaded.tokenizer
     text = prompt.strip() + " " + response.strip()
     enc = tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
     content = [i for i, s in enumerate(enc["special_tokens_mask"]) if not s]
@@ -34,14 +37,14 @@ def paper_reference(model, tokenizer, prompt: str, response: str) -> torch.Tenso
     return torch.stack(out, 1)
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma3"])
+@pytest.mark.parametrize("family", CAUSAL_FAMILIES)
 def test_batched_equals_paper_loop(tiny_models, family):
-    model, tokenizer = tiny_models[family]
-    reference = paper_reference(model, tokenizer, PROMPT, RESPONSE)
+    model = tiny_models[family]
+    reference = paper_reference(model, PROMPT, RESPONSE)
     scale = reference.abs().max()
     assert scale > 0
     for mode in ("reverse", "forward"):
-        result = attribute(model, tokenizer, PROMPT, RESPONSE, mode=mode, chunk_size=7)
+        result = attribute(model, PROMPT, RESPONSE, mode=mode, chunk_size=7)
         assert result.matrix.shape == reference.shape
         # absolute (values are ~1e-4 on random models) and relative to the largest entry (fp32 round-off)
         torch.testing.assert_close(result.matrix, reference, atol=1e-5, rtol=0)
@@ -49,63 +52,77 @@ def test_batched_equals_paper_loop(tiny_models, family):
 
 
 def test_t5_encoder_rows_match_loop(tiny_models):
-    model, tokenizer = tiny_models["t5"]
-    loop = attribute(model, tokenizer, PROMPT, RESPONSE, batched=False)
+    model = tiny_models["t5"]
+    loop = attribute(model, PROMPT, RESPONSE, batched=False)
     assert loop.metadata["encoder_decoder"]
     assert loop.matrix.shape == (len(loop.prompt_tokens), len(loop.response_tokens))
     assert loop.matrix.abs().max() > 0
     for mode in ("reverse", "forward"):
-        batched = attribute(model, tokenizer, PROMPT, RESPONSE, mode=mode, chunk_size=5)
+        batched = attribute(model, PROMPT, RESPONSE, mode=mode, chunk_size=5)
         torch.testing.assert_close(batched.matrix, loop.matrix, atol=1e-5, rtol=1e-4)
 
 
 def test_tokens_spans_and_probabilities(tiny_models):
-    model, tokenizer = tiny_models["llama"]
-    result = attribute(model, tokenizer, "  " + PROMPT + "\n", RESPONSE)
+    model = tiny_models["llama"]
+    assert model.tokenizer("x")["input_ids"][0] == model.tokenizer.bos_token_id  # a BOS that must not be a row
+    result = attribute(model, "  " + PROMPT + "\n", RESPONSE)
     assert result.text == PROMPT + " " + RESPONSE
     assert "<s>" not in result.prompt_tokens  # BOS is not a row, as in the paper
     assert "".join(result.text[a:b] for a, b in result.prompt_spans) == PROMPT
     assert "".join(result.text[a:b] for a, b in result.response_spans).strip() == RESPONSE
     assert torch.all((result.probabilities > 0) & (result.probabilities < 1))
-    logp = attribute(model, tokenizer, PROMPT, RESPONSE, objective="log_probability")
+    logp = attribute(model, PROMPT, RESPONSE, objective="log_probability")
     # d log p = d p / p: columns scale by 1/p(y_m)
     torch.testing.assert_close(logp.matrix * result.probabilities, result.matrix, atol=1e-6, rtol=1e-4)
 
 
-def test_generation_and_wrapped_model(tiny_models):
-    model, _ = tiny_models["gpt2"]
-
-    class Loaded:
-        hf_model, tokenizer = model, tiny_models["gpt2"][1]
-
-    result = attribute(Loaded(), prompt=PROMPT, max_new_tokens=6)
+def test_generation(tiny_models):
+    result = attribute(tiny_models["gpt2"], PROMPT, max_new_tokens=6)
     assert 1 <= len(result.response_tokens)
     assert result.response and result.text.startswith(PROMPT + " ")
 
 
+def test_a_registered_method_is_called_with_the_encoded_pair(tiny_models):
+    """A method is a function (model, encoded pair, **options) → prompt × response matrix: registering one makes
+    it available by name, with the same tokens and spans as the default method; a wrong shape is refused."""
+
+    def last_token_only(model, encoded, *, weight: float = 1.0):
+        matrix = torch.zeros(encoded.shape)
+        matrix[-1] = weight
+        return matrix if weight > 0 else matrix[:-1]
+
+    if "test_last_token_only" not in ATTRIBUTION_METHODS:
+        ATTRIBUTION_METHODS.add("test_last_token_only", last_token_only)
+    model = tiny_models["llama"]
+    result = attribute(model, PROMPT, RESPONSE, method="test_last_token_only", weight=2.0)
+    default = attribute(model, PROMPT, RESPONSE)
+    assert result.prompt_tokens == default.prompt_tokens and result.response_tokens == default.response_tokens
+    assert result.matrix[-1].eq(2.0).all() and result.matrix[:-1].eq(0).all()
+    assert result.method == "test_last_token_only" and result.metadata["weight"] == 2.0
+    torch.testing.assert_close(result.probabilities, default.probabilities)
+    with pytest.raises(InvalidParameterError, match="prompt × response matrix"):
+        attribute(model, PROMPT, RESPONSE, method="test_last_token_only", weight=-1.0)
+
+
 def test_chat_template(tiny_models):
-    model, tokenizer = tiny_models["llama"]
-    tokenizer.chat_template = "{% for m in messages %}USER: {{ m['content'] }}\n{% endfor %}ASSISTANT:"
+    model = tiny_models["llama"]
+    model.tokenizer.chat_template = "{% for m in messages %}USER: {{ m['content'] }}\n{% endfor %}ASSISTANT:"
     try:
-        result = attribute(model, tokenizer, PROMPT, RESPONSE, chat_template=True)
+        result = attribute(model, PROMPT, RESPONSE, chat_template=True)
     finally:
-        tokenizer.chat_template = None
+        model.tokenizer.chat_template = None
     assert result.prompt.startswith("USER: " + PROMPT)
-    assert (
-        result.matrix.shape[0]
-        == len(result.prompt_tokens)
-        > len(attribute(model, tokenizer, PROMPT, RESPONSE).prompt_tokens)
-    )
+    assert result.matrix.shape[0] == len(result.prompt_tokens) > len(attribute(model, PROMPT, RESPONSE).prompt_tokens)
 
 
 def test_bad_parameters(tiny_models):
-    model, tokenizer = tiny_models["gpt2"]
+    model = tiny_models["gpt2"]
     with pytest.raises(InvalidParameterError, match="prompt"):
-        attribute(model, tokenizer, "   ", RESPONSE)
+        attribute(model, "   ", RESPONSE)
     with pytest.raises(InvalidParameterError, match="mode"):
-        attribute(model, tokenizer, PROMPT, RESPONSE, mode="sideways")
+        attribute(model, PROMPT, RESPONSE, mode="sideways")
     with pytest.raises(UnknownNameError, match="gradient_x_input"):
-        attribute(model, tokenizer, PROMPT, RESPONSE, method="gradient_x_inptu")
+        attribute(model, PROMPT, RESPONSE, method="gradient_x_inptu")
 
 
 def test_sparsify_and_density_by_hand():
@@ -127,7 +144,7 @@ def test_sparsify_and_density_by_hand():
 def test_auto_mode_follows_the_measured_costs():
     """benchmarks/attribution.py: on a CPU a forward-mode tangent costs ~4 backward passes and vmap over the
     backward pass loses to the loop; on a GPU batching is assumed to pay."""
-    from tuneshift.interpret.attribution import _auto_mode
+    from tuneshift.interpret.gradients import _auto_mode
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert _auto_mode(20, 300, cpu, has_forward=True) == "forward"

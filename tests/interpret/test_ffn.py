@@ -3,39 +3,27 @@ layer, category shares, comparison and plot."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from sklearn.decomposition import PCA
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, PreTrainedTokenizerFast
+from tests._tiny import FAMILY_NAMES, load_tiny
 
-from tuneshift.interpret import ffn
+from tuneshift.interpret import ffn, plots
 from tuneshift.interpret.labelers import LexiconLabeler
 from tuneshift.interpret.vocab import model_word_vectors
-from tuneshift.models import load_model
-from tuneshift.models.families import blocks_of, family_of, get_module
-
-FAMILIES = ["gpt2", "llama", "gemma", "gpt_neox", "opt", "t5"]
+from tuneshift.models.families import blocks_of, get_module
+from tuneshift.models.weights import ffn_value_vectors
 
 
-def load_tiny(tiny_model_dirs, name: str):
-    """A tiny random model of the family (the session fixture's directory) and its trained tokenizer."""
-    cls = AutoModelForSeq2SeqLM if name == "t5" else AutoModelForCausalLM
-    model = cls.from_pretrained(tiny_model_dirs[name]).float().eval()
-    return model, PreTrainedTokenizerFast.from_pretrained(tiny_model_dirs[name])
-
-
-@pytest.mark.parametrize("name", FAMILIES)
-def test_value_vectors_are_what_each_neuron_writes(tiny_model_dirs, name):
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_value_vectors_are_what_each_neuron_writes(tiny_models, name):
     """down(h) − bias = h @ values: row i of the values is the hidden-size vector neuron i adds to the residual."""
-    model, _ = load_tiny(tiny_model_dirs, name)
-    family = family_of(model)
-    layer = len(blocks_of(model)) - 1
-    module = get_module(blocks_of(model)[layer], family.ffn_down)
-    values = ffn.ffn_value_vectors(model, layer)
+    model = tiny_models[name]
+    layer = model.n_layers - 1
+    module = get_module(blocks_of(model.hf_model)[layer], model.family.ffn_down)
+    values = ffn_value_vectors(model, layer)
     assert values.shape == (64, 32) if name != "gpt2" else values.shape == (128, 32)  # GPT-2: 4 × n_embd
     activation = torch.randn(3, values.shape[0], generator=torch.Generator().manual_seed(0))
     bias = module.bias if getattr(module, "bias", None) is not None else 0.0
@@ -59,10 +47,9 @@ def test_principal_component_shares_match_sklearn_and_sum_to_one():
 def test_top_words_follow_a_planted_direction(tiny_model_dirs):
     """Value vectors spread mostly along the output embedding of "sea" (and less along "blue"): the first component
     is explained by "sea" first (|cos| = 1), the second by "blue"; its share is the planted variance ratio."""
-    model, tokenizer = load_tiny(tiny_model_dirs, "llama")
-    model = copy.deepcopy(model)
+    model = load_tiny(tiny_model_dirs["llama"])  # a fresh copy: its weights are changed below
     words = ["sea", "blue", "poem", "write", "cat", "mat", "bread", "smile"]
-    unit = torch.nn.functional.normalize(model_word_vectors(model, tokenizer, words, side="output"), dim=-1)
+    unit = torch.nn.functional.normalize(model_word_vectors(model, words, side="output"), dim=-1)
     sea = unit[0]
     blue = torch.nn.functional.normalize(unit[1] - (unit[1] @ sea) * sea, dim=0)  # orthogonal to sea
     generator = torch.Generator().manual_seed(0)
@@ -71,8 +58,8 @@ def test_top_words_follow_a_planted_direction(tiny_model_dirs):
     a, b = 10 * a / a.norm(), 3 * (b - (b.T @ a) / (a.T @ a) * a) / (b - (b.T @ a) / (a.T @ a) * a).norm()
     values = a * sea + b * blue  # (64 neurons × 32), zero mean, orthogonal columns of variance 100 : 9
     with torch.no_grad():
-        blocks_of(model)[0].mlp.down_proj.weight.copy_(values.T)
-    frame = ffn.explain_ffn(model, tokenizer, words, n_components=2, top_k=3, layers=[1])  # block 0
+        blocks_of(model.hf_model)[0].mlp.down_proj.weight.copy_(values.T)
+    frame = ffn.explain_ffn(model, words, n_components=2, top_k=3, layers=[1])  # block 0
     assert frame["words"].iloc[0].split("|||")[0] == "sea"
     assert frame["words"].iloc[1].split("|||")[0] == "blue"
     assert float(frame["scores"].iloc[0].split("|||")[0]) == pytest.approx(1.0, abs=1e-4)
@@ -101,7 +88,7 @@ def test_category_shares_comparison_and_plot(tmp_path):
     compared = ffn.compare_categories(shares).set_index(["scheme", "category"])
     assert compared.loc[("task", "coding"), "change"] == 0.5
     assert 0 < compared.loc[("task", "coding"), "p_fisher"] <= 1
-    path = ffn.plot_category_shares(shares, tmp_path / "levels.png")
+    path = plots.plot_category_shares(shares, tmp_path / "levels.png")
     assert path.stat().st_size > 1000
 
 
@@ -127,7 +114,7 @@ def test_cli_attention_and_ffn_write_tables_and_figures(tiny_model_dirs, tmp_pat
     assert result.exit_code == 0, result.output
     heads_tsv = pd.read_csv(tmp_path / "att" / "heads_llama.tsv", sep="\t")
     assert len(heads_tsv) == 2 * 4 * 8 and (tmp_path / "att" / "verbs.png").exists()
-    n_parameters = load_model(tiny_model_dirs["llama"]).n_parameters
+    n_parameters = load_tiny(tiny_model_dirs["llama"]).n_parameters
     assert set(heads_tsv["Size"]) == {f"{n_parameters / 1e6:.3g}M"}
     assert set(pd.read_csv(tmp_path / "att" / "verbs_tests.csv")["verb_set"]) == {"instruction", "frequent"}
     with pytest.warns(UserWarning, match="architecture"):

@@ -7,21 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, PreTrainedTokenizerFast
+from tests._tiny import FAMILY_NAMES, load_tiny
 
 from tuneshift.errors import InvalidInputError
-from tuneshift.interpret import heads
+from tuneshift.interpret import heads, knowledge, verbs
 from tuneshift.interpret.vocab import load_static_vectors, load_vocabulary, word_token_ids, word_vectors
-from tuneshift.models.families import blocks_of, family_of, get_module
+from tuneshift.models.families import blocks_of, get_module
+from tuneshift.models.weights import head_activations, qk_weights
 
-FAMILIES = ["gpt2", "llama", "gemma", "gpt_neox", "opt", "t5"]
 SENTENCE = "Write a short poem about the sea and explain why the sky is blue."
-
-
-def load_tiny(tiny_model_dirs, name: str):
-    cls = AutoModelForSeq2SeqLM if name == "t5" else AutoModelForCausalLM
-    model = cls.from_pretrained(tiny_model_dirs[name], attn_implementation="eager").float().eval()
-    return model, PreTrainedTokenizerFast.from_pretrained(tiny_model_dirs[name])
 
 
 def _normalise(norm: torch.nn.Module, x: torch.Tensor, kind: str) -> torch.Tensor:
@@ -50,13 +44,13 @@ def _model_qk(block, family, n_heads: int, n_kv: int, outputs: dict) -> tuple[to
     return q, k
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_folded_weights_reproduce_the_models_queries_and_keys(tiny_model_dirs, name):
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_folded_weights_reproduce_the_models_queries_and_keys(tiny_models, name):
     """x̂ @ W_q[h] + b (gain folded in) equals what the real q/k (or fused QKV) module produces for every head and
     token, before RoPE; for GQA the key head is the shared one. Tolerance: float32 rounding of sums of 32 terms."""
-    model, tokenizer = load_tiny(tiny_model_dirs, name)
-    family = family_of(model)
-    weights = heads.qk_weights(model)
+    loaded = tiny_models[name]
+    model, tokenizer, family = loaded.hf_model, loaded.tokenizer, loaded.family
+    weights = qk_weights(loaded)
     config = model.config
     n_heads, n_kv = (
         config.num_attention_heads,
@@ -81,7 +75,7 @@ def test_folded_weights_reproduce_the_models_queries_and_keys(tiny_model_dirs, n
     for hook in hooks:
         hook.remove()
     normed = _normalise(get_module(block, family.attn_norm), outputs["x"][0], family.norm_kind)
-    ours_q, ours_k = heads.head_activations(weights, layer, normed, bias=True)
+    ours_q, ours_k = head_activations(weights, layer, normed, bias=True)
     model_q, model_k = _model_qk(block, family, n_heads, n_kv, outputs)
     assert (name == "gemma") == (weights.q_norm[layer] is not None)
     torch.testing.assert_close(ours_q, model_q, atol=2e-5, rtol=1e-4)
@@ -92,8 +86,8 @@ def test_folded_weights_reproduce_the_models_queries_and_keys(tiny_model_dirs, n
 def test_folded_weights_give_the_models_attention_probabilities(tiny_model_dirs, name):
     """Families without RoPE: softmax(q·k / √d_head + causal mask) from our folded maps equals the model's attention
     probabilities (output_attentions, eager attention) for every head of the first layer."""
-    model, tokenizer = load_tiny(tiny_model_dirs, name)
-    family = family_of(model)
+    loaded = load_tiny(tiny_model_dirs[name], eager=True)
+    model, tokenizer, family = loaded.hf_model, loaded.tokenizer, loaded.family
     block = blocks_of(model)[0]
     captured = {}
     hook = get_module(block, family.attn_norm).register_forward_pre_hook(lambda m, a: captured.update(x=a[0]))
@@ -102,16 +96,17 @@ def test_folded_weights_give_the_models_attention_probabilities(tiny_model_dirs,
         probabilities = model(input_ids=ids, output_attentions=True).attentions[0][0]
     hook.remove()
     normed = _normalise(get_module(block, family.attn_norm), captured["x"][0], "layer")
-    q, k = heads.head_activations(heads.qk_weights(model, layers=[0]), 0, normed, bias=True)
+    q, k = head_activations(qk_weights(loaded, layers=[0]), 0, normed, bias=True)
     scores = q @ k.transpose(1, 2) / q.shape[-1] ** 0.5
     scores = scores.masked_fill(torch.ones_like(scores, dtype=torch.bool).triu(1), float("-inf"))
     torch.testing.assert_close(scores.softmax(-1), probabilities, atol=1e-5, rtol=1e-4)
 
 
-def test_grouped_query_keys_are_repeated_for_their_query_heads(tiny_model_dirs):
+def test_grouped_query_keys_are_repeated_for_their_query_heads(tiny_models):
     """Tiny LLaMA: 4 query heads share 2 key heads, heads (0, 1) → key head 0 and (2, 3) → key head 1."""
-    model, _ = load_tiny(tiny_model_dirs, "llama")
-    weights = heads.qk_weights(model, layers=[1])
+    loaded = tiny_models["llama"]
+    model = loaded.hf_model
+    weights = qk_weights(loaded, layers=[1])
     k_proj = blocks_of(model)[1].self_attn.k_proj.weight.detach()
     gain = blocks_of(model)[1].input_layernorm.weight.detach()
     head_dim = weights.q.shape[-1]
@@ -140,10 +135,9 @@ def test_pair_filter_keeps_similar_same_sign_pairs_only():
     torch.testing.assert_close(energy, torch.tensor([[9 + 4 + 0.01 + 0.01 + 0.01 + 0.01 + 25 + 16]]))
 
 
-def test_explain_heads_tables_and_paper_format(tiny_model_dirs):
+def test_explain_heads_tables_and_paper_format(tiny_models):
     """Tiny LLaMA, a 60-word vocabulary: one row per (layer, head, dim); ranks are a permutation per head ordered by
     energy; every listed pair is a pair of the long table, sorted by falling cosine."""
-    model, tokenizer = load_tiny(tiny_model_dirs, "llama")
     words = (
         "the sea is blue and waves are loud write a poem summarize text translate french explain why sky light".split()
     )
@@ -151,7 +145,7 @@ def test_explain_heads_tables_and_paper_format(tiny_model_dirs):
         "cat sat on mat all day long give two examples find equilibria rock paper scissors help me with this".split()
     )
     words += "exercise could you he said hello to everyone they answered smile warm bread green apples like I".split()
-    dims, pairs = heads.explain_heads(model, tokenizer, words, top_k=10, n_baseline=20)
+    dims, pairs = heads.explain_heads(tiny_models["llama"], words, top_k=10, n_baseline=20)
     n_layers, n_heads, head_dim = 2, 4, 8
     assert len(dims) == n_layers * n_heads * head_dim
     for _, group in dims.groupby(["layer", "head"]):
@@ -176,7 +170,7 @@ def test_compare_verbs_counts_heads_where_tuned_has_more():
 
     base = frame([(1, 1, 0, "run", "fast", 0.5), (1, 1, 1, "fast", "run", 0.5), (2, 0, 0, "x", "y", 0.5)])
     tuned = frame([(1, 0, 0, "write", "poem", 0.5), (1, 0, 3, "poem", "Write", 0.5), (2, 0, 0, "x", "y", 0.5)])
-    tests, shares = heads.compare_verbs(base, tuned, n_layers=2, n_groups=1, general_verbs=("run", "walk"))
+    tests, shares = knowledge.compare_verbs(base, tuned, n_layers=2, n_groups=1, general_verbs=("run", "walk"))
     row = tests.set_index("verb_set")
     assert row.loc["instruction", "mean"] == 1.0 and row.loc["frequent", "mean"] == 0.0
     assert row.loc["instruction", "n_verbs"] == 1 and row.loc["frequent", "n_verbs"] == 1
@@ -192,9 +186,9 @@ def test_frequent_verbs_heuristic():
     def lookup(word):
         return freq(word) or 0.0
 
-    assert heads._is_verb_by_ing("work", lookup)
-    assert heads._is_verb_by_ing("house", lookup)  # e-drop: housing
-    assert not heads._is_verb_by_ing("year", lookup)
+    assert verbs._is_verb_by_ing("work", lookup)
+    assert verbs._is_verb_by_ing("house", lookup)  # e-drop: housing
+    assert not verbs._is_verb_by_ing("year", lookup)
 
 
 def test_load_vocabulary_merges_case_variants_and_rejects_bad_lines(tmp_path):
@@ -217,8 +211,8 @@ def test_static_vectors_word2vec_header_and_missing_words(tmp_path):
     torch.testing.assert_close(vectors, torch.tensor([[1.0, 0, 0], [0, 1, 0.5], [0, 0, 0]]))
 
 
-def test_word_vectors_average_sub_tokens_without_lone_space(tiny_model_dirs):
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(tiny_model_dirs["llama"])
+def test_word_vectors_average_sub_tokens_without_lone_space(tiny_models):
+    tokenizer = tiny_models["llama"].tokenizer
     ids = word_token_ids(tokenizer, ["sea", "equilibria"])
     assert all(tokenizer.convert_ids_to_tokens(i)[0] != "▁" or len(i) == 1 for i in ids)
     embedding = torch.arange(len(tokenizer) * 2, dtype=torch.float32).reshape(-1, 2)

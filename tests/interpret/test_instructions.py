@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 from tuneshift.errors import InvalidInputError
-from tuneshift.interpret.attribution import Attribution, importance_density
+from tuneshift.interpret.aggregate import importance_density
+from tuneshift.interpret.attribution import Attribution
 from tuneshift.interpret.instructions import (
     base_vs_tuned,
     decode,
@@ -62,7 +63,7 @@ def test_mask_uses_offsets_and_strips_edge_fillers():
 
 
 def test_score_attribution_with_real_tokenizer(tiny_models):
-    _, tokenizer = tiny_models["llama"]
+    tokenizer = tiny_models["llama"].tokenizer
     prompt, response = "Write a short poem about the sea. The sea is blue.", "Waves are loud."
     text = prompt + " " + response
     enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
@@ -167,7 +168,7 @@ def test_cli_instructions_from_shipped_files(tmp_path):
     assert (tmp_path / "lima_author_2_vicuna_7b.png").stat().st_size > 1000
 
 
-def test_cli_with_a_local_model(tmp_path, saved_llama):
+def test_cli_with_a_local_model(tmp_path, tiny_model_dirs):
     from typer.testing import CliRunner
 
     from tuneshift.cli.explain import app
@@ -179,7 +180,7 @@ def test_cli_with_a_local_model(tmp_path, saved_llama):
         [
             "attribution",
             "--model",
-            str(saved_llama),
+            str(tiny_model_dirs["llama"]),
             "--prompt",
             "Write a short poem.",
             "--response",
@@ -205,7 +206,7 @@ def test_cli_with_a_local_model(tmp_path, saved_llama):
             "--dataset",
             str(dataset),
             "--model",
-            str(saved_llama),
+            str(tiny_model_dirs["llama"]),
             "--max-new-tokens",
             "5",
             "--plot",

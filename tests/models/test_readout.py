@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import CAUSAL_FAMILIES
+from tests._tiny import CAUSAL_FAMILIES
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.models.readout import read_out
 from tuneshift.models.reference import read_out_per_prefix

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,10 +16,14 @@ import typer
 
 from tuneshift._io import write_atomic, write_csv, write_json
 
+if TYPE_CHECKING:
+    from tuneshift.models.load import LoadedModel
+
 app = typer.Typer(help="Explain what instruction tuning changed inside a model (Wu et al. 2023).", no_args_is_help=True)
 
 
-def _load(model: str):
+def _load(model: str) -> LoadedModel:
+    """The model named on the command line (every explain command loads through here)."""
     from tuneshift.models import load_model  # lazy: heavy, and owned by tuneshift.models
 
     return load_model(model)
@@ -91,23 +96,8 @@ def instructions(
                 _plot_model(loaded, name, next(s for s in samples if s.id == plot), out, generation)
     if not frames:
         raise typer.BadParameter("give --attributions DIR or --model M", param_hint="--attributions/--model")
-    scores = pd.concat(frames, ignore_index=True)
-    if rating_table is not None:
-        lookup = rating_table.set_index(["id", "model"])["rating"]
-        keys = list(zip(scores["id"], scores["model"].str.lower(), strict=True))
-        scores["rating"] = [lookup.get(k, np.nan) for k in keys]
-    names = list(dict.fromkeys(scores["model"]))
-    summaries = [
-        ins.followed_vs_unfollowed(scores, m) for m in names if scores.loc[scores.model == m, "rating"].gt(0).any()
-    ]
-    base, tuned = (base, tuned) if base and tuned else (names[0], names[1]) if len(names) == 2 else (None, None)
-    if base and tuned:
-        summaries.append(ins.base_vs_tuned(scores, base, tuned))
-    summary = (
-        pd.concat(summaries, ignore_index=True)
-        if summaries
-        else pd.DataFrame(columns=["source", "comparison", "group", "mean", "n", "p_value"])
-    )
+    scores = ins.join_ratings(pd.concat(frames, ignore_index=True), rating_table)
+    summary = ins.summarize(scores, base, tuned)
     write_csv(out / "instruction_scores.csv", scores)
     write_csv(out / "summary.csv", summary)
     if plot:
@@ -126,8 +116,9 @@ def _plot_pickle(file: Path, path: Path) -> None:
     plot_attribution(shipped.explain, shipped.input_tokens, shipped.output_tokens, path, title=str(file))
 
 
-def _plot_model(loaded, name: str, sample, out: Path, generation: dict) -> None:
-    from tuneshift.interpret.attribution import attribute, sparsify
+def _plot_model(loaded: LoadedModel, name: str, sample, out: Path, generation: dict) -> None:
+    from tuneshift.interpret.aggregate import sparsify
+    from tuneshift.interpret.attribution import attribute
     from tuneshift.interpret.plots import plot_attribution
 
     result = attribute(loaded, prompt=sample.prompt, **generation)

@@ -6,11 +6,15 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from tuneshift._io import write_atomic, write_csv
 from tuneshift.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from tuneshift.models.load import LoadedModel
 
 app = typer.Typer(help="Explain attention heads and FFN layers (Wu et al. 2023).", no_args_is_help=True)
 
@@ -34,12 +38,12 @@ def _layers(spec: str | None) -> list[int] | None:
         raise InvalidParameterError("--layers", "layer numbers such as '1,3,5-7'", spec) from None
 
 
-def _load_pair(model: str, base: str | None) -> dict:
-    """role ("tuned", "base") → (loaded model, file stem, size label); warns when the base is not the same
-    architecture (family, blocks, width), since a base/tuned comparison then compares different models."""
-    from tuneshift.models import load_model
+def _load_pair(model: str, base: str | None) -> dict[str, LoadedModel]:
+    """role ("tuned", "base") → loaded model; warns when the base is not the same architecture (family, blocks,
+    width), since a base/tuned comparison then compares different models."""
+    from tuneshift.cli.explain import _load
 
-    loaded = {role: load_model(name) for role, name in (("tuned", model), ("base", base)) if name is not None}
+    loaded = {role: _load(name) for role, name in (("tuned", model), ("base", base)) if name is not None}
     if "base" in loaded:
         shape = {role: (m.family.family, m.n_layers, m.hidden_size) for role, m in loaded.items()}
         if shape["base"] != shape["tuned"]:
@@ -49,10 +53,13 @@ def _load_pair(model: str, base: str | None) -> dict:
             )
             warnings.warn(message, stacklevel=2)
             typer.echo(f"warning: {message}", err=True)
+    return loaded
+
+
+def _stems(loaded: dict[str, LoadedModel]) -> dict[str, str]:
+    """role → output file stem: the model's name made file-safe, with the role appended when two would clash."""
     stems = {role: re.sub(r"[^\w.-]+", "_", m.name) for role, m in loaded.items()}
-    if len(set(stems.values())) < len(stems):
-        stems = {role: f"{stem}_{role}" for role, stem in stems.items()}
-    return {role: (m, stems[role], _size(m.n_parameters)) for role, m in loaded.items()}
+    return {role: f"{stem}_{role}" for role, stem in stems.items()} if len(set(stems.values())) < len(stems) else stems
 
 
 def _size(n_parameters: int) -> str:
@@ -77,30 +84,30 @@ def attention(
     """Word pairs of every attention-head dimension → heads_<model>.tsv (the paper's format, its Layer column 0-based
     as the paper's); with --base, the
     instruction-verb vs frequent-verb comparison (verbs_tests.csv, verbs_shares.csv, verbs.png)."""
-    from tuneshift.interpret import heads
+    from tuneshift.interpret import heads, knowledge, plots
     from tuneshift.interpret.vocab import load_vocabulary
 
     out.mkdir(parents=True, exist_ok=True)
     words = load_vocabulary(vocab)
     pairs = {}
-    for role, (loaded, stem, size) in _load_pair(model, base).items():
+    models = _load_pair(model, base)
+    for (role, loaded), stem in zip(models.items(), _stems(models).values(), strict=True):
         dims, pairs[role] = heads.explain_heads(
-            loaded.hf_model.eval(),
-            loaded.tokenizer,
+            loaded,
             words,
             static_vectors=str(word_vectors) if word_vectors else None,
             layers=_layers(layers),
         )
         n_layers = loaded.n_layers
-        paper = heads.to_paper_format(dims, loaded.name, size)
+        paper = heads.to_paper_format(dims, loaded.name, _size(loaded.n_parameters))
         path = out / f"heads_{stem}.tsv"
         write_atomic(path, lambda tmp, frame=paper: frame.to_csv(tmp, sep="\t", index=False))
         typer.echo(f"{role}: {len(dims)} head dimensions, {len(pairs[role])} word pairs → {path}")
     if "base" in pairs:
-        tests, shares = heads.compare_verbs(pairs["base"], pairs["tuned"], n_layers, n_groups=groups)
+        tests, shares = knowledge.compare_verbs(pairs["base"], pairs["tuned"], n_layers, n_groups=groups)
         write_csv(out / "verbs_tests.csv", tests)
         write_csv(out / "verbs_shares.csv", shares)
-        heads.plot_verb_shares(shares, out / "verbs.png")
+        plots.plot_verb_shares(shares, out / "verbs.png")
         typer.echo(tests.to_string(index=False))
 
 
@@ -125,6 +132,7 @@ def ffn(
     """FFN concepts → ffn_<model>.csv (top words, variance share, labels) and the paper's TSV; category shares per
     layer group (ffn_shares.csv, ffn_levels.png, ffn_tasks.png) and, with --base, base vs tuned (ffn_compare.csv)."""
     from tuneshift.interpret import ffn as ffn_lib
+    from tuneshift.interpret import plots
     from tuneshift.interpret.labelers import ChatLabeler, LexiconLabeler
     from tuneshift.interpret.vocab import load_vocabulary
 
@@ -141,20 +149,19 @@ def ffn(
     out.mkdir(parents=True, exist_ok=True)
     words = load_vocabulary(vocab)
     labelled = {}
-    for role, (loaded, stem, size) in _load_pair(model, base).items():
-        frame = ffn_lib.explain_ffn(
-            loaded.hf_model.eval(), loaded.tokenizer, words, n_components=components, layers=_layers(layers)
-        )
+    models = _load_pair(model, base)
+    for (role, loaded), stem in zip(models.items(), _stems(models).values(), strict=True):
+        frame = ffn_lib.explain_ffn(loaded, words, n_components=components, layers=_layers(layers))
         labelled[role] = ffn_lib.label_components(frame, annotator)
         n_layers = loaded.n_layers
         write_csv(out / f"ffn_{stem}.csv", labelled[role])
-        paper = ffn_lib.to_paper_format(frame, loaded.name, size)
+        paper = ffn_lib.to_paper_format(frame, loaded.name, _size(loaded.n_parameters))
         write_atomic(out / f"ffn_{stem}.tsv", lambda path, frame=paper: frame.to_csv(path, sep="\t", index=False))
         typer.echo(f"{role}: {len(frame)} components, {int(labelled[role]['explainable'].sum())} explainable")
     shares = ffn_lib.category_shares(labelled, n_layers, n_groups=groups)
     write_csv(out / "ffn_shares.csv", shares)
     for scheme in ("level", "task"):
-        ffn_lib.plot_category_shares(shares, out / f"ffn_{scheme}s.png", scheme=scheme)
+        plots.plot_category_shares(shares, out / f"ffn_{scheme}s.png", scheme=scheme)
     if "base" in labelled:
         compared = ffn_lib.compare_categories(shares)
         write_csv(out / "ffn_compare.csv", compared)

@@ -1,23 +1,23 @@
-"""What instruction tuning changed inside a model (Wu et al. 2023): input→output attribution and instruction
-recognition (attribution, instructions, pickles); attention heads and FFN concepts (heads, ffn)."""
+"""What instruction tuning changed inside a model (Wu et al. 2023).
 
-from tuneshift.interpret.attribution import (
-    AGGREGATORS,
-    ATTRIBUTION_METHODS,
-    Attribution,
-    aggregate,
-    attribute,
-    generate_response,
-    importance_density,
-    sparsify,
-)
+Local explanations: input→output attribution (encoding → a method of :data:`ATTRIBUTION_METHODS`, by default
+gradients → :class:`Attribution`), aggregated (aggregate) into instruction scores (instructions; the paper's own
+files: pickles). Global explanations: attention heads as word pairs (heads → knowledge, verbs) and FFN concepts
+(ffn → labelers); figures in plots. Every function that runs a model takes a :class:`tuneshift.models.LoadedModel`.
+"""
+
+from tuneshift.interpret.aggregate import AGGREGATORS, aggregate, importance_density, sparsify
+from tuneshift.interpret.attribution import ATTRIBUTION_METHODS, Attribution, attribute
+from tuneshift.interpret.encoding import generate_response
 from tuneshift.interpret.instructions import (
     base_vs_tuned,
     followed_vs_unfollowed,
     instruction_mask,
     instruction_score,
+    join_ratings,
     load_final_dataset,
     load_ratings,
+    summarize,
 )
 from tuneshift.interpret.pickles import load_attribution_pickle, score_attribution_dir
 
@@ -33,9 +33,11 @@ __all__ = [
     "importance_density",
     "instruction_mask",
     "instruction_score",
+    "join_ratings",
     "load_attribution_pickle",
     "load_final_dataset",
     "load_ratings",
     "score_attribution_dir",
     "sparsify",
+    "summarize",
 ]

@@ -13,7 +13,6 @@ and the shares of task / linguistic-level categories are compared per layer grou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,22 +20,14 @@ import torch
 from scipy import stats
 
 from tuneshift.errors import InvalidParameterError
-from tuneshift.interpret.heads import layer_groups
 from tuneshift.interpret.labelers import LEVELS, TASKS, Labeler
+from tuneshift.interpret.layers import check_layers, layer_groups
+from tuneshift.interpret.plots import plot_category_shares  # noqa: F401  (tuneshift.report reads it from here)
 from tuneshift.interpret.vocab import load_vocabulary, model_word_vectors
-from tuneshift.models.families import blocks_of, family_of, get_module
+from tuneshift.models.load import LoadedModel
+from tuneshift.models.weights import ffn_value_vectors
 
 SVD_METHODS = ("auto", "full", "randomized")
-
-
-def ffn_value_vectors(model: torch.nn.Module, layer: int) -> torch.Tensor:
-    """The down-projection of block ``layer`` from the intermediate side: (intermediate × hidden), float32.
-    nn.Linear stores (hidden × intermediate) and is transposed; GPT-2's Conv1D already stores (intermediate ×
-    hidden)."""
-    family = family_of(model)
-    module = get_module(blocks_of(model, family)[layer], family.ffn_down)
-    weight = module.weight.detach().float()
-    return weight if type(module).__name__ == "Conv1D" else weight.T
 
 
 @torch.no_grad()
@@ -70,8 +61,7 @@ def principal_components(
 
 
 def explain_ffn(
-    model: torch.nn.Module,
-    tokenizer,
+    model: LoadedModel,
     words: Sequence[str] | None = None,
     *,
     n_components: int = 300,
@@ -86,16 +76,10 @@ def explain_ffn(
     if n_components < 1 or top_k < 1:
         raise InvalidParameterError("n_components/top_k", "positive integers", (n_components, top_k))
     words = list(load_vocabulary() if words is None else words)
-    unit = torch.nn.functional.normalize(model_word_vectors(model, tokenizer, words, side="output"), dim=-1)
-    n_blocks = len(blocks_of(model))
-    layers = range(1, n_blocks + 1) if layers is None else layers
+    unit = torch.nn.functional.normalize(model_word_vectors(model, words, side="output"), dim=-1)
     vocab = np.asarray(words, dtype=object)
     frames = []
-    for layer in layers:
-        if not 1 <= layer <= n_blocks:
-            raise InvalidParameterError(
-                "layers", f"layers 1..{n_blocks} (layer i = block i; 0 is the embeddings)", layer
-            )
+    for layer in check_layers(layers, model.n_layers):
         components, shares = principal_components(ffn_value_vectors(model, layer - 1), n_components, method)
         top = (components @ unit.T).abs().topk(min(top_k, len(words)), dim=1)
         frames.append(
@@ -193,38 +177,3 @@ def compare_categories(shares: pd.DataFrame, base: str = "base", tuned: str = "t
             }
         )
     return pd.DataFrame(rows)
-
-
-def plot_category_shares(shares: pd.DataFrame, path: str | Path, scheme: str = "level") -> Path:
-    """Line plot of category shares across layer groups (the paper's Figure 3): one colour per category, the first
-    model dashed with squares, the others solid with stars. Writes a PNG (or any matplotlib format) to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = shares[(shares["scheme"] == scheme) & (shares["group"] != "all")]
-    groups = data[["group", "layers"]].drop_duplicates().sort_values("group")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for colour, (category, part) in zip(colours, data.groupby("category", sort=False), strict=False):
-        for index, (model, rows) in enumerate(part.groupby("model", sort=False)):
-            rows = rows.sort_values("group")
-            ax.plot(
-                rows["group"].astype(int) + 1,
-                rows["share"] * 100,
-                color=colour,
-                marker="s" if index == 0 else "*",
-                linestyle="--" if index == 0 else "-",
-                label=f"{model} · {category}",
-            )
-    ax.set_xticks(groups["group"].astype(int) + 1, groups["layers"], rotation=45)
-    ax.set_xlabel("Layers")
-    ax.set_ylabel("% of explainable concepts")
-    ax.grid(True)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

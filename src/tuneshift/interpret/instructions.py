@@ -13,7 +13,7 @@ are dropped, as the paper's code strips "▁", "<0x0A>" and '▁"' pieces from t
 
     instruction score = Σ_{n ∈ instruction tokens} a_n / log2(2 + #instruction tokens)
 
-with a_n the normalized importance density (:func:`tuneshift.interpret.attribution.importance_density`).
+with a_n the normalized importance density (:func:`tuneshift.interpret.aggregate.importance_density`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import pandas as pd
 from scipy import stats
 
 from tuneshift.errors import DataNotFoundError, InvalidInputError
-from tuneshift.interpret.attribution import Attribution, attribute, importance_density
+from tuneshift.interpret.aggregate import THRESHOLD, importance_density
+from tuneshift.interpret.attribution import Attribution, attribute
+from tuneshift.models.load import LoadedModel
 
 Span = tuple[int, int]
 SOURCES = {"user_oriented_task_": "Self-Instruct", "lima_author_": "LIMA", "mtbench_": "MT-Bench"}
@@ -216,45 +218,93 @@ def _compare(frame: pd.DataFrame, is_high: pd.Series, comparison: str, names: tu
     return pd.DataFrame(rows, columns=["source", "comparison", "group", "mean", "n", "p_value"])
 
 
-# --------------------------------------------------------------------------------------- scores with a model
+# ------------------------------------------------------------------------------------------------ scoring
 SCORE_COLUMNS = ["id", "source", "model", "score", "n_instruction_tokens", "n_output_tokens", "rating"]
 
 
-def score_attribution(attribution: Attribution, sample: Sample) -> tuple[float, int]:
-    """Instruction score of a computed attribution for `sample`, and its number of instruction tokens (an empty
-    response scores 0, as in the paper)."""
+def score_prompt_tokens(
+    sample: Sample,
+    text: str,
+    token_spans: Sequence[Span],
+    tokens: Sequence[str],
+    matrix: np.ndarray,
+    n_output: int,
+    *,
+    threshold: float = THRESHOLD,
+    where: str = "",
+) -> tuple[float, int]:
+    """Instruction score of an attribution matrix (prompt tokens × `n_output` response tokens) whose rows are
+    `tokens` at `token_spans` of `text`, and its number of instruction tokens; an empty response scores 0, as in the
+    paper. `where` names the attribution in errors (default the sample's ID)."""
     prompt = sample.prompt.strip()
-    base = attribution.text.find(prompt)
+    base = text.find(prompt)
     if base < 0:
-        raise InvalidInputError(f"{sample.id}: the attributed text does not contain the sample's prompt.")
+        raise InvalidInputError(
+            f"{where or sample.id}: the attributed text does not contain the prompt of {sample.id}."
+        )
     shift = base - (len(sample.prompt) - len(sample.prompt.lstrip()))
     char_spans = instruction_char_spans(sample.prompt, sample.instructions)
-    mask = instruction_mask(attribution.prompt_spans, attribution.prompt_tokens, char_spans, offset=shift)
-    if not attribution.response_tokens:
+    mask = instruction_mask(token_spans, tokens, char_spans, offset=shift)
+    if n_output == 0:
         return 0.0, int(mask.sum())
-    return instruction_score(importance_density(attribution.matrix.numpy()), mask), int(mask.sum())
+    return instruction_score(importance_density(matrix, threshold=threshold), mask), int(mask.sum())
+
+
+def score_attribution(attribution: Attribution, sample: Sample) -> tuple[float, int]:
+    """Instruction score of a computed attribution for `sample`, and its number of instruction tokens."""
+    return score_prompt_tokens(
+        sample,
+        attribution.text,
+        attribution.prompt_spans,
+        attribution.prompt_tokens,
+        attribution.matrix.numpy(),
+        len(attribution.response_tokens),
+    )
 
 
 def score_with_model(
-    model: Any,
+    model: LoadedModel,
     samples: Sequence[Sample],
     *,
-    tokenizer: Any = None,
-    model_name: str = "model",
+    model_name: str | None = None,
     use_reference: bool = False,
     progress: bool = True,
     **attribute_kwargs: Any,
 ) -> pd.DataFrame:
     """Attribute each sample's response (generated greedily, or the dataset's reference with `use_reference`)
-    and score it; rows as in :data:`SCORE_COLUMNS` (rating NaN)."""
+    and score it; rows as in :data:`SCORE_COLUMNS` (rating NaN), model named `model_name` (default its name)."""
     from rich.progress import track
 
+    name = model_name or model.name
     rows = []
-    for sample in track(samples, description=f"attributing ({model_name})", disable=not progress):
+    for sample in track(samples, description=f"attributing ({name})", disable=not progress):
         response = sample.response if use_reference else None
-        attribution = attribute(model, tokenizer, sample.prompt, response, **attribute_kwargs)
+        attribution = attribute(model, sample.prompt, response, **attribute_kwargs)
         score, n_instruction = score_attribution(attribution, sample)
-        rows.append(
-            (sample.id, sample.source, model_name, score, n_instruction, len(attribution.response_tokens), np.nan)
-        )
+        rows.append((sample.id, sample.source, name, score, n_instruction, len(attribution.response_tokens), np.nan))
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def join_ratings(scores: pd.DataFrame, ratings: pd.DataFrame | None) -> pd.DataFrame:
+    """`scores` with its ``rating`` column from `ratings` (:func:`load_ratings`), matched on (id, lower-cased
+    model); NaN where a sample is not rated for that model, or without ratings."""
+    if ratings is None:
+        return scores.assign(rating=np.nan)
+    lookup = {(row.id, row.model): row.rating for row in ratings.itertuples(index=False)}
+    keys = zip(scores["id"], scores["model"].astype(str).str.lower(), strict=True)
+    return scores.assign(rating=[lookup.get(key, np.nan) for key in keys])
+
+
+def summarize(scores: pd.DataFrame, base: str | None = None, tuned: str | None = None) -> pd.DataFrame:
+    """Table 1 (:func:`followed_vs_unfollowed`) for every model with ratings, and Table 2 (:func:`base_vs_tuned`)
+    for `base` vs `tuned` — by default the two models when `scores` holds exactly two, in order of appearance."""
+    names = list(dict.fromkeys(scores["model"]))
+    summaries = [
+        followed_vs_unfollowed(scores, m) for m in names if scores.loc[scores.model == m, "rating"].gt(0).any()
+    ]
+    if not (base and tuned) and len(names) == 2:
+        base, tuned = names
+    if base and tuned:
+        summaries.append(base_vs_tuned(scores, base, tuned))
+    columns = ["source", "comparison", "group", "mean", "n", "p_value"]
+    return pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame(columns=columns)

@@ -32,15 +32,7 @@ import numpy as np
 import pandas as pd
 
 from tuneshift.errors import DataNotFoundError, InvalidInputError
-from tuneshift.interpret.attribution import importance_density
-from tuneshift.interpret.instructions import (
-    SCORE_COLUMNS,
-    Sample,
-    instruction_char_spans,
-    instruction_mask,
-    instruction_score,
-    source_of,
-)
+from tuneshift.interpret.instructions import SCORE_COLUMNS, Sample, join_ratings, score_prompt_tokens, source_of
 
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
@@ -538,16 +530,16 @@ def score_paper_attribution(attribution: PaperAttribution, sample: Sample, thres
     """Instruction score of one shipped attribution and its number of instruction tokens (0 for an empty
     response, as in the paper's ``evaluate``)."""
     text, spans = piece_offsets(attribution.input_tokens)
-    prompt = sample.prompt.strip()
-    base = text.find(prompt)
-    if base < 0:
-        raise InvalidInputError(f"{attribution.path}: its Input pieces do not spell the prompt of {sample.id}.")
-    char_spans = instruction_char_spans(sample.prompt, sample.instructions)
-    shift = base - (len(sample.prompt) - len(sample.prompt.lstrip()))
-    mask = instruction_mask(spans, attribution.input_tokens, char_spans, offset=shift)
-    if not attribution.output_tokens:
-        return 0.0, int(mask.sum())
-    return instruction_score(importance_density(attribution.explain, threshold=threshold), mask), int(mask.sum())
+    return score_prompt_tokens(
+        sample,
+        text,
+        spans,
+        attribution.input_tokens,
+        attribution.explain,
+        len(attribution.output_tokens),
+        threshold=threshold,
+        where=str(attribution.path),
+    )
 
 
 def model_name_of(directory: Path) -> str:
@@ -567,15 +559,11 @@ def score_attribution_dir(
         raise DataNotFoundError(f"{directory}: no <ID>.pkl attribution files found.")
     model = model or model_name_of(directory)
     by_id = {s.id: s for s in samples}
-    rating_of = {} if ratings is None else {(r.id, r.model): r.rating for r in ratings.itertuples(index=False)}
     rows = []
     for file in files:
         if file.stem not in by_id:
             continue
         attribution = load_attribution_pickle(file)
         score, n_instruction = score_paper_attribution(attribution, by_id[file.stem])
-        rating = rating_of.get((file.stem, model.lower()), np.nan)
-        rows.append(
-            (file.stem, source_of(file.stem), model, score, n_instruction, len(attribution.output_tokens), rating)
-        )
-    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+        rows.append((file.stem, source_of(file.stem), model, score, n_instruction, len(attribution.output_tokens)))
+    return join_ratings(pd.DataFrame(rows, columns=SCORE_COLUMNS[:-1]), ratings)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from tuneshift.errors import DataNotFoundError, InvalidInputError
+from tuneshift.models.load import LoadedModel
 
 #: Space markers that byte-level (GPT-2) and sentencepiece (LLaMA, T5) tokenizers emit as a token of their own.
 SPACE_TOKENS = ("Ġ", "▁")
@@ -82,10 +83,11 @@ def word_vectors(embedding: torch.Tensor, token_ids: list[list[int]]) -> torch.T
     return torch.nn.functional.embedding_bag(flat, weight, offsets, mode="mean")
 
 
-def model_word_vectors(model, tokenizer, words: list[str], side: str = "input") -> torch.Tensor:
-    """Word vectors from a Hugging Face model's ``input`` or ``output`` embedding matrix (n_words × d)."""
-    module = model.get_input_embeddings() if side == "input" else model.get_output_embeddings()
-    return word_vectors(module.weight, word_token_ids(tokenizer, words))
+def model_word_vectors(model: LoadedModel, words: list[str], side: str = "input") -> torch.Tensor:
+    """Word vectors from the model's ``input`` or ``output`` embedding matrix (n_words × d)."""
+    hf = model.hf_model
+    module = hf.get_input_embeddings() if side == "input" else hf.get_output_embeddings()
+    return word_vectors(module.weight, word_token_ids(model.tokenizer, words))
 
 
 def load_static_vectors(path: str | Path, words: list[str]) -> tuple[torch.Tensor, np.ndarray]:

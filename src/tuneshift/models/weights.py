@@ -70,7 +70,7 @@ def _raw_qk(block: torch.nn.Module, family: ModuleMap, n_heads: int) -> tuple[to
     if family.qkv_layout == "separate":
         return (*projection(get_module(block, family.q), family), *projection(get_module(block, family.k), family))
     weight, bias = projection(get_module(block, family.qkv), family)
-    d_in, d_out = weight.shape
+    d_in = weight.shape[0]
     if family.qkv_layout == "gpt2_conv1d":
         q, k, _ = weight.chunk(3, dim=1)
         bq, bk, _ = bias.chunk(3)
