@@ -1,9 +1,11 @@
 """Activation cache: a readout is stored once per (model fingerprint, stimuli, readout spec) and reused.
 
 An entry is a directory ``<root>/<key>/`` with ``words.csv``, ``activations.npy`` (when layers were read) and
-``meta.json``, written last with each file's size and BLAKE2 digest. Entries are built in a temporary directory and
-renamed into place, so a crash never leaves a partial entry under its key; an entry whose files do not match
-their recorded digests (disk corruption, a hand edit) is reported, deleted and recomputed, never used.
+``meta.json``, written last with each file's size and BLAKE2 digest. Entries are built in a work directory
+(:meth:`ActivationCache.work_dir`) and renamed into place, so a crash never leaves a partial entry under its key; an
+entry whose manifest does not list exactly the files it holds, or whose files do not match their recorded digests
+(disk corruption, a hand edit), is reported, deleted and recomputed, never used. Work directories of runs that died
+(SIGKILL) are swept when the cache is opened.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import tempfile
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -20,14 +25,16 @@ import numpy as np
 import pandas as pd
 
 from tuneshift import config
+from tuneshift._io import file_hash
+
+#: Prefix of work directories; the name goes on with ``<host>-<pid>-`` of the run that made it.
+WORK_PREFIX = "readout-"
+#: A work directory that cannot be tied to a live process (another host, an old name) is stale after this long.
+STALE_AFTER_S = 24 * 3600
 
 
 def file_digest(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_hash(path, "blake2b", digest_size=20)
 
 
 class ActivationCache:
@@ -36,6 +43,22 @@ class ActivationCache:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = config.activations_dir(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.sweep()
+
+    def work_dir(self) -> Path:
+        """A new work directory for an entry, under the root (same filesystem), named after this host and process
+        so that :meth:`sweep` can tell a live run's from a dead one's."""
+        prefix = f"{WORK_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
+
+    def sweep(self) -> list[Path]:
+        """Remove work directories left by runs that died; return them. A directory is stale when the process that
+        made it (this host) is gone, or, when that cannot be told (another host, an unnamed directory), when nothing
+        in it changed for `STALE_AFTER_S`. A live run's directory is never removed."""
+        stale = [p for p in self.root.glob(f"{WORK_PREFIX}*") if p.is_dir() and _stale(p)]
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        return stale
 
     @staticmethod
     def key(
@@ -87,8 +110,19 @@ class ActivationCache:
 
     @staticmethod
     def _problem(entry: Path) -> str:
+        """What is wrong with `entry` ("" when nothing): its manifest must list exactly the files it holds —
+        ``words.csv``, and ``activations.npy`` when layers were read — each with its size and digest."""
         try:
             meta = json.loads((entry / "meta.json").read_text())
+            listed = set(meta["files"])
+            required = {"words.csv"} | ({"activations.npy"} if meta["layers"] else set())
+            held = {p.name for p in entry.iterdir()} - {"meta.json"}
+            if required - listed:
+                return f"meta.json does not list {', '.join(sorted(required - listed))}"
+            if listed - required:
+                return f"meta.json lists {', '.join(sorted(listed - required))}, which this entry has no use for"
+            if held - listed:
+                return f"{', '.join(sorted(held - listed))} not listed in meta.json"
             for name, recorded in meta["files"].items():
                 path = entry / name
                 if not path.exists():
@@ -97,8 +131,6 @@ class ActivationCache:
                     return f"{name} has {path.stat().st_size} bytes, expected {recorded['size']}"
                 if file_digest(path) != recorded["blake2b"]:
                     return f"{name} does not match its recorded digest"
-            if meta["layers"] and "activations.npy" not in meta["files"]:
-                return "activations.npy is missing"
         except (OSError, ValueError, KeyError, TypeError) as error:
             return f"unreadable meta.json: {error}"
         return ""
@@ -109,3 +141,25 @@ class ActivationCache:
         for entry in entries:
             shutil.rmtree(entry, ignore_errors=True)
         return len(entries)
+
+
+def _stale(work_dir: Path) -> bool:
+    """Whether the run that made `work_dir` (``readout-<host>-<pid>-<random>``) is certainly not writing to it."""
+    host, _, pid = work_dir.name.removeprefix(WORK_PREFIX).rpartition("-")[0].rpartition("-")
+    if host == socket.gethostname() and pid.isdigit():
+        return not _process_alive(int(pid))
+    try:
+        changed = max(p.stat().st_mtime for p in (work_dir, *work_dir.iterdir()))
+    except OSError:  # removed meanwhile (its run finished, or another sweeper)
+        return False
+    return time.time() - changed > STALE_AFTER_S
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
