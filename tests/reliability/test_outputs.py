@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,17 +75,53 @@ def test_out_that_is_a_file_fails_before_the_model_loads(app, passages, tmp_path
     assert f"--out {target} is a file" in str(result.exception)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_out_fails_before_the_model_loads(app, passages, tmp_path, monkeypatch):
+    """Root ignores permission bits, so as root the command runs in a child process that drops to user nobody."""
     monkeypatch.setattr(tuneshift.models, "load_model", no_model)
-    locked = tmp_path / "locked"
+    as_root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp()) if as_root else tmp_path  # nobody cannot enter pytest's tmp (root's, 0700)
+    base.chmod(0o755)
+    readable = base / "passages.tsv"
+    shutil.copyfile(passages, readable)
+    readable.chmod(0o644)
+    locked = base / "locked"
     locked.mkdir()
     locked.chmod(0o555)
+
+    def attempt() -> str:
+        result = run(app, readable, locked / "out", "any")
+        return f"{type(result.exception).__name__}: {result.exception}"
+
     try:
-        result = run(app, passages, locked / "out", "any")
+        outcome = as_nobody(attempt) if as_root else attempt()
     finally:
         locked.chmod(0o755)
-    assert isinstance(result.exception, InvalidInputError) and "cannot write there" in str(result.exception)
+        if as_root:
+            shutil.rmtree(base)
+    assert outcome.startswith("InvalidInputError: ") and "cannot write there" in outcome, outcome
+    assert "Permission denied" in outcome
+
+
+def as_nobody(action: Callable[[], str]) -> str:
+    """Run `action` in a forked child as user nobody (65534) and return the text it returns."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            text = action()
+        except BaseException as error:
+            text = f"child failed: {error!r}"
+        with os.fdopen(write, "w") as pipe:
+            pipe.write(text)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    return text
 
 
 def test_out_under_a_file_fails_before_the_model_loads(app, passages, tmp_path, monkeypatch):
