@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold
 
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.metrics._backend import Backend, get_backend
 from tuneshift.metrics.regression import LayerDesign, RidgeGCVSolver, Solver, make_solver
-from tuneshift.metrics.splits import Split, make_splits
+from tuneshift.metrics.splits import Split, group_kfold_splits, kfold_splits, make_splits
 from tuneshift.progress import Tracker
 from tuneshift.progress import progress as progress_of
 
@@ -165,10 +164,11 @@ def _breakdown(r: np.ndarray, neuroid_labels: Mapping[str, Sequence]) -> dict[st
 
 
 def _inner_splits(train: np.ndarray, groups: np.ndarray | None, n_inner: int) -> list[Split]:
+    """Folds of the training stimuli `train` (indices into all stimuli) for the honest layer choice, seed 0."""
     if groups is not None:
-        folds = GroupKFold(n_splits=n_inner, shuffle=True, random_state=0).split(train, groups=groups[train])
+        folds = group_kfold_splits(groups[train], n_inner, random_state=0)
     else:
-        folds = KFold(n_splits=n_inner, shuffle=True, random_state=0).split(train)
+        folds = kfold_splits(train.size, n_inner, random_state=0)
     return [(train[a], train[b]) for a, b in folds]
 
 
