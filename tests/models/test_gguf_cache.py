@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from tuneshift._io import file_hash
 from tuneshift.errors import ModelNotFoundError
 from tuneshift.models import catalog
 
@@ -15,13 +16,13 @@ def test_file_digest_is_remembered_and_recomputed_when_the_file_changes(tmp_path
     path = tmp_path / "m.gguf"
     path.write_bytes(b"GGUF" + b"\0" * 100)
     first = catalog.file_digest(path)
-    assert first == catalog.sha256_file(path)
+    assert first == file_hash(path)
     sidecar = json.loads((tmp_path / "m.gguf.sha256.json").read_text())
     assert sidecar["sha256"] == first and sidecar["size"] == 104
     path.write_bytes(b"GGUF" + b"\1" * 50)  # size changes: the stored digest is not trusted
-    assert catalog.file_digest(path) == catalog.sha256_file(path) != first
+    assert catalog.file_digest(path) == file_hash(path) != first
     (tmp_path / "m.gguf.sha256.json").write_text("{truncated")
-    assert catalog.file_digest(path) == catalog.sha256_file(path)
+    assert catalog.file_digest(path) == file_hash(path)
 
 
 def test_a_corrupted_cached_gguf_is_refused_by_name(tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tuneshift._registry import Registry
+from tuneshift.metrics.ceiling import ceiling_normalize
 from tuneshift.models.subject import ReadoutOptions
 
 SCORE_COLUMNS = ["model", "benchmark", "layer", "raw", "ceiling", "normalized"]
@@ -57,13 +58,6 @@ class Benchmark:
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
 
 
-def normalize(raw: np.ndarray | float, ceiling: float | None) -> np.ndarray | float:
-    """Ceiling-normalized score: raw / ceiling clipped to [0, 1] (NaN without a ceiling); the raw value is kept."""
-    if ceiling is None or not np.isfinite(ceiling) or ceiling <= 0:
-        return np.full_like(np.asarray(raw, dtype=float), np.nan)
-    return np.clip(np.asarray(raw, dtype=float) / ceiling, 0.0, 1.0)
-
-
 def score_rows(model: str, benchmark: str, layers, raw, ceiling: float | None, **extra) -> pd.DataFrame:
     """The tidy score table of one benchmark: one row per layer."""
     raw = np.asarray(raw, dtype=float)
@@ -74,7 +68,7 @@ def score_rows(model: str, benchmark: str, layers, raw, ceiling: float | None, *
             "layer": np.asarray(layers, dtype=int),
             "raw": raw,
             "ceiling": np.nan if ceiling is None else float(ceiling),
-            "normalized": normalize(raw, ceiling),
+            "normalized": ceiling_normalize(raw, ceiling),
         }
     )
     for key, value in extra.items():
@@ -98,7 +92,7 @@ def summarize(result: BenchmarkResult) -> dict:
         "best_normalized": float(best["normalized"]),
         "ceiling": ceiling,
         "honest_raw": float(honest),
-        "honest_normalized": float(normalize(honest, ceiling)),
+        "honest_normalized": float(ceiling_normalize(honest, ceiling)),
         "n_layers_scored": len(scores),
         **result.details,
     }

@@ -47,9 +47,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, normalize
+from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult
 from tuneshift.data.naturalstories import bundled_path, load_naturalstories, surprisal_from_token_logprobs
 from tuneshift.errors import InvalidInputError
+from tuneshift.metrics.ceiling import CEILINGS, ceiling_normalize
 from tuneshift.metrics.reading_times import (
     N_BOOT,
     SENTENCE_SPLITS,
@@ -60,7 +61,7 @@ from tuneshift.metrics.reading_times import (
 )
 from tuneshift.models.subject import ReadoutOptions, Subject, choice
 
-CEILING = 0.858
+CEILING = CEILINGS.get("Futrell2018")
 CONTEXTS = ("story", "stream")
 MEASURES = {"Futrell2018-pearsonr": "pearsonr", "Futrell2018-deltall": "deltall"}
 
@@ -132,7 +133,7 @@ def score_surprisal(
                 benchmark="Futrell2018-pearsonr",
                 ceiling=CEILING,
                 unit="|r|",
-                normalized=normalize(pearson["raw"].to_numpy(), CEILING),
+                normalized=ceiling_normalize(pearson["raw"].to_numpy(), CEILING),
             )
         )
     if "Futrell2018-deltall" in measures:

@@ -14,7 +14,7 @@ import numpy as np
 
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
 from tuneshift.data import DATASETS, NeuralDataset
-from tuneshift.metrics import encoding_score
+from tuneshift.metrics import METRICS
 from tuneshift.models.readout import POOLINGS
 from tuneshift.models.subject import ReadoutOptions, Subject, choice
 
@@ -28,6 +28,11 @@ class NeuralProtocol:
     cv: str
     n_splits: int | None = None
     load_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        """Its entry in :data:`tuneshift.metrics.METRICS` (Brain-Score's metric name)."""
+        return f"{self.regression}_pearsonr"
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,9 @@ def score_dataset(
 ):
     """Encoding result of every layer on one dataset (with the honest, training-fold layer choice)."""
     features, layers = layer_features(subject, dataset, options, cache=cache, progress=progress)
-    result = encoding_score(
+    result = METRICS.get(protocol.metric)(
         features,
         dataset.targets,
-        regression=protocol.regression,
         cv=protocol.cv,
         groups=dataset.groups,
         n_splits=protocol.n_splits,

@@ -20,10 +20,10 @@ import numpy as np
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
 from tuneshift.benchmarks.neural import PROTOCOLS, NeuralOptions, dataset_files, datasets_available, layer_features
 from tuneshift.data import DATASETS
-from tuneshift.metrics.similarity import cka, rsa
+from tuneshift.metrics import METRICS
 from tuneshift.models.subject import Subject
 
-METRICS = {"cka": cka, "rdm": rsa}
+VARIANTS = ("cka", "rdm")  # names in tuneshift.metrics.METRICS
 SINGLE_NEUROID = ("Tuckute2024",)
 
 
@@ -41,7 +41,7 @@ def _runner(identifier: str, datasets: tuple[str, ...], metric: str):
         for name in datasets:
             dataset = DATASETS.get(name).load()
             features, layers = layer_features(subject, dataset, options, cache=cache, progress=progress)
-            result = METRICS[metric](features, dataset.targets)
+            result = METRICS.get(metric)(features, dataset.targets)
             honest, chosen = _honest(result.per_split)
             raws.append(np.asarray(result.score))
             honests.append(honest)
@@ -64,7 +64,7 @@ def register() -> list[str]:
         if not identifier.endswith("-linear"):
             continue
         stem = identifier.removesuffix("-linear")
-        for metric in METRICS:
+        for metric in VARIANTS:
             name = f"{stem}-{metric}"
             if name in BENCHMARKS or (metric == "rdm" and protocol.datasets[0].startswith(SINGLE_NEUROID)):
                 continue

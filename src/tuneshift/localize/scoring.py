@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from tuneshift.benchmarks import BENCHMARKS
-from tuneshift.benchmarks._base import normalize, summarize
+from tuneshift.benchmarks._base import summarize
 from tuneshift.benchmarks.neural import PROTOCOLS, layer_features
 from tuneshift.data import DATASETS
 from tuneshift.errors import InvalidParameterError
 from tuneshift.localize.localizer import Localization
 from tuneshift.localize.view import random_mask
 from tuneshift.metrics import encoding_score
+from tuneshift.metrics.ceiling import ceiling_normalize
 from tuneshift.models.load import LoadedModel
 
 SCORE_COLUMNS = ["model", "benchmark", "units", "seed", "n_units", "layer", "raw", "ceiling", "normalized"]
@@ -75,7 +76,7 @@ def score_network(
             "layer": "network",
             "raw": raw,
             "ceiling": np.nan if ceiling is None else ceiling,
-            "normalized": normalize(raw, ceiling),
+            "normalized": ceiling_normalize(raw, ceiling),
         }
     )
     if all_units:

@@ -69,9 +69,6 @@ for _entry in (
     CATALOG.add(_entry.name, _entry)
 
 
-sha256_file = file_hash  # sha256 by default; the name tests/models/test_gguf_cache.py still calls
-
-
 def file_digest(path: Path, *, full: bool = False) -> str:
     """sha256 of `path`, remembered in ``<path>.sha256.json`` with the file's size and mtime.
 
