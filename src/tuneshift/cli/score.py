@@ -76,11 +76,15 @@ def score(
     from tuneshift.models import load_model
 
     if list_benchmarks:
-        table = Table("benchmark", "kind", "data here", "options", "description")
+        from tuneshift.models.subject import ReadoutOptions
+
+        common = benchmark_options.accepted(ReadoutOptions)
+        table = Table("benchmark", "kind", "data here", "options (--option KEY=VALUE)", "description")
+        table.caption = "Every benchmark also takes " + ", ".join(f"{k}={v}" for k, v in common.items()) + "."
         for name in BENCHMARKS:
             bench = BENCHMARKS.get(name)
-            accepted = benchmark_options.accepted(bench.options)
-            listing = "\n".join(f"{key}={value}" for key, value in accepted.items())
+            own = {k: v for k, v in benchmark_options.accepted(bench.options).items() if k not in common}
+            listing = "\n".join(f"{key}={value}" for key, value in own.items())
             table.add_row(name, bench.kind, "yes" if bench.available() else "no", listing, bench.description)
         console.print(table)
         return
