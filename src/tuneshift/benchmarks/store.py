@@ -180,22 +180,29 @@ def _disambiguated(units: list[Unit]) -> list[str]:
     for unit in units:
         prints.setdefault(unit.model, set()).add(unit.provenance.get("fingerprint", ""))
     return [
-        f"{u.model} #{u.provenance.get('fingerprint', '')[:8]}" if len(prints[u.model]) > 1 else u.model
-        for u in units
+        f"{u.model} #{u.provenance.get('fingerprint', '')[:8]}" if len(prints[u.model]) > 1 else u.model for u in units
     ]
 
 
 def _read_unit(path: Path) -> Unit | None:
+    """The unit in `path`, or None (with a warning naming the file) when it cannot be read."""
     try:
-        record = json.loads(path.read_text())
-        if record.get("format") != FORMAT:
-            raise ValueError(f"format {record.get('format')!r}, expected {FORMAT}")
-        return Unit.from_json(record)
+        stat = path.stat()
+        return _parse_unit(str(path), stat.st_mtime_ns, stat.st_size)
     except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as error:
         warnings.warn(
             f"{path}: unreadable result ({type(error).__name__}: {error}); it will be recomputed.", stacklevel=3
         )
         return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_unit(path: str, mtime_ns: int, size: int) -> Unit:
+    """Parse a unit file once per version (assembling after every save re-reads every unit)."""
+    record = json.loads(Path(path).read_text())
+    if record.get("format") != FORMAT:
+        raise ValueError(f"format {record.get('format')!r}, expected {FORMAT}")
+    return Unit.from_json(record)
 
 
 def _keep_legacy(root: Path) -> None:
