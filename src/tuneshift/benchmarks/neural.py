@@ -15,6 +15,7 @@ import numpy as np
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
 from tuneshift.data import DATASETS, NeuralDataset
 from tuneshift.metrics import METRICS
+from tuneshift.metrics.ceiling import combined_ceiling
 from tuneshift.models.readout import POOLINGS
 from tuneshift.models.subject import ReadoutOptions, Subject, choice
 
@@ -101,7 +102,7 @@ def _runner(identifier: str, protocol: NeuralProtocol):
                 "n_dropped_neuroids": dataset.n_dropped_neuroids,
                 "honest_layers_per_split": [layers[i] for i in result.honest.chosen_layers],
             }
-        ceiling = float(np.mean(ceilings)) if all(c is not None for c in ceilings) else None
+        ceiling = combined_ceiling(ceilings)
         scores = score_rows(subject.name, identifier, layers, np.mean(raws, axis=0), ceiling)
         return BenchmarkResult(scores, honest_raw=float(np.mean(honests)), details=details)
 

@@ -19,7 +19,7 @@ from tuneshift.errors import InvalidParameterError
 from tuneshift.localize.localizer import Localization
 from tuneshift.localize.view import random_mask
 from tuneshift.metrics import encoding_score
-from tuneshift.metrics.ceiling import ceiling_normalize
+from tuneshift.metrics.ceiling import ceiling_normalize, combined_ceiling
 from tuneshift.models.load import LoadedModel
 
 SCORE_COLUMNS = ["model", "benchmark", "units", "seed", "n_units", "layer", "raw", "ceiling", "normalized"]
@@ -64,7 +64,7 @@ def score_network(
         )
         raws.append(np.asarray(result.score, dtype=float))
         ceilings.append(dataset.ceiling)
-    ceiling = float(np.mean(ceilings)) if all(c is not None for c in ceilings) else None
+    ceiling = combined_ceiling(ceilings)
     raw = np.mean(raws, axis=0)
     table = pd.DataFrame(
         {

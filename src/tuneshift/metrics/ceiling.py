@@ -50,6 +50,11 @@ for _name, _value in {
     CEILINGS.add(_name, _value)
 
 
+def combined_ceiling(ceilings: list[float | None]) -> float | None:
+    """Ceiling of a benchmark that averages datasets (Pereira2018-linear): the mean, None when one has none."""
+    return float(np.mean(ceilings)) if all(c is not None for c in ceilings) else None
+
+
 def ceiling_normalize(raw: float | np.ndarray, ceiling: float | str | None) -> float | np.ndarray:
     """raw / ceiling clipped to [0, 1] (Brain-Score's ``ceiling_normalize``); keep ``raw`` alongside it.
 
