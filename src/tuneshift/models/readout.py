@@ -138,7 +138,7 @@ def read_out(
     tokenized = tokenize_passages(model.tokenizer, passages)
     words = _words_frame(passages, tokenized)
     _warn_vanished(words)
-    work_dir = Path(tempfile.mkdtemp(prefix="readout-", dir=store.root if store else None))
+    work_dir = store.work_dir() if store else Path(tempfile.mkdtemp(prefix="readout-"))
     try:
         activations = _allocate(work_dir, spec, len(words), model.hidden_size)
         surprisal = np.zeros(len(words), dtype=np.float64)
