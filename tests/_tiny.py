@@ -1,14 +1,18 @@
 """The one factory of tiny test models: a small config for every supported family, one tokenizer trainer, and
 :func:`load_tiny`. Random seeded weights, tokenizers trained here: no hub access. The root conftest turns these into
-session fixtures (``tiny_model_dirs``, ``tiny_models``); adding a family is one entry in :data:`CONFIGS`."""
+session fixtures (``tiny_model_dirs``, ``tiny_models``); adding a family is one entry in :data:`TINY`."""
 
 from __future__ import annotations
 
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import transformers
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from tuneshift.models.load import LoadedModel, load_model
 
@@ -19,25 +23,99 @@ CORPUS = [
     "Instruction tuning changes how a language model processes text, and what its attention heads encode.",
     "Résumé naïve café — ünïcödé words and numbers like 3.14 or 2024 appear here.",
 ]
-#: Instructions and answers, so that prompt words of the interpretation tests get tokens of their own.
-PROMPTS = [
-    "Write a short poem about the sea. The sea is blue and the waves are loud.",
-    "Summarize the text below in one sentence.\nInput: The cat sat on the mat all day long.",
-    "Translate the sentence into French. I like green apples and warm bread.",
-    "Explain why the sky is blue, then give two examples. Light scatters in the air.",
-    "Could you help me with this exercise? Find all equilibria in rock paper scissors.",
-    'He said "hello" to everyone, and they answered with a smile.',
-]
-SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
-#: Tokenizer style per family: GPT-2-like byte-level BPE ("Ġ", no BOS) or sentencepiece-like ("▁", BOS added).
-STYLE = {"gpt2": "bytelevel", "llama": "metaspace", "gemma": "metaspace", "gpt_neox": "bytelevel",
-         "opt": "bytelevel", "t5": "metaspace"}  # fmt: skip
-FAMILY_NAMES = list(STYLE)
-CAUSAL_FAMILIES = [name for name in FAMILY_NAMES if name != "t5"]
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0, 1, 2, 3 in every tiny tokenizer
+
+
+class Facts(NamedTuple):
+    """What a family's ModuleMap must state about its tiny model (tests/models/test_families.py checks them)."""
+
+    qkv_layout: str
+    conv1d: bool
+    norm_kind: str
+    softcap: float | None
+    encoder_decoder: bool
+
+
+@dataclass(frozen=True)
+class Tiny:
+    """One family's tiny test model. style: tokenizer (:func:`train_tokenizer`); config: vocabulary size → config
+    (2 blocks, T5: 2 encoder + 3 decoder; width 32; 4 heads); facts: its ModuleMap facts."""
+
+    style: str
+    config: Callable[[int], transformers.PretrainedConfig]
+    facts: Facts
+
+
+SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+#: Every supported family; adding one is one entry here (and its ModuleMap in tuneshift.models.families).
+TINY: dict[str, Tiny] = {
+    "gpt2": Tiny(
+        "bytelevel",
+        lambda vocab: transformers.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=128),
+        Facts("gpt2_conv1d", True, "layer", None, False),
+    ),
+    "llama": Tiny(  # grouped-query attention: 2 key heads for 4 query heads
+        "metaspace",
+        lambda vocab: transformers.LlamaConfig(
+            vocab_size=vocab, **SMALL, num_key_value_heads=2, max_position_embeddings=128
+        ),
+        Facts("separate", False, "rms", None, False),
+    ),
+    "gemma": Tiny(  # per-head q/k norms, (1 + weight) norms, soft-capped logits
+        "metaspace",
+        lambda vocab: transformers.Gemma3TextConfig(
+            vocab_size=vocab,
+            **SMALL,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=128,
+            sliding_window=16,
+            final_logit_softcapping=30.0,
+        ),
+        Facts("separate", False, "rms_plus_one", 30.0, False),
+    ),
+    "gpt_neox": Tiny(
+        "bytelevel",
+        lambda vocab: transformers.GPTNeoXConfig(vocab_size=vocab, **SMALL, max_position_embeddings=128),
+        Facts("neox_interleaved", False, "layer", None, False),
+    ),
+    "opt": Tiny(
+        "bytelevel",
+        lambda vocab: transformers.OPTConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            ffn_dim=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=128,
+            word_embed_proj_dim=32,
+        ),
+        Facts("separate", False, "layer", None, False),
+    ),
+    "t5": Tiny(
+        "metaspace",
+        lambda vocab: transformers.T5Config(
+            vocab_size=vocab,
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_decoder_layers=3,
+            num_heads=4,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=2,
+        ),
+        Facts("separate", False, "rms", None, True),
+    ),
+}
+FAMILY_NAMES = list(TINY)
+CAUSAL_FAMILIES = [name for name in FAMILY_NAMES if not TINY[name].facts.encoder_decoder]
 
 
 def train_tokenizer(style: str) -> transformers.PreTrainedTokenizerFast:
-    """A small BPE tokenizer (300 tokens) of `style` ("bytelevel" or "metaspace") trained on CORPUS + PROMPTS."""
+    """A small BPE tokenizer trained on CORPUS: "bytelevel" (GPT-2 style, "Ġ"; 300 tokens) or "metaspace"
+    (sentencepiece style, "▁"; 300 tokens learnt from CORPUS, plus any printable ASCII character it lacks)."""
     if style == "bytelevel":
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -48,46 +126,13 @@ def train_tokenizer(style: str) -> transformers.PreTrainedTokenizerFast:
         tok.normalizer = normalizers.NFKC()
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
         tok.decoder = decoders.Metaspace()
-        alphabet = sorted(set("".join(CORPUS + PROMPTS)) | {"▁", "\n"})
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIALS, initial_alphabet=alphabet)
-    tok.train_from_iterator((CORPUS + PROMPTS) * 3, trainer)
-    if style == "bytelevel":
-        tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    else:
-        tok.post_processor = processors.TemplateProcessing(
-            single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
-        )
+        alphabet = sorted(set(string.ascii_letters + string.digits + string.punctuation) - set("".join(CORPUS)))
+    extra = 0 if style == "bytelevel" else len(alphabet)  # the same merges as without the extra characters
+    trainer = trainers.BpeTrainer(vocab_size=300 + extra, special_tokens=SPECIALS, initial_alphabet=alphabet)
+    tok.train_from_iterator(CORPUS * 3, trainer)
     return transformers.PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
-
-
-def config(family: str, tokenizer: transformers.PreTrainedTokenizerFast) -> transformers.PretrainedConfig:
-    """The tiny config of `family` for `tokenizer`: 2 blocks (T5: 2 encoder + 3 decoder), width 32, 4 heads."""
-    ids = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, **ids)
-    positions = dict(max_position_embeddings=128, bos_token_id=tokenizer.bos_token_id)
-    if family == "gpt2":
-        return transformers.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=128, **ids)
-    if family == "llama":  # grouped-query attention: 2 key heads for 4 query heads
-        return transformers.LlamaConfig(**small, num_key_value_heads=2, **positions)
-    if family == "gemma":  # per-head q/k norms, (1 + weight) norms, soft-capped logits
-        return transformers.Gemma3TextConfig(
-            **small, num_key_value_heads=2, head_dim=8, sliding_window=16, final_logit_softcapping=30.0, **positions
-        )
-    if family == "gpt_neox":
-        return transformers.GPTNeoXConfig(**small, **positions)
-    if family == "opt":
-        return transformers.OPTConfig(
-            hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=32,
-            **positions, **ids,
-        )  # fmt: skip
-    if family == "t5":
-        return transformers.T5Config(
-            d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=3, num_heads=4,
-            decoder_start_token_id=tokenizer.pad_token_id, **ids,
-        )  # fmt: skip
-    raise KeyError(family)
 
 
 def build(cfg: transformers.PretrainedConfig) -> transformers.PreTrainedModel:
@@ -105,12 +150,12 @@ def build(cfg: transformers.PretrainedConfig) -> transformers.PreTrainedModel:
 
 def save_tiny(root: Path, families: list[str] = FAMILY_NAMES) -> dict[str, Path]:
     """family → directory (model and tokenizer, ``save_pretrained``) under `root`."""
-    tokenizers = {style: train_tokenizer(style) for style in set(STYLE.values())}
+    tokenizers = {style: train_tokenizer(style) for style in {TINY[family].style for family in families}}
     dirs = {}
     for family in families:
-        tokenizer = tokenizers[STYLE[family]]
+        tokenizer = tokenizers[TINY[family].style]
         dirs[family] = root / family
-        build(config(family, tokenizer)).save_pretrained(dirs[family])
+        build(TINY[family].config(len(tokenizer))).save_pretrained(dirs[family])
         tokenizer.save_pretrained(dirs[family])
     return dirs
 

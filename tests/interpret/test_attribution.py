@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 from tests._tiny import CAUSAL_FAMILIES
+from tokenizers import processors
 
 from tuneshift.errors import InvalidParameterError, UnknownNameError
 from tuneshift.interpret.aggregate import AGGREGATORS, aggregate, importance_density, sparsify
 from tuneshift.interpret.attribution import ATTRIBUTION_METHODS, attribute
 
-PROMPT = "Summarize the text below in one sentence."
+PROMPT = "Instruction: summarize the text below in one sentence."
 RESPONSE = "The cat sat on the mat all day long, and the sea is blue."
 
 
@@ -64,14 +65,20 @@ def test_t5_encoder_rows_match_loop(tiny_models):
 
 def test_tokens_spans_and_probabilities(tiny_models):
     model = tiny_models["llama"]
-    assert model.tokenizer("x")["input_ids"][0] == model.tokenizer.bos_token_id  # a BOS that must not be a row
-    result = attribute(model, "  " + PROMPT + "\n", RESPONSE)
+    backend = model.tokenizer.backend_tokenizer
+    plain = backend.post_processor
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])  # as LLaMA
+    try:
+        assert model.tokenizer("x")["input_ids"][0] == model.tokenizer.bos_token_id  # a BOS that must not be a row
+        result = attribute(model, "  " + PROMPT + "\n", RESPONSE)
+        logp = attribute(model, PROMPT, RESPONSE, objective="log_probability")
+    finally:
+        backend.post_processor = plain
     assert result.text == PROMPT + " " + RESPONSE
     assert "<s>" not in result.prompt_tokens  # BOS is not a row, as in the paper
     assert "".join(result.text[a:b] for a, b in result.prompt_spans) == PROMPT
     assert "".join(result.text[a:b] for a, b in result.response_spans).strip() == RESPONSE
     assert torch.all((result.probabilities > 0) & (result.probabilities < 1))
-    logp = attribute(model, PROMPT, RESPONSE, objective="log_probability")
     # d log p = d p / p: columns scale by 1/p(y_m)
     torch.testing.assert_close(logp.matrix * result.probabilities, result.matrix, atol=1e-6, rtol=1e-4)
 

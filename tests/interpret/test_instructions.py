@@ -64,7 +64,7 @@ def test_mask_uses_offsets_and_strips_edge_fillers():
 
 def test_score_attribution_with_real_tokenizer(tiny_models):
     tokenizer = tiny_models["llama"].tokenizer
-    prompt, response = "Write a short poem about the sea. The sea is blue.", "Waves are loud."
+    prompt, response = "Taste that fowl and those fish. The sea is blue.", "Waves are loud."
     text = prompt + " " + response
     enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
     n_prompt = sum(1 for a, _ in enc["offset_mapping"] if a < len(prompt))
@@ -84,7 +84,7 @@ def test_score_attribution_with_real_tokenizer(tiny_models):
     )
     from tuneshift.interpret.instructions import Sample
 
-    sample = Sample("lima_author_7", prompt, response, ["Write a short poem about the sea."], "")
+    sample = Sample("lima_author_7", prompt, response, ["Taste that fowl and those fish."], "")
     score, n_instruction = score_attribution(attribution, sample)
     first_sentence = [i for i, (a, _) in enumerate(enc["offset_mapping"][:n_prompt]) if a < len(sample.instructions[0])]
     assert n_instruction == len(first_sentence) > 0

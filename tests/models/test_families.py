@@ -9,7 +9,7 @@ import pytest
 import torch
 import transformers
 
-from tests._tiny import FAMILY_NAMES, build, train_tokenizer
+from tests._tiny import FAMILY_NAMES, TINY, build, train_tokenizer
 from tuneshift.interpret.attribution import attribute
 from tuneshift.interpret.ffn import explain_ffn
 from tuneshift.interpret.heads import explain_heads
@@ -19,22 +19,14 @@ from tuneshift.models.readout import _logits, read_out
 from tuneshift.models.reference import read_out_per_prefix
 from tuneshift.models.weights import ffn_value_vectors, head_activations, norm_gain_and_shift, qk_weights
 
-#: family → (qkv layout, Conv1D weights, norm kind, logit soft cap, encoder–decoder), as the tiny configs build them.
-FACTS = {
-    "gpt2": ("gpt2_conv1d", True, "layer", None, False),
-    "llama": ("separate", False, "rms", None, False),
-    "gemma": ("separate", False, "rms_plus_one", 30.0, False),
-    "gpt_neox": ("neox_interleaved", False, "layer", None, False),
-    "opt": ("separate", False, "layer", None, False),
-    "t5": ("separate", False, "rms", None, True),
-}
 PASSAGES = [["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "."], ["Write", "a", "poem", "."]]
 PROMPT, RESPONSE = "Write a short poem about the sea.", "The sea is blue and the waves are loud."
 WORDS = "the sea is blue and waves are loud write a poem summarize text translate explain why sky light cat".split()
 
 
-def test_every_supported_family_has_its_facts_checked():
-    assert set(FACTS) == set(FAMILY_NAMES)
+def test_every_supported_family_has_a_tiny_model():
+    """Each registered family (by its name, e.g. "llama" for LlamaForCausalLM and Qwen2ForCausalLM) is tested."""
+    assert {FAMILIES.get(name).family for name in FAMILIES} == set(FAMILY_NAMES)
 
 
 @pytest.mark.parametrize("name", FAMILY_NAMES)
@@ -43,7 +35,7 @@ def test_module_map_facts_match_the_real_model(tiny_models, name):
     norm's output is x̂ · gain + shift, the logits are the soft-capped head output, the blocks split as the config."""
     model = tiny_models[name]
     family, hf, config = model.family, model.hf_model, model.hf_model.config
-    layout, conv1d, norm_kind, softcap, encoder_decoder = FACTS[name]
+    layout, conv1d, norm_kind, softcap, encoder_decoder = TINY[name].facts
     assert (family.qkv_layout, family.conv1d, family.norm_kind) == (layout, conv1d, norm_kind)
     assert family.logit_softcap(config) == softcap == getattr(config, "final_logit_softcapping", None)
     assert family.is_encoder_decoder == model.is_encoder_decoder == encoder_decoder == config.is_encoder_decoder
@@ -87,8 +79,7 @@ def stablelm_dir(tmp_path, monkeypatch):
     tokenizer = train_tokenizer("metaspace")
     config = transformers.StableLmConfig(
         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=128, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        max_position_embeddings=128, vocab_size=len(tokenizer),
     )  # fmt: skip
     model = build(config)
     with torch.no_grad():  # LayerNorm gains and shifts away from (1, 0), so that folding them is tested
