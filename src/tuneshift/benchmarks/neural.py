@@ -110,8 +110,9 @@ def _runner(identifier: str, protocol: NeuralProtocol):
 
 
 def datasets_available(names: tuple[str, ...]):
-    """A Benchmark.available check: every file of the named datasets is on disk (nothing is downloaded)."""
-    return lambda: all(path.exists() for path in dataset_files(names)())
+    """A Benchmark.available check: every file of the named datasets is on disk and passes its checksum's cheap
+    check (nothing is downloaded; a corrupt file makes the benchmark unavailable)."""
+    return lambda: all(DATASETS.get(name).available() for name in names)
 
 
 def dataset_files(names: tuple[str, ...]):
