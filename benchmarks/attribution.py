@@ -18,6 +18,7 @@ import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from tuneshift.interpret.attribution import attribute
+from tuneshift.models.load import LoadedModel
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle. Keep it under 300 words."
 TEXT = (
@@ -27,7 +28,7 @@ TEXT = (
 )
 
 
-def tiny_llama() -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerFast]:
+def tiny_llama() -> LoadedModel:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
@@ -43,14 +44,14 @@ def tiny_llama() -> tuple[transformers.PreTrainedModel, transformers.PreTrainedT
         num_key_value_heads=2,
         max_position_embeddings=1024,
     )
-    return transformers.LlamaForCausalLM(config).float().eval(), tokenizer
+    hf_model = transformers.LlamaForCausalLM(config).float().eval()
+    return LoadedModel(name="tiny-llama", hf_model=hf_model, tokenizer=tokenizer, source="memory")
 
 
-def smollm() -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
+def smollm() -> LoadedModel:
     from tuneshift.models import load_model
 
-    loaded = load_model("smollm2-135m-instruct")
-    return loaded.hf_model, loaded.tokenizer
+    return load_model("smollm2-135m-instruct")
 
 
 def response_of(tokenizer, n_tokens: int) -> str:
@@ -61,12 +62,12 @@ def response_of(tokenizer, n_tokens: int) -> str:
 MODES = {"forward": dict(mode="forward"), "reverse": dict(mode="reverse"), "loop": dict(batched=False)}
 
 
-def run(name: str, model, tokenizer, n_tokens: int, modes: list[str]) -> dict:
-    response = response_of(tokenizer, n_tokens)
+def run(name: str, model: LoadedModel, n_tokens: int, modes: list[str]) -> dict:
+    response = response_of(model.tokenizer, n_tokens)
     timings, results = {}, {}
     for label in [*modes, "loop"]:
         start = time.perf_counter()
-        results[label] = attribute(model, tokenizer, PROMPT, response, chunk_size=32, **MODES[label]).matrix
+        results[label] = attribute(model, PROMPT, response, chunk_size=32, **MODES[label]).matrix
         timings[label] = time.perf_counter() - start
     reference = results["loop"]
     row = {
@@ -89,9 +90,9 @@ def main() -> None:
     parser.add_argument("--smollm", action="store_true", help="also SmolLM2-135M-Instruct (slow on CPU)")
     parser.add_argument("--modes", nargs="+", default=["forward", "reverse"], choices=["forward", "reverse"])
     args = parser.parse_args()
-    run("tiny-llama-4L-256d-gqa", *tiny_llama(), args.response_tokens, args.modes)
+    run("tiny-llama-4L-256d-gqa", tiny_llama(), args.response_tokens, args.modes)
     if args.smollm:
-        run("SmolLM2-135M-Instruct", *smollm(), args.response_tokens, args.modes)
+        run("SmolLM2-135M-Instruct", smollm(), args.response_tokens, args.modes)
 
 
 if __name__ == "__main__":

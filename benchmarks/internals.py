@@ -26,25 +26,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     loaded = load_model(args.model)
-    model, tokenizer = loaded.hf_model, loaded.tokenizer
     load_s = time.perf_counter() - start
     words = load_vocabulary()
 
     start = time.perf_counter()
-    dims, pairs = heads.explain_heads(model, tokenizer, words)
+    dims, pairs = heads.explain_heads(loaded, words)
     attention_s = time.perf_counter() - start
     start = time.perf_counter()
-    components = ffn.explain_ffn(model, tokenizer, words, n_components=300)
+    components = ffn.explain_ffn(loaded, words, n_components=300)
     ffn_s = time.perf_counter() - start
     start = time.perf_counter()
     labelled = ffn.label_components(components, LexiconLabeler())
     label_s = time.perf_counter() - start
 
-    n_layers = model.config.num_hidden_layers
+    n_layers, n_heads = loaded.n_layers, loaded.hf_model.config.num_attention_heads
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {args.threads}")
     print("| step | what | seconds |\n| --- | --- | --- |")
     print(f"| load | {loaded.name} → float32 | {load_s:.1f} |")
-    print(f"| attention | {n_layers} layers × {model.config.num_attention_heads} heads × {dims['dim'].nunique()} dims, "
+    print(f"| attention | {n_layers} layers × {n_heads} heads × {dims['dim'].nunique()} dims, "
           f"{len(words)} words, {len(pairs)} pairs | {attention_s:.1f} |")  # fmt: skip
     print(f"| ffn | {n_layers} layers × 300 components, top 50 words | {ffn_s:.1f} |")
     print(f"| labels | lexicon labeller, {len(labelled)} components | {label_s:.1f} |")
