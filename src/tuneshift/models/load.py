@@ -128,7 +128,7 @@ class LoadedModel:
 
     @property
     def variant(self) -> dict[str, str]:
-        """What besides the weights changes this model's numbers: the compute dtype (the fingerprint ignores it)."""
+        """What besides the weights changes this model's numbers: the compute dtype."""
         return {"dtype": str(self.hf_model.dtype).removeprefix("torch.")}
 
     def representations(self, passages: Passages, *, layers: Sequence[int] | None = None, **options) -> Representations:

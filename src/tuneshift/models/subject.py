@@ -31,7 +31,8 @@ Passages = Sequence[Sequence[str]]
 
 
 class Representations(NamedTuple):
-    """values: (len(layers), n_words, width) float32; layers: their labels (0 = embeddings, i = block i)."""
+    """values: (len(layers), n_words, width), float32 (memory-mapped in the store dtype when all words of a
+    cached readout are asked for); layers: their labels (0 = embeddings, i = block i, −1 = a unit view's units)."""
 
     values: np.ndarray
     layers: list[int]
