@@ -94,9 +94,7 @@ class UnitView:
     def variant(self) -> dict[str, str]:
         return self.model.variant
 
-    def representations(
-        self, passages: Passages, *, layers: Sequence[int] | None = None, **options
-    ) -> Representations:
+    def representations(self, passages: Passages, *, layers: Sequence[int] | None = None, **options) -> Representations:
         """Per-word (len(layers), words, width) float32: width = n_units when combined, else hidden.
 
         options as for :func:`tuneshift.models.subject.model_representations` (at, pooling, readout, cache, ...).
