@@ -175,11 +175,15 @@ def step_examples(step: int, n: int, options: TuneOptions) -> list[list[int]]:
 
 
 def token_losses(
-    model: torch.nn.Module, hf_model: transformers.PreTrainedModel, batch: dict[str, torch.Tensor]
+    model: torch.nn.Module,
+    hf_model: transformers.PreTrainedModel,
+    batch: dict[str, torch.Tensor],
+    *,
+    encoder_decoder: bool,
 ) -> torch.Tensor:
     """Summed cross-entropy (nats) over the batch's response tokens."""
     labels = batch["labels"]
-    if hf_model.config.is_encoder_decoder:
+    if encoder_decoder:
         decoder_ids = hf_model.prepare_decoder_input_ids_from_labels(labels=labels)
         logits = model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_ids
@@ -262,7 +266,7 @@ def tune(
         return finished
 
     hf_model, tokenizer = loaded.hf_model, loaded.tokenizer
-    encoder_decoder = bool(hf_model.config.is_encoder_decoder)
+    encoder_decoder = loaded.is_encoder_decoder
     encoded = [
         encode(
             example,
@@ -298,7 +302,7 @@ def tune(
             step_loss, n_tokens = 0.0, 0
             for batch in micro_batches:
                 tensors = {k: v.to(loaded.device) for k, v in collate(batch, pad_id).items()}
-                loss = token_losses(model, hf_model, tensors) / max(n_loss, 1)
+                loss = token_losses(model, hf_model, tensors, encoder_decoder=encoder_decoder) / max(n_loss, 1)
                 loss.backward()
                 step_loss += loss.item()
                 n_tokens += sum(item.n_tokens for item in batch)
