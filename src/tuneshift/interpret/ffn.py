@@ -22,7 +22,6 @@ from scipy import stats
 from tuneshift.errors import InvalidParameterError
 from tuneshift.interpret.labelers import LEVELS, TASKS, Labeler
 from tuneshift.interpret.layers import check_layers, layer_groups
-from tuneshift.interpret.plots import plot_category_shares  # noqa: F401  (tuneshift.report reads it from here)
 from tuneshift.interpret.vocab import load_vocabulary, model_word_vectors
 from tuneshift.models.load import LoadedModel
 from tuneshift.models.weights import ffn_value_vectors

@@ -20,7 +20,6 @@ import torch
 
 from tuneshift.errors import InvalidParameterError
 from tuneshift.interpret.layers import check_layers
-from tuneshift.interpret.plots import plot_verb_shares  # noqa: F401  (tuneshift.report reads it from here)
 from tuneshift.interpret.vocab import load_static_vectors, load_vocabulary, model_word_vectors
 from tuneshift.models.load import LoadedModel
 from tuneshift.models.weights import head_activations, qk_weights

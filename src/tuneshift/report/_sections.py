@@ -253,7 +253,7 @@ def internals(run: Run) -> list[InternalsView] | None:
 
 
 def _internals_view(run: Run, found: Internals) -> InternalsView:
-    from tuneshift.interpret import ffn, heads
+    from tuneshift.interpret import plots
     from tuneshift.interpret.plots import plot_attribution
 
     where = found.directory.relative_to(run.directory).as_posix() if found.directory != run.directory else "."
@@ -288,7 +288,7 @@ def _internals_view(run: Run, found: Internals) -> InternalsView:
             view.figures += _draw(
                 run,
                 f"FFN {scheme} shares in {where}",
-                ffn.plot_category_shares,
+                plots.plot_category_shares,
                 found.ffn_shares,
                 scheme=scheme,
                 caption=caption,
@@ -301,7 +301,7 @@ def _internals_view(run: Run, found: Internals) -> InternalsView:
     if found.verbs_shares is not None and len(found.verbs_shares):
         caption = "Heads encoding instruction verbs vs frequent verbs, per layer group (base dashed)."
         view.figures += _draw(
-            run, f"verb shares in {where}", heads.plot_verb_shares, found.verbs_shares, caption=caption, to_file=".svg"
+            run, f"verb shares in {where}", plots.plot_verb_shares, found.verbs_shares, caption=caption, to_file=".svg"
         )
     if found.verbs_tests is not None:
         view.tables.append(("Instruction verbs vs frequent verbs", table(found.verbs_tests)))
