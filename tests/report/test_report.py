@@ -236,3 +236,20 @@ def test_honest_layers_reach_the_profile(tmp_path, monkeypatch):
     write_report(tmp_path)
     chosen = summary["m"]["Blank2014-linear"]["data"]["honest_layers_per_split"]
     assert calls["Blank2014-linear"] == {"m": chosen}
+
+
+def test_damaged_tables_are_reassembled_from_units_or_named(tiny_models, tmp_path):
+    from tuneshift.benchmarks import score
+
+    out = tmp_path / "run"
+    score(tiny_models["gpt2"], ["Futrell2018-pearsonr"], out, cache=False, progress=False)
+    whole = json.loads((out / "summary.json").read_text())
+    (out / "summary.json").write_text((out / "summary.json").read_text()[:120])  # cut mid-write
+    write_report(out)
+    assert json.loads((out / "summary.json").read_text()) == whole
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "scores.csv").write_text((out / "scores.csv").read_text())
+    (bare / "summary.json").write_text("{")
+    with pytest.raises(InvalidInputError, match="cannot be read"):
+        write_report(bare)

@@ -114,9 +114,7 @@ def _score_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, d
 
     Reads ``scores.csv`` + ``summary.json`` (the format of `tuneshift.benchmarks.run`).
     """
-    scores = pd.read_csv(directory / "scores.csv") if (directory / "scores.csv").exists() else pd.DataFrame()
-    path = directory / "summary.json"
-    raw_summary = json.loads(path.read_text()) if path.exists() else {}
+    scores, raw_summary = _score_tables(directory)
     rows, details = [], {}
     for model, benchmarks in raw_summary.items():
         for benchmark, entry in benchmarks.items():
@@ -125,6 +123,24 @@ def _score_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, d
             details[(model, benchmark)] = {k: v for k, v in entry.items() if isinstance(v, dict | list)}
     summary = pd.DataFrame(rows, columns=list(dict.fromkeys(["model", "benchmark", *SUMMARY_FIELDS, *_keys(rows)])))
     return scores, summary, details, _methods_from_tables(scores, summary, details)
+
+
+def _score_tables(directory: Path) -> tuple[pd.DataFrame, dict]:
+    """scores.csv and summary.json; when one is damaged and the per-unit results are there, both are assembled
+    again from those (:mod:`tuneshift.benchmarks.store`), else the damaged file is named."""
+    scores_path, summary_path = directory / "scores.csv", directory / "summary.json"
+    try:
+        scores = pd.read_csv(scores_path) if scores_path.exists() else pd.DataFrame()
+        return scores, json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    except (ValueError, pd.errors.ParserError) as error:
+        if not (directory / "units").is_dir():
+            raise InvalidInputError(
+                f"{directory}: scores.csv or summary.json cannot be read ({error}); run the command that wrote "
+                "them again (finished work is reused)."
+            ) from None
+    from tuneshift.benchmarks.store import ResultStore
+
+    return ResultStore(directory).assemble()
 
 
 def _keys(rows: list[dict]) -> list[str]:
