@@ -1,7 +1,7 @@
 """The results of a scoring directory, keyed by what was computed and safe under concurrent writers.
 
-Every finished (subject, benchmark, options) unit is one file, ``OUT/units/<benchmark>-<key>.json``, written
-atomically: its score rows, summary and provenance (subject fingerprint, variant and description, benchmark
+Every finished (subject, benchmark, options) unit is one file, ``OUT/units/<benchmark>-<key>-<label hash>.json``,
+written atomically: its score rows, summary and provenance (subject fingerprint, variant and description, benchmark
 options, data digest, tuneshift version). The key hashes everything that changes the numbers — fingerprint,
 variant (compute dtype), benchmark id, keyed options, data digest — so a rerun with other options adds a unit
 and a rerun with the same ones finds it. ``OUT/scores.csv`` and ``OUT/summary.json`` are assembled from all
@@ -10,7 +10,8 @@ units under a file lock after each unit: two processes scoring into one director
 Labels: a result's ``model`` is the subject's name, followed by its non-default variant (``smollm2
 [dtype=bfloat16]``); its ``benchmark`` is the id followed by non-default options (``Futrell2018-pearsonr
 [context=stream]``). Two subjects with one label but different fingerprints (hub weights vs. a GGUF under one
-name) get ``#<fingerprint>`` appended.
+name) get ``#<fingerprint>`` appended; one computation listed under a second name (the same weights as "base"
+and as "tuned") is copied under that name, not recomputed.
 """
 
 from __future__ import annotations
