@@ -9,6 +9,7 @@ is already there is skipped; other options or another dtype add units, they neve
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,7 @@ def resolve_options(benchmarks: Sequence[Benchmark], options: Mapping[str, Any] 
     for bench in benchmarks:
         mine = {k: v for k, v in shared.items() if k in opts.accepted(bench.options)}
         own = options.get(bench.identifier, {})
-        if isinstance(own, ReadoutOptions):
-            own = opts.keyed(own) | {"batch_size": own.batch_size}
+        own = dataclasses.asdict(own) if isinstance(own, ReadoutOptions) else own
         resolved[bench.identifier] = opts.build(bench.options, {**mine, **own}, benchmark=bench.identifier)
     return resolved
 
