@@ -32,7 +32,7 @@ def _numbers(out: Path) -> pd.DataFrame:
 
 
 def test_two_writers_into_one_out_keep_both_benchmarks(tiny_model_dirs, tmp_path):
-    model, out = tiny_model_dirs["gpt2"], tmp_path / "shared"
+    model, out = tiny_model_dirs["gpt2"], tmp_path / "one-out"
     first = _start(model, out, BENCHMARKS[:1], tmp_path / "a.log")
     second = _start(model, out, BENCHMARKS[1:2], tmp_path / "b.log")
     assert first.wait(300) == 0, (tmp_path / "a.log").read_text()
