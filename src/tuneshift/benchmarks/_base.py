@@ -11,15 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from tuneshift._registry import Registry
+
+if TYPE_CHECKING:
+    import xarray as xr
 from tuneshift.metrics.ceiling import ceiling_normalize
 from tuneshift.models.subject import ReadoutOptions
 
 SCORE_COLUMNS = ["model", "benchmark", "layer", "raw", "ceiling", "normalized"]
+Kind = Literal["neural", "behavioral", "capability", "similarity"]
+KINDS: tuple[str, ...] = ("neural", "behavioral", "capability", "similarity")
 
 
 @dataclass
@@ -29,30 +35,41 @@ class BenchmarkResult:
     scores: one row per layer with SCORE_COLUMNS (extra columns allowed: ci_low, ci_high, n, ...).
     honest_raw: test score when each split's layer is chosen on its training folds; None for single-layer
         (behavioural) benchmarks, whose best layer involves no choice.
+    values: the per-unit values behind the scores (Brain-Score's ``Score.raw``), so that no consumer re-runs the
+        benchmark: an ``xarray.Dataset`` whose variables are named by what they hold and whose dims name the unit
+        (``neuroid``, ``split``, ``story``, ``item``, with ``layer`` where there is one), coordinates carrying the
+        labels (neuroid ids, story names, question ids, predictions). Stored beside the unit's JSON.
     """
 
     scores: pd.DataFrame
     honest_raw: float | None = None
     details: dict = field(default_factory=dict)
+    values: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)
 class Benchmark:
     """A registered benchmark.
 
-    kind: "neural" (asks the subject for representations) or "behavioral" (asks for surprisal).
+    kind: "neural" (representations → brain responses), "behavioral" (surprisal → reading times), "capability"
+        (task accuracy or loss: MMLU, BBH, WikiText-2) or "similarity" (representational similarity, CKA/RDM).
+        Consumers (study statistics, the report) ask the result's kind, never parse the id.
+    version: the protocol's version; it joins the result key, so a protocol change never reuses old numbers.
+    citation: the paper(s) whose protocol and data it implements (BibTeX or "Author et al. year").
     run: ``run(subject, options, *, cache, progress) -> BenchmarkResult``.
     options: its options class (a :class:`ReadoutOptions` subclass; defaults = the published protocol).
     available(): is its data here?  files(): the data files its numbers depend on (their digest keys results).
     """
 
     identifier: str
-    kind: str
+    kind: Kind
     run: Callable[..., BenchmarkResult]
     available: Callable[[], bool] = lambda: True
     description: str = ""
     options: type[ReadoutOptions] = ReadoutOptions
     files: Callable[[], list[Path]] = list
+    version: int = 1
+    citation: str = ""
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
