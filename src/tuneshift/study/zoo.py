@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from tuneshift._yaml import YamlMapping, clip, load_yaml, parse_yaml
 from tuneshift.errors import InvalidInputError, UnknownNameError
 
 #: Keys accepted under ``reported:`` — the paper's per-model scores and properties (see the bundled file's header).
@@ -75,38 +75,17 @@ _FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
-class _Lines(dict):
-    """A YAML mapping that remembers the line (1-based) of each key and of itself."""
-
-    line: int = 0
-    key_lines: dict
-
-
-class _LineLoader(yaml.SafeLoader):
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Lines:
-        mapping = _Lines(super().construct_mapping(node, deep=True))
-        mapping.line = node.start_mark.line + 1
-        mapping.key_lines = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
-        return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
-
-
 def _refuse(source: str, line: int, what: str, fix: str) -> InvalidInputError:
     return InvalidInputError(f"{source}:{line}: {what}. {fix}".strip())
 
 
 def parse_zoo(text: str, source: str) -> dict[str, dict[str, Any]]:
-    """Validated entries of one zoo file: name → the fields it gives (plus ``defined_at``)."""
-    try:
-        document = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as error:
-        # the construct being parsed (context) starts where the mistake is; the problem mark is often the file's end
-        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        what = " ".join(filter(None, (getattr(error, "context", None), getattr(error, "problem", None))))
-        raise _refuse(source, line, f"not valid YAML ({what or error})", "") from None
+    """Validated entries of one zoo file's text: name → the fields it gives (plus ``defined_at``)."""
+    return check_zoo(parse_yaml(text, source), source)
+
+
+def check_zoo(document: Any, source: str) -> dict[str, dict[str, Any]]:
+    """Validated entries of a zoo document read by :mod:`tuneshift._yaml` from `source`."""
     if not isinstance(document, dict) or not isinstance(document.get("models"), dict):
         raise _refuse(source, 1, "a zoo file is a mapping with one key, `models:`", "See `tuneshift zoo show --help`.")
     models = document["models"]
@@ -114,14 +93,16 @@ def parse_zoo(text: str, source: str) -> dict[str, dict[str, Any]]:
     for name, body in models.items():
         line = models.key_lines.get(name, 0)
         if not isinstance(name, str):
-            raise _refuse(source, line, f"model name {name!r} is not a string", "Quote it.")
+            raise _refuse(source, line, f"model name {clip(name)} is not a string", "Quote it.")
         if not isinstance(body, dict):
-            raise _refuse(source, line, f"model {name!r} is not a mapping of fields", f"Fields: {', '.join(_FIELDS)}.")
+            raise _refuse(
+                source, line, f"model {clip(name)} is not a mapping of fields", f"Fields: {', '.join(_FIELDS)}."
+            )
         entries[name] = {**_check_fields(body, name, source), "defined_at": f"{source}:{line}"}
     return entries
 
 
-def _check_fields(body: _Lines, name: str, source: str) -> dict[str, Any]:
+def _check_fields(body: YamlMapping, name: str, source: str) -> dict[str, Any]:
     checked = {}
     for key, value in body.items():
         line = body.key_lines.get(key, body.line)
@@ -129,26 +110,28 @@ def _check_fields(body: _Lines, name: str, source: str) -> dict[str, Any]:
             near = difflib.get_close_matches(str(key), _FIELDS, n=1)
             hint = f"Did you mean {near[0]!r}? " if near else ""
             raise _refuse(
-                source, line, f"model {name!r}: unknown field {key!r}", f"{hint}Fields: {', '.join(_FIELDS)}."
+                source, line, f"model {clip(name)}: unknown field {clip(key)}", f"{hint}Fields: {', '.join(_FIELDS)}."
             )
         if value is None:
             continue
         types, expected = _FIELDS[key]
         wrong_type = not isinstance(value, types) or (bool not in types and isinstance(value, bool))
         if wrong_type or (key in ("params_b", "layers") and value <= 0):
-            raise _refuse(source, line, f"model {name!r}, field {key!r}: expected {expected}, got {value!r}", "")
+            raise _refuse(
+                source, line, f"model {clip(name)}, field {clip(key)}: expected {expected}, got {clip(value)}", ""
+            )
         if key == "reported":
             for metric, number in value.items():
                 metric_line = value.key_lines.get(metric, line)
                 if metric not in REPORTED_KEYS:
                     raise _refuse(
-                        source, metric_line, f"model {name!r}: unknown reported value {metric!r}",
+                        source, metric_line, f"model {clip(name)}: unknown reported value {clip(metric)}",
                         f"Reported values: {', '.join(REPORTED_KEYS)}.",
                     )  # fmt: skip
                 if isinstance(number, bool) or not isinstance(number, int | float):
                     raise _refuse(
-                        source, metric_line, f"model {name!r}, field 'reported.{metric}': expected a number, "
-                        f"got {number!r}", "",
+                        source, metric_line, f"model {clip(name)}, field 'reported.{metric}': expected a number, "
+                        f"got {clip(number)}", "",
                     )  # fmt: skip
             value = {metric: float(number) for metric, number in value.items() if number is not None}
         checked[key] = float(value) if key == "params_b" else value
@@ -195,18 +178,19 @@ class Zoo(Mapping[str, ZooEntry]):
 
 def load_zoo(files: Iterable[str | os.PathLike] = (), *, bundled: bool = True) -> Zoo:
     """The packaged zoo (plus any catalog model it lacks), then each user file in order, later fields winning."""
-    merged: dict[str, dict[str, Any]] = {}
+    users = []
+    for path in files:  # user files first: a hostile or mistaken one is refused before anything else loads
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"Zoo file {path} does not exist. Pass a YAML file with a `models:` mapping.")
+        users.append(check_zoo(load_yaml(path, what="zoo file"), str(path)))
     layers = []
     if bundled:
         text = resources.files("tuneshift.study").joinpath(BUNDLED).read_text()
         packaged = parse_zoo(text, f"tuneshift/study/{BUNDLED}")
         layers += [packaged, _catalog_entries(exclude=packaged)]
-    for path in files:
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(f"Zoo file {path} does not exist. Pass a YAML file with a `models:` mapping.")
-        layers.append(parse_zoo(path.read_text(), str(path)))
-    for layer in layers:
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in [*layers, *users]:
         for name, fields in layer.items():
             previous = merged.get(name, {})
             reported = {**previous.get("reported", {}), **fields.get("reported", {})}
@@ -215,8 +199,8 @@ def load_zoo(files: Iterable[str | os.PathLike] = (), *, bundled: bool = True) -
     for entry in entries.values():
         if entry.base_model and entry.base_model not in entries:
             raise InvalidInputError(
-                f"{entry.defined_at}: model {entry.name!r}, field 'base_model': {entry.base_model!r} is not in the "
-                "zoo. Add that model to your zoo file or correct the name."
+                f"{entry.defined_at}: model {clip(entry.name)}, field 'base_model': {clip(entry.base_model)} is not "
+                "in the zoo. Add that model to your zoo file or correct the name."
             )
     return Zoo(entries)
 
