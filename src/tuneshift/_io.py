@@ -1,17 +1,92 @@
-"""File helpers: atomic writes (a crash or Ctrl-C never leaves a half-written result behind) and file hashes."""
+"""File helpers: atomic writes (a crash, Ctrl-C or a full disk never leaves a half-written result behind) and file
+hashes."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from tuneshift.errors import TuneshiftError
+
+#: errno values that mean "no room": the device is full, or the user's quota is.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: errno values of a folder that cannot be written at all (read-only mount, permissions).
+UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+#: Libraries that lose the errno (numpy's tofile: "N requested and M written", HDF5: "NetCDF: HDF error") fail a
+#: write; when the folder then has less than this free, the failure is taken as a full disk.
+FULL_BELOW_BYTES = 1 << 20
+
+
+class DiskFullError(TuneshiftError, OSError):
+    """A write found no space left on its device (or quota). Raised by the atomic writers, which leave no partial
+    file; `saved` says what is on disk after all (the caller knows: "the unit ... was saved")."""
+
+    def __init__(self, path: str | os.PathLike, saved: str = "", needed: int | None = None):
+        self.path, self.saved, self.needed = Path(path), saved, needed
+        room = f" ({_size(needed)} are needed)" if needed else ""
+        what = saved or f"{self.path.name} was not written and no partial file was left"
+        super().__init__(
+            errno.ENOSPC,
+            f"No space left on the device of {self.path.parent} while writing {self.path.name}: {what}. "
+            f"Free space there{room} or write elsewhere, and run again (finished work is reused).",
+        )
+
+    def __str__(self) -> str:
+        return self.strerror
+
+    def saying(self, saved: str) -> DiskFullError:
+        """The same error, telling what the caller had saved before it."""
+        return DiskFullError(self.path, saved, self.needed)
+
+
+def out_of_space(error: BaseException, folder: str | os.PathLike) -> bool:
+    """Whether `error`, raised by a write into `folder`, means the device is full: an ENOSPC/EDQUOT errno, or a
+    library error without one (numpy, HDF5) while `folder` has under FULL_BELOW_BYTES free."""
+    if isinstance(error, DiskFullError):
+        return True
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno in NO_SPACE
+    if not isinstance(error, OSError | RuntimeError):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def reserve(path: str | os.PathLike, n_bytes: int) -> None:
+    """Give the file at `path` `n_bytes` of real disk blocks before it is written through a memory map: a store into
+    a sparse mapping on a full disk kills the process with SIGBUS, a reservation raises :class:`DiskFullError`.
+    Uses posix_fallocate; where the filesystem or platform has none, the free space is checked instead."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, n_bytes)
+        finally:
+            os.close(fd)
+    except (AttributeError, OSError) as error:
+        if isinstance(error, OSError) and error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise (DiskFullError(path, needed=n_bytes) if out_of_space(error, path.parent) else error) from error
+        if shutil.disk_usage(path.parent).free < n_bytes - path.stat().st_blocks * 512:
+            raise DiskFullError(path, needed=n_bytes) from None
+
+
+def _size(n_bytes: int) -> str:
+    for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} bytes"
 
 
 def file_hash(path: str | os.PathLike, algorithm: str = "sha256", *, digest_size: int | None = None) -> str:
@@ -26,18 +101,24 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256", *, digest_size
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is renamed over `path`, on error removed."""
+    """Yield a temporary path beside `path`; on success it is renamed over `path`, on error removed. A full disk
+    (see :func:`out_of_space`) raises :class:`DiskFullError` naming `path`, with no partial file left."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a results folder is shared with colleagues
+    tmp_path = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp_path = Path(tmp)
+        tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a results folder is shared with colleagues
         yield tmp_path
         os.replace(tmp_path, path)
+    except (OSError, RuntimeError) as error:
+        if out_of_space(error, path.parent if path.parent.exists() else Path.cwd()):  # judged before unlinking
+            raise (error if isinstance(error, DiskFullError) else DiskFullError(path)) from error
+        raise
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 
@@ -53,6 +134,14 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     with atomic_path(path) as tmp:
         write(tmp)
     return Path(path)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Atomic bytes; a full disk raises :class:`DiskFullError` saying how many bytes were wanted."""
+    try:
+        return write_atomic(path, lambda p: p.write_bytes(data))
+    except DiskFullError as error:
+        raise DiskFullError(error.path, error.saved, len(data)) from error.__cause__
 
 
 def write_json(path: str | os.PathLike, obj: object) -> Path:

@@ -4,8 +4,17 @@ Every finished (subject, benchmark, options) unit is one file, ``OUT/units/<benc
 written atomically: its score rows, summary and provenance (subject fingerprint, variant and description, benchmark
 options, data digest, tuneshift version). The key hashes everything that changes the numbers — fingerprint,
 variant (compute dtype), benchmark id, keyed options, data digest — so a rerun with other options adds a unit
-and a rerun with the same ones finds it. ``OUT/scores.csv`` and ``OUT/summary.json`` are assembled from all
-units under a file lock after each unit: two processes scoring into one directory both keep their work.
+and a rerun with the same ones finds it; the benchmark's ``version`` joins the key, so a protocol change recomputes
+that benchmark only. A unit's per-unit values (``BenchmarkResult.values``: per neuroid, split, story or item) are
+``OUT/units/<unit file stem>.nc`` (netCDF), written before the unit file, whose ``provenance["values"]`` records
+their SHA-256: a damaged or missing array file makes the unit unfinished (named, recomputed).
+
+The tables are a function of the units: ``OUT/scores.csv`` and ``OUT/summary.json`` are assembled from all units
+under a file lock after each unit (two processes scoring into one directory both keep their work), and again by
+any store that opens a folder whose units are newer than, or missing from, its tables (a crash or a full disk
+between a unit and the tables). Tables the store cannot account for — rows of units that are not in ``units/``,
+written by another command or copied in — are never overwritten: they are moved aside (``scores.kept-1.csv``)
+with a warning. A full disk raises :class:`tuneshift._io.DiskFullError` saying what was saved.
 
 Labels: a result's ``model`` is the subject's name, followed by its non-default variant (``smollm2
 [dtype=bfloat16]``); its ``benchmark`` is the id followed by non-default options (``Futrell2018-pearsonr
@@ -26,16 +35,22 @@ import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from filelock import FileLock
 
 import tuneshift
-from tuneshift._io import write_csv, write_json
+from tuneshift._io import DiskFullError, write_bytes, write_csv, write_json
 from tuneshift.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 UNITS = "units"
 FORMAT = 1
+TABLES = ("scores.csv", "summary.json")
+VALUES_SUFFIX = ".nc"
 
 
 @dataclass
@@ -48,6 +63,7 @@ class Unit:
     scores: pd.DataFrame
     summary: dict
     provenance: dict = field(default_factory=dict)
+    values: xr.Dataset | None = field(default=None, repr=False)  # written beside the unit file, not in it
 
     def to_json(self) -> dict:
         return {
@@ -71,9 +87,11 @@ def label(name: str, settings: dict) -> str:
     return f"{name} [{', '.join(f'{k}={v}' for k, v in sorted(settings.items()))}]" if settings else name
 
 
-def unit_key(fingerprint: str, variant: dict, benchmark: str, options: dict, data: str) -> str:
-    """Hash of everything that changes a unit's numbers."""
-    blob = json.dumps([fingerprint, variant, benchmark, options, data], sort_keys=True, default=str)
+def unit_key(fingerprint: str, variant: dict, benchmark: str, options: dict, data: str, version: int = 1) -> str:
+    """Hash of everything that changes a unit's numbers, the benchmark's protocol `version` included (version 1
+    adds nothing to the hash, so units from before versions keep their keys)."""
+    parts = [fingerprint, variant, benchmark, options, data] + ([version] if version != 1 else [])
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -101,24 +119,31 @@ class ResultStore:
     def __init__(self, out_dir: str | os.PathLike):
         self.root = Path(out_dir)
         self.units_dir = self.root / UNITS
-        fresh = not self.units_dir.exists()
         _check_writable(self.root)
-        if fresh:
-            _keep_legacy(self.root)
+        self._lock = FileLock(str(self.root / ".tuneshift.lock"))
+        self.refresh()
 
     def path(self, unit: Unit) -> Path:
         """Where `unit` lives: its benchmark id, key and a hash of its model label (one computation can be
-        listed under several names: the same weights scored as "base" and as "tuned")."""
+        listed under several names: the same weights scored as "base" and as "tuned"). No part of a label reaches
+        the file name, so any label is safe; the benchmark id is a registered name, checked to stay in units/."""
         name = hashlib.sha256(unit.model.encode()).hexdigest()[:6]
-        return self.units_dir / f"{unit.provenance['benchmark_id']}-{unit.key}-{name}.json"
+        path = self.units_dir / f"{unit.provenance['benchmark_id']}-{unit.key}-{name}.json"
+        if path.parent != self.units_dir or path.name.startswith("."):
+            raise InvalidInputError(f"benchmark id {unit.provenance['benchmark_id']!r} is not a file name.")
+        return path
 
     def find(self, benchmark: str, key: str, model: str) -> Unit | None:
         """The finished unit of `key` for `model`; failing that, the same computation finished under another
-        name, relabelled and saved for `model` (nothing is recomputed). Unreadable files are named and removed."""
+        name, relabelled and saved for `model` (nothing is recomputed). Unreadable files, and units whose values
+        file is missing or damaged, are named and removed (so the unit is recomputed)."""
         found = []
         for path in sorted(self.units_dir.glob(f"{glob.escape(benchmark)}-{key}-*.json")):
             unit = _read_unit(path)
-            if unit is None:
+            problem = "" if unit is None else self._values_problem(unit)
+            if problem:
+                warnings.warn(f"{problem}; the result {path.name} will be recomputed.", stacklevel=2)
+            if unit is None or problem:
                 path.unlink(missing_ok=True)
             else:
                 found.append(unit)
@@ -130,36 +155,146 @@ class ResultStore:
         other = found[0]
         scores = other.scores.assign(model=model)
         unit = Unit(key, model, other.benchmark, scores, other.summary, {**other.provenance, "same_as": other.model})
-        self.save(unit)
+        self.save(unit, values_from=other)
         return unit
 
-    def save(self, unit: Unit) -> None:
-        """Write `unit` atomically, then reassemble the tables (under the directory's lock)."""
-        write_json(self.path(unit), unit.to_json())
-        self.assemble()
+    def save(self, unit: Unit, *, values_from: Unit | None = None) -> None:
+        """Write `unit` (its values first, then the unit file, each atomically), then reassemble the tables.
+        values_from: a unit of the same computation whose values file is copied for `unit` (a second name)."""
+        path = self.path(unit)
+        record = unit.provenance.get("values")
+        if unit.values is not None:
+            record = self._write_values(path, _values_bytes(unit.values))
+        elif values_from is not None and record:
+            record = self._write_values(path, self._values_file(values_from).read_bytes())
+        if record:
+            unit.provenance["values"] = record
+        try:
+            write_json(path, unit.to_json())
+        except DiskFullError as error:
+            path.with_suffix(VALUES_SUFFIX).unlink(missing_ok=True)
+            raise error.saying(f"this result was not saved; the results before it are in {self.units_dir}") from None
+        try:
+            self.assemble()
+        except DiskFullError as error:
+            saved = f"the result was saved ({path}), the tables were not; they are rebuilt from {UNITS}/ by any rerun"
+            raise error.saying(saved) from None
+
+    def values(self, unit: Unit) -> xr.Dataset | None:
+        """The per-unit values of `unit` (None when its benchmark kept none), checked against their recorded
+        SHA-256; a missing or damaged file is refused by name (a rerun of the score recomputes it)."""
+        import xarray as xr
+
+        if not unit.provenance.get("values"):
+            return None
+        problem = self._values_problem(unit)
+        if problem:
+            raise InvalidInputError(f"{problem}. Run the same score again: the unit is recomputed.")
+        with xr.open_dataset(self._values_file(unit), engine="netcdf4") as dataset:
+            return dataset.load()
 
     def units(self) -> list[Unit]:
         """Every readable unit, oldest first (an unreadable file is reported and skipped)."""
         found = [_read_unit(path) for path in sorted(self.units_dir.glob("*.json"))]
         return sorted((u for u in found if u is not None), key=lambda u: u.provenance.get("finished", 0.0))
 
+    def refresh(self) -> bool:
+        """Rebuild the tables when units are newer than them or missing from them (a crash or a full disk after a
+        unit was written); tables that hold rows of units not in units/ are kept aside first. Return whether the
+        tables were rebuilt."""
+        with self._lock:
+            unit_files = list(self.units_dir.glob("*.json"))
+            if self._keep_foreign({_key_of(path) for path in unit_files}) or _stale(self.root, unit_files):
+                self.assemble()
+                return True
+        return False
+
+    def tables(self) -> tuple[pd.DataFrame, dict]:
+        """scores.csv and summary.json, rebuilt first when the units say they are out of date."""
+        self.refresh()
+        with self._lock:
+            return _read_tables(self.root)
+
     def assemble(self) -> tuple[pd.DataFrame, dict]:
-        """Rewrite ``scores.csv`` and ``summary.json`` from every unit, under a lock shared by all writers."""
-        with FileLock(str(self.root / ".tuneshift.lock")):
+        """Rewrite ``scores.csv`` and ``summary.json`` from every unit, under a lock shared by all writers; tables
+        holding rows of other units are moved aside first, never overwritten."""
+        with self._lock:
+            self._keep_foreign({_key_of(path) for path in self.units_dir.glob("*.json")})  # unreadable ones too
             units = self.units()
             labels = _disambiguated(units)
             frames, summary = [], {}
             for unit, model in zip(units, labels, strict=True):
                 frames.append(unit.scores.assign(model=model, benchmark=unit.benchmark, unit=unit.key))
-                summary.setdefault(model, {})[unit.benchmark] = {**unit.summary, **_flat(unit.provenance)}
+                entry = {**unit.summary, **_flat(unit.provenance), "unit": unit.key}
+                summary.setdefault(model, {})[unit.benchmark] = entry
             table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             write_csv(self.root / "scores.csv", table)
             write_json(self.root / "summary.json", summary)
         return table, summary
 
+    def _keep_foreign(self, keys: set[str]) -> bool:
+        """Move the tables aside when they hold what the units cannot rebuild: rows of units not in `keys`, no
+        ``unit`` column (tables from before units, or another command's), or unreadable. Return whether moved."""
+        present = [self.root / name for name in TABLES if (self.root / name).exists()]
+        if not present:
+            return False
+        reason = _foreign(self.root, keys)
+        if not reason:
+            return False
+        tag = "before-units" if reason == "predates per-unit results" else _free_tag(self.root)
+        for table in present:
+            kept = table.with_name(table.name.replace(".", f".{tag}.", 1))
+            os.replace(table, kept)
+            warnings.warn(f"{table} {reason}; kept as {kept.name}, the tables are rebuilt from {UNITS}/.", stacklevel=4)
+        return True
 
-def new_unit(key: str, model: str, benchmark: str, scores: pd.DataFrame, summary: dict, **provenance) -> Unit:
-    """A unit stamped with the package version and the time it finished."""
+    def _values_file(self, unit: Unit) -> Path:
+        return self.units_dir / unit.provenance["values"]["file"]
+
+    def _values_problem(self, unit: Unit) -> str:
+        """What is wrong with `unit`'s values file ("" when it has none or it matches its SHA-256)."""
+        record = unit.provenance.get("values")
+        if not record:
+            return ""
+        name = str(record.get("file", "")) if isinstance(record, dict) else ""
+        if Path(name).name != name or not name.endswith(VALUES_SUFFIX):
+            return f"{self.units_dir}: a unit names {name!r} as its values file, which is not a file in {UNITS}/"
+        path = self.units_dir / name
+        try:
+            stat = path.stat()
+            digest = _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+        except OSError as error:
+            return f"{path}: the values file is missing or unreadable ({error.strerror})"
+        if digest != record.get("sha256"):
+            return f"{path}: the values file does not match its recorded SHA-256 (damaged or replaced)"
+        return ""
+
+    def _write_values(self, unit_path: Path, data: bytes) -> dict:
+        """Write `data` as the values file of the unit at `unit_path`; return its record for the unit's provenance."""
+        path = unit_path.with_suffix(VALUES_SUFFIX)
+        try:
+            write_bytes(path, data)
+        except DiskFullError as error:
+            raise error.saying(f"this result was not saved; the results before it are in {self.units_dir}") from None
+        return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def new_unit(
+    key: str,
+    model: str,
+    benchmark: str,
+    scores: pd.DataFrame,
+    summary: dict,
+    *,
+    values: xr.Dataset | None = None,
+    **provenance,
+) -> Unit:
+    """A unit stamped with the package version and the time it finished.
+
+    values: the benchmark's per-unit values (``BenchmarkResult.values``), saved beside the unit file.
+    provenance: what produced it — benchmark_id, fingerprint, variant, options, data_digest, subject, and the
+        benchmark's identity: kind, version, citation (kind and version also go into the tables).
+    """
     provenance = {**provenance, "tuneshift_version": tuneshift.__version__, "finished": time.time()}
     columns = {
         "fingerprint": provenance.get("fingerprint", ""),
@@ -167,12 +302,75 @@ def new_unit(key: str, model: str, benchmark: str, scores: pd.DataFrame, summary
         "data_digest": provenance.get("data_digest", ""),
         "tuneshift_version": tuneshift.__version__,
     }
-    return Unit(key, model, benchmark, scores.assign(**columns), summary, provenance)
+    columns.update({name: provenance[name] for name in ("kind",) if name in provenance})
+    return Unit(key, model, benchmark, scores.assign(**columns), summary, provenance, values)
 
 
 def _flat(provenance: dict) -> dict:
-    keep = ("benchmark_id", "fingerprint", "variant", "options", "data_digest", "tuneshift_version")
+    keep = ("benchmark_id", "kind", "version", "fingerprint", "variant", "options", "data_digest", "tuneshift_version")
     return {k: provenance[k] for k in keep if k in provenance}
+
+
+def _values_bytes(values: xr.Dataset) -> bytes:
+    """`values` as netCDF-4 bytes (strings, booleans and attributes round-trip), built in memory so that the file
+    is written through a plain write, which reports a full disk (HDF5's own writes do not say ENOSPC)."""
+    return bytes(values.to_netcdf(engine="netcdf4"))
+
+
+def _key_of(unit_file: Path) -> str:
+    """The unit key in a unit file name (``<benchmark>-<key>-<label hash>.json``; benchmark ids may hold '-')."""
+    return unit_file.stem.rsplit("-", 2)[-2] if unit_file.stem.count("-") >= 2 else ""
+
+
+def _stale(root: Path, unit_files: list[Path]) -> bool:
+    """Whether the tables miss a unit: a table is absent, older than a unit file, or lacks a unit's key."""
+    if not unit_files:
+        return False
+    tables = [root / name for name in TABLES]
+    try:
+        oldest = min(table.stat().st_mtime_ns for table in tables)
+        if any(path.stat().st_mtime_ns > oldest for path in unit_files):
+            return True
+        listed = set(pd.read_csv(tables[0], usecols=["unit"], dtype=str)["unit"])
+    except (OSError, ValueError, pd.errors.ParserError):
+        return True
+    return not {_key_of(path) for path in unit_files} <= listed
+
+
+def _foreign(root: Path, keys: set[str]) -> str:
+    """Why the tables in `root` are not the store's to overwrite ("" when every row they hold is a unit in
+    `keys`, so that rebuilding them loses nothing)."""
+    scores, summary = root / "scores.csv", root / "summary.json"
+    try:
+        if scores.exists():
+            header = scores.open().readline().strip().split(",")
+            if header != [""] and "unit" not in header:
+                return "predates per-unit results" if not keys else "was not assembled from per-unit results"
+            if header != [""]:
+                listed = set(pd.read_csv(scores, usecols=["unit"], dtype=str)["unit"].dropna())
+                if listed - keys:
+                    return f"holds results of {len(listed - keys)} unit(s) that are not in {UNITS}/"
+        if summary.exists():
+            entries = [e for bench in json.loads(summary.read_text()).values() for e in bench.values()]
+            if not scores.exists() and any(e.get("unit") not in keys for e in entries):
+                return f"holds results that are not in {UNITS}/"
+    except (OSError, ValueError, AttributeError, pd.errors.ParserError) as error:
+        return f"cannot be read ({type(error).__name__})"
+    return ""
+
+
+def _free_tag(root: Path) -> str:
+    """The first ``kept-N`` under which neither table exists yet."""
+    n = 1
+    while any((root / name.replace(".", f".kept-{n}.", 1)).exists() for name in TABLES):
+        n += 1
+    return f"kept-{n}"
+
+
+def _read_tables(root: Path) -> tuple[pd.DataFrame, dict]:
+    scores, summary = root / "scores.csv", root / "summary.json"
+    table = pd.read_csv(scores) if scores.exists() and scores.stat().st_size > 1 else pd.DataFrame()
+    return table, json.loads(summary.read_text()) if summary.exists() else {}
 
 
 def _disambiguated(units: list[Unit]) -> list[str]:
@@ -204,18 +402,6 @@ def _parse_unit(path: str, mtime_ns: int, size: int) -> Unit:
     if record.get("format") != FORMAT:
         raise ValueError(f"format {record.get('format')!r}, expected {FORMAT}")
     return Unit.from_json(record)
-
-
-def _keep_legacy(root: Path) -> None:
-    """Tables written before results had units cannot be re-assembled: keep them beside, under another name."""
-    scores = root / "scores.csv"
-    if not scores.exists() or "unit" in scores.open().readline().strip().split(","):
-        return
-    for name in ("scores.csv", "summary.json"):
-        if (root / name).exists():
-            kept = root / name.replace(".", ".before-units.", 1)
-            os.replace(root / name, kept)
-            warnings.warn(f"{root / name} predates per-unit results; kept as {kept}.", stacklevel=4)
 
 
 def _check_writable(root: Path) -> None:

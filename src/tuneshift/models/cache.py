@@ -6,6 +6,11 @@ An entry is a directory ``<root>/<key>/`` with ``words.csv``, ``activations.npy`
 entry whose manifest does not list exactly the files it holds, or whose files do not match their recorded digests
 (disk corruption, a hand edit), is reported, deleted and recomputed, never used. Work directories of runs that died
 (SIGKILL) are swept when the cache is opened.
+
+The cache is optional: a cache folder that is read-only or full degrades to no cache, with one warning naming the
+folder and the space needed, and the readout goes on in memory (issue 25: a memory-mapped write into a sparse file
+on a full disk used to kill the run with SIGBUS; the readout now reserves the file's blocks first, see
+:func:`tuneshift._io.reserve`).
 """
 
 from __future__ import annotations
@@ -18,19 +23,67 @@ import socket
 import tempfile
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tuneshift import config
-from tuneshift._io import file_hash
+from tuneshift._io import UNWRITABLE, file_hash, out_of_space, write_atomic, write_csv, write_json
+from tuneshift.errors import InvalidParameterError
 
 #: Prefix of work directories; the name goes on with ``<host>-<pid>-`` of the run that made it.
 WORK_PREFIX = "readout-"
 #: A work directory that cannot be tied to a live process (another host, an old name) is stale after this long.
 STALE_AFTER_S = 24 * 3600
+
+
+@dataclass
+class Readout:
+    """Result of :func:`tuneshift.models.readout.read_out`; what a cache entry holds.
+
+    words: one row per word, in order: passage, word_index, word, n_tokens, surprisal_bits (NaN for the first word
+        of each passage, and for words that got no token of their own).
+    layers: the layer indices stored (0 = embeddings, i = output of block i).
+    activations: (len(layers), n_words, hidden) array, memory-mapped from disk when cached; None when no layer was
+        asked for.
+    """
+
+    words: pd.DataFrame
+    layers: list[int]
+    activations: np.ndarray | None
+    path: Path | None = None
+
+    def layer(self, layer: int) -> np.ndarray:
+        """(n_words, hidden) float32 representations of every word at `layer`."""
+        if self.activations is None or layer not in self.layers:
+            raise InvalidParameterError("layer", f"one of the layers read out {self.layers}", layer)
+        return np.asarray(self.activations[self.layers.index(layer)], dtype=np.float32)
+
+    def rows(self, passage: np.ndarray, word_index: np.ndarray) -> np.ndarray:
+        """Row numbers (into `words` and the activations) of the given (passage, word_index) pairs."""
+        starts = np.concatenate([[0], np.cumsum(self.words.groupby("passage", sort=True).size().to_numpy())])
+        return starts[np.asarray(passage)] + np.asarray(word_index)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``words.csv``, ``activations.npy`` ((layers, words, hidden)) and ``layers.json`` into `out_dir`,
+        each atomically (a full disk raises :class:`tuneshift._io.DiskFullError`, leaving no partial file)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(out_dir / "words.csv", self.words)
+        if self.activations is not None:
+            if self.path is not None:
+                write_atomic(out_dir / "activations.npy", lambda p: shutil.copyfile(self.path / "activations.npy", p))
+            else:
+                write_atomic(out_dir / "activations.npy", lambda p: _save_npy(p, self.activations))
+        write_json(out_dir / "layers.json", {"layers": self.layers})
+        return out_dir
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # a handle: np.save would append ".npy" to the temporary name
+        np.save(handle, array)
 
 
 def file_digest(path: Path) -> str:
@@ -42,14 +95,37 @@ class ActivationCache:
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = config.activations_dir(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.sweep()
+        self.usable = True
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.sweep()
+        except OSError as error:
+            self._give_up(error)
 
     def work_dir(self) -> Path:
         """A new work directory for an entry, under the root (same filesystem), named after this host and process
-        so that :meth:`sweep` can tell a live run's from a dead one's."""
+        so that :meth:`sweep` can tell a live run's from a dead one's; in the temp folder when the cache is off."""
         prefix = f"{WORK_PREFIX}{socket.gethostname()}-{os.getpid()}-"
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
+        if self.usable:
+            try:
+                return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
+            except OSError as error:
+                self._give_up(error)
+        return Path(tempfile.mkdtemp(prefix=prefix))
+
+    def _give_up(self, error: OSError, needed: int = 0) -> None:
+        """Turn the cache off for this run, with one warning saying why, when the folder is full or read-only;
+        any other error is raised."""
+        if not (out_of_space(error, self.root if self.root.exists() else Path.cwd()) or error.errno in UNWRITABLE):
+            raise error
+        self.usable = False
+        space = f"; {needed / 2**20:.1f} MiB are needed there to cache it" if needed else ""
+        why = "no space left on its device" if out_of_space(error, self.root) else error.strerror or str(error)
+        warnings.warn(
+            f"Activation cache {self.root}: cannot write there ({why}){space}. Going on without the cache "
+            "(readouts are recomputed next time); free space there or set TUNESHIFT_ACTIVATIONS to another folder.",
+            stacklevel=3,
+        )
 
     def sweep(self) -> list[Path]:
         """Remove work directories left by runs that died; return them. A directory is stale when the process that
@@ -75,10 +151,8 @@ class ActivationCache:
 
     def load(self, key: str):
         """The cached Readout for `key`, or None when absent or corrupt (a corrupt entry is removed)."""
-        from tuneshift.models.readout import Readout
-
         entry = self.root / key
-        if not entry.exists():
+        if not self.usable or not entry.exists():
             return None
         problem = self._problem(entry)
         if problem:
@@ -90,17 +164,28 @@ class ActivationCache:
         activations = np.load(entry / "activations.npy", mmap_mode="r") if meta["layers"] else None
         return Readout(words, list(meta["layers"]), activations, entry)
 
-    def commit(self, key: str, work_dir: Path, words: pd.DataFrame, spec):
-        """Finish the entry built in `work_dir` (same filesystem as the cache) and move it into place."""
-        words.to_csv(work_dir / "words.csv", index=False)
-        files = {name: (work_dir / name) for name in ("words.csv", "activations.npy") if (work_dir / name).exists()}
-        meta = {
-            "spec": asdict(spec),
-            "layers": list(spec.layers),
-            "n_words": len(words),
-            "files": {name: {"size": p.stat().st_size, "blake2b": file_digest(p)} for name, p in files.items()},
-        }
-        (work_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    def commit(self, key: str, work_dir: Path, words: pd.DataFrame, spec, activations: np.ndarray | None = None):
+        """Finish the entry built in `work_dir` (same filesystem as the cache) and move it into place; return its
+        Readout. activations: the array the readout wrote (flushed here); when it is not the memory map in
+        `work_dir` (no room for it there) or the cache cannot take the entry, the Readout stays in memory."""
+        if isinstance(activations, np.memmap):
+            activations.flush()
+        on_disk = (work_dir / "activations.npy").exists() or not spec.layers
+        if not (self.usable and on_disk and work_dir.parent == self.root):
+            return _in_memory(work_dir, words, spec, None if on_disk else activations)
+        try:
+            words.to_csv(work_dir / "words.csv", index=False)
+            files = {n: (work_dir / n) for n in ("words.csv", "activations.npy") if (work_dir / n).exists()}
+            meta = {
+                "spec": asdict(spec),
+                "layers": list(spec.layers),
+                "n_words": len(words),
+                "files": {name: {"size": p.stat().st_size, "blake2b": file_digest(p)} for name, p in files.items()},
+            }
+            (work_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        except OSError as error:
+            self._give_up(error, needed=sum(p.stat().st_size for p in work_dir.iterdir()))
+            return _in_memory(work_dir, words, spec, None)
         entry = self.root / key
         try:
             os.replace(work_dir, entry)
@@ -141,6 +226,13 @@ class ActivationCache:
         for entry in entries:
             shutil.rmtree(entry, ignore_errors=True)
         return len(entries)
+
+
+def _in_memory(work_dir: Path, words: pd.DataFrame, spec, activations: np.ndarray | None) -> Readout:
+    """An uncached Readout: `activations`, or the ones in `work_dir` read into memory (the caller removes it)."""
+    if activations is None and spec.layers:
+        activations = np.array(np.load(work_dir / "activations.npy", mmap_mode="r"))
+    return Readout(words, list(spec.layers), activations, None)
 
 
 def _stale(work_dir: Path) -> bool:

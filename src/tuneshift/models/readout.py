@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tuneshift._io import write_csv
+from tuneshift._io import UNWRITABLE, out_of_space, reserve, write_csv
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.models.hooks import capture_layers
 from tuneshift.models.load import LoadedModel
@@ -211,12 +211,27 @@ def _warn_vanished(words: pd.DataFrame) -> None:
 
 
 def _allocate(work_dir: Path, spec: ReadoutSpec, n_words: int, hidden: int) -> np.ndarray | None:
+    """The (layers, words, hidden) activations array: a memory-mapped ``work_dir/activations.npy`` whose disk
+    blocks are reserved before any write (a store into a sparse mapping on a full disk is a SIGBUS, issue 25); when
+    the disk has no room (or is read-only), an array in memory, with a warning (the readout is then not cached)."""
     if not spec.layers:
         return None
-    shape = (len(spec.layers), n_words, hidden)
-    return np.lib.format.open_memmap(
-        work_dir / "activations.npy", mode="w+", dtype=STORE_DTYPES[spec.store_dtype], shape=shape
-    )
+    shape, dtype = (len(spec.layers), n_words, hidden), np.dtype(STORE_DTYPES[spec.store_dtype])
+    path = work_dir / "activations.npy"
+    try:
+        activations = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        reserve(path, activations.offset + activations.nbytes)
+        return activations
+    except OSError as error:
+        if not (out_of_space(error, work_dir) or error.errno in UNWRITABLE):
+            raise
+        path.unlink(missing_ok=True)
+        warnings.warn(
+            f"{work_dir}: no room for the activations ({np.prod(shape) * dtype.itemsize / 2**20:.1f} MiB are needed); "
+            "keeping them in memory, not cached. Free space there or set TUNESHIFT_ACTIVATIONS to another folder.",
+            stacklevel=3,
+        )
+        return np.zeros(shape, dtype)
 
 
 def _in_memory(activations: np.ndarray | None) -> np.ndarray | None:
