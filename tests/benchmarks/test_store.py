@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
+import re
 
+import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from typer.testing import CliRunner
 
 from tuneshift.benchmarks import BENCHMARKS, score
 from tuneshift.benchmarks.futrell2018 import FutrellOptions
 from tuneshift.benchmarks.run import resolve_options
-from tuneshift.benchmarks.store import ResultStore
+from tuneshift.benchmarks.store import ResultStore, Unit, _read_unit, new_unit, unit_key
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.models import load_model
 
@@ -115,7 +120,7 @@ def test_out_that_is_a_file_is_refused_before_anything_runs(tmp_path):
 def test_tables_from_before_units_are_kept_aside(tmp_path):
     (tmp_path / "scores.csv").write_text("model,benchmark,layer,raw,ceiling,normalized\nold,X,1,0.1,,\n")
     (tmp_path / "summary.json").write_text("{}")
-    with pytest.warns(UserWarning, match="predates"):
+    with pytest.warns(UserWarning, match="predate per-unit results"):
         ResultStore(tmp_path)
     assert (tmp_path / "scores.before-units.csv").exists() and (tmp_path / "summary.before-units.json").exists()
 
@@ -150,3 +155,126 @@ def test_one_name_for_two_sets_of_weights_is_told_apart_by_fingerprint(tiny_mode
         score(model, [FUTRELL], tmp_path, cache=False, progress=False)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sorted(summary) == sorted(f"smollm2 #{m.fingerprint[:8]}" for m in (hub, gguf))
+
+
+# --- a result carries its data (issue 19): values beside the unit, checked by their SHA-256 ---------------------
+
+
+def _values(n_layers: int = 3, n_splits: int = 2, n_neuroids: int = 5) -> xr.Dataset:
+    """Per-neuroid r on each split, the neural convention: string neuroid ids and subjects, a bool mask."""
+    rng = np.random.default_rng(0)
+    return xr.Dataset(
+        {
+            "r": (("layer", "split", "neuroid"), rng.normal(size=(n_layers, n_splits, n_neuroids)).astype("float32")),
+            "language": ("neuroid", rng.random(n_neuroids) > 0.5),
+        },
+        coords={
+            "layer": np.arange(n_layers),
+            "neuroid": [f"018.{i}" for i in range(n_neuroids)],
+            "subject": ("neuroid", ["018", "199", "215", "018", "ü-subject"][:n_neuroids]),
+        },
+        attrs={"paired_unit": "neuroid"},
+    )
+
+
+def _unit(key: str = "0123456789abcdef", model: str = "m", benchmark: str = "Bench-x", **provenance) -> Unit:
+    rows = pd.DataFrame({"model": model, "benchmark": benchmark, "layer": [0, 1], "raw": [0.1, 0.2]})
+    provenance = {"benchmark_id": benchmark, "fingerprint": f"fp-{model}", **provenance}
+    return new_unit(key, model, benchmark, rows, {"best_raw": 0.2}, **provenance)
+
+
+def test_values_round_trip_with_string_coords_and_the_benchmark_identity(tmp_path):
+    values = _values()
+    unit = _unit(values=values, kind="neural", version=2, citation="Pereira et al. 2018")
+    ResultStore(tmp_path).save(unit)
+
+    store = ResultStore(tmp_path)
+    found = store.find("Bench-x", unit.key, "m")
+    back = store.values(found)
+    xr.testing.assert_identical(back, values)  # numbers, dtypes (float32, bool), string coords, attrs
+    assert back["neuroid"].values.tolist()[0] == "018.0" and back["subject"].values[-1] == "ü-subject"
+    nc = tmp_path / "units" / found.provenance["values"]["file"]
+    assert nc.suffix == ".nc" and nc.stem == store.path(found).stem
+    assert found.provenance["values"]["sha256"] == hashlib.sha256(nc.read_bytes()).hexdigest()
+    assert {k: found.provenance[k] for k in ("kind", "version", "citation")} == {
+        "kind": "neural", "version": 2, "citation": "Pereira et al. 2018",
+    }  # fmt: skip
+    entry = json.loads((tmp_path / "summary.json").read_text())["m"]["Bench-x"]
+    assert (entry["kind"], entry["version"], entry["unit"]) == ("neural", 2, unit.key)
+    assert set(pd.read_csv(tmp_path / "scores.csv")["kind"]) == {"neural"}
+    assert ResultStore(tmp_path / "other").values(_unit()) is None  # a benchmark that kept no values
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "delete"])
+def test_a_damaged_values_file_is_named_and_the_unit_counts_as_not_finished(tmp_path, damage):
+    unit = _unit(values=_values())
+    store = ResultStore(tmp_path)
+    store.save(unit)
+    nc = store.path(unit).with_suffix(".nc")
+    data = bytearray(nc.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0xFF
+        nc.write_bytes(bytes(data))
+    elif damage == "truncate":
+        nc.write_bytes(bytes(data[:100]))
+    else:
+        nc.unlink()
+    stale = _read_unit(store.path(unit))
+    with pytest.raises(InvalidInputError, match=re.escape(nc.name)):
+        store.values(stale)
+    with pytest.warns(UserWarning, match=re.escape(str(nc))):
+        assert store.find("Bench-x", unit.key, "m") is None  # the caller recomputes it
+    assert not store.path(unit).exists()
+
+
+def test_a_damaged_values_file_is_recomputed_by_score(tiny_models, tmp_path, monkeypatch):
+    """Through the runner: the unit whose .nc is damaged runs again and gets a good file."""
+    bench = BENCHMARKS.get(FUTRELL)
+
+    def with_values(subject, options, **kwargs):
+        result = bench.run(subject, options, **kwargs)
+        return dataclasses.replace(result, values=_values())
+
+    monkeypatch.setitem(BENCHMARKS._entries, FUTRELL, dataclasses.replace(bench, run=with_values))
+    # until the runner passes result.values to new_unit (consumers), hand them in here; its own keyword wins after
+    monkeypatch.setattr("tuneshift.benchmarks.run.new_unit", functools.partial(new_unit, values=_values()))
+    model = tiny_models["gpt2"]
+    first = score(model, [FUTRELL], tmp_path, cache=False, progress=False)
+    (nc,) = (tmp_path / "units").glob("*.nc")
+    nc.write_bytes(nc.read_bytes()[:-64])
+    with pytest.warns(UserWarning, match=re.escape(nc.name)):
+        again = score(model, [FUTRELL], tmp_path, cache=False, progress=False)
+    assert again["raw"].iat[0] == pytest.approx(first["raw"].iat[0])
+    store = ResultStore(tmp_path)
+    xr.testing.assert_identical(store.values(store.units()[0]), _values())
+
+
+def test_a_second_name_gets_its_own_copy_of_the_values(tmp_path):
+    store = ResultStore(tmp_path)
+    store.save(_unit(model="base", values=_values()))
+    twin = store.find("Bench-x", _unit().key, "tuned")
+    assert twin.provenance["same_as"] == "base" and twin.provenance["values"]["file"] != ""
+    assert store.path(twin).with_suffix(".nc").exists()
+    xr.testing.assert_identical(store.values(twin), _values())
+
+
+def test_a_version_bump_changes_the_key_of_that_benchmark_only():
+    args = ("fp", {"dtype": "float32"}, "Bench-x", {"context": "story"}, "digest")
+    assert unit_key(*args) == unit_key(*args, version=1)  # units from before versions keep their keys
+    assert unit_key(*args, version=2) != unit_key(*args)
+    assert unit_key(*args[:2], "Bench-y", *args[3:]) == unit_key(*args[:2], "Bench-y", *args[3:], version=1)
+
+
+def test_unsafe_model_labels_never_reach_a_path_and_never_collide(tmp_path):
+    labels = ["..", "/", "/etc/passwd", "../../escape", "org/model", "org_model", "org model", "a\nb", "-", "." * 300]
+    store = ResultStore(tmp_path)
+    for label_ in labels:
+        store.save(_unit(model=label_, values=_values(1, 1, 2)))
+    paths = [store.path(_unit(model=label_)) for label_ in labels]
+    assert len(set(paths)) == len(labels) and all(p.parent == tmp_path / "units" for p in paths)
+    assert {p.name for p in (tmp_path / "units").iterdir()} == {
+        n for p in paths for n in (p.name, p.with_suffix(".nc").name)
+    }
+    assert sorted(json.loads((tmp_path / "summary.json").read_text())) == sorted(labels)
+    assert sorted(set(pd.read_csv(tmp_path / "scores.csv", keep_default_na=False)["model"])) == sorted(labels)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tuneshift.lock", "scores.csv", "summary.json", "units"]

@@ -241,11 +241,15 @@ class ResultStore:
         reason = _foreign(self.root, keys)
         if not reason:
             return False
-        tag = "before-units" if reason == "predates per-unit results" else _free_tag(self.root)
-        for table in present:
-            kept = table.with_name(table.name.replace(".", f".{tag}.", 1))
-            os.replace(table, kept)
-            warnings.warn(f"{table} {reason}; kept as {kept.name}, the tables are rebuilt from {UNITS}/.", stacklevel=4)
+        tag = "before-units" if reason == "predate per-unit results" else _free_tag(self.root)
+        kept = [table.with_name(table.name.replace(".", f".{tag}.", 1)) for table in present]
+        for table, keep in zip(present, kept, strict=True):
+            os.replace(table, keep)
+        warnings.warn(
+            f"{self.root}: the tables there ({', '.join(t.name for t in present)}) {reason}; kept as "
+            f"{', '.join(k.name for k in kept)}, and the tables are rebuilt from {UNITS}/.",
+            stacklevel=4,
+        )
         return True
 
     def _values_file(self, unit: Unit) -> Path:
@@ -345,15 +349,15 @@ def _foreign(root: Path, keys: set[str]) -> str:
         if scores.exists():
             header = scores.open().readline().strip().split(",")
             if header != [""] and "unit" not in header:
-                return "predates per-unit results" if not keys else "was not assembled from per-unit results"
+                return "predate per-unit results" if not keys else "were not assembled from per-unit results"
             if header != [""]:
                 listed = set(pd.read_csv(scores, usecols=["unit"], dtype=str)["unit"].dropna())
                 if listed - keys:
-                    return f"holds results of {len(listed - keys)} unit(s) that are not in {UNITS}/"
+                    return f"hold results of {len(listed - keys)} unit(s) that are not in {UNITS}/"
         if summary.exists():
             entries = [e for bench in json.loads(summary.read_text()).values() for e in bench.values()]
             if not scores.exists() and any(e.get("unit") not in keys for e in entries):
-                return f"holds results that are not in {UNITS}/"
+                return f"hold results that are not in {UNITS}/"
     except (OSError, ValueError, AttributeError, pd.errors.ParserError) as error:
         return f"cannot be read ({type(error).__name__})"
     return ""
