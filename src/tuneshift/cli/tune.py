@@ -37,7 +37,16 @@ def tune(
     lora_alpha: int = typer.Option(16, "--lora-alpha", help="LoRA scale α (updates are α/r · B A)."),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout", help="Dropout on LoRA's input."),
     chat_template: bool = typer.Option(False, "--chat-template", help="Wrap each prompt in the model's chat template."),
-    checkpoint_every: int = typer.Option(50, "--checkpoint-every", help="Steps between checkpoints."),
+    checkpoint_every: int = typer.Option(50, "--checkpoint-every", help="Steps between resume checkpoints."),
+    save_every: int = typer.Option(
+        None,
+        "--save-every",
+        help="Save a loadable model every N steps in OUT/checkpoints/step-N (LoRA adapter + manifest); each folder "
+        "is a model argument everywhere.",
+    ),
+    save_merged: bool = typer.Option(
+        False, "--save-merged", help="Also write merged weights into each --save-every checkpoint (larger)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Supervised fine-tuning with the loss on response tokens only; LoRA on the family's attention and FFN
@@ -45,7 +54,8 @@ def tune(
 
     Writes OUT as a normal model directory (LoRA merged, tokenizer included) with OUT/tuneshift-tune.json (base,
     base fingerprint, data checksum, options, final loss, wall time), OUT/loss.csv and OUT/loss.png. Ctrl-C saves
-    a checkpoint; the same command again resumes from it.
+    a checkpoint; the same command again resumes from it. Every option is checked before any work starts, and a
+    loss or weight that becomes non-finite stops the run with an error (nothing saved as a model).
     """
     from tuneshift.tune import TuneOptions
     from tuneshift.tune import tune as run_tune
@@ -68,6 +78,8 @@ def tune(
         drop_instruction=drop_instruction,
         chat_template=chat_template,
         checkpoint_every=checkpoint_every,
+        save_every=save_every,
+        save_merged=save_merged,
     )
     result = run_tune(base, out, data, data_format=data_format, options=options, progress=not quiet)
     record = result.record
@@ -78,3 +90,6 @@ def tune(
         f"Tuned model: {result.out_dir}",
         highlight=False,
     )
+    if record.get("checkpoints"):
+        where = result.out_dir / "checkpoints"
+        console.print(f"Checkpoints at steps {record['checkpoints']}: {where}", highlight=False)

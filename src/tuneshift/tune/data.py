@@ -86,7 +86,7 @@ def load_dataset(data: str | Path = DEFAULT_DATA, format: str | None = None) -> 
     reader = READERS.get(format)
     raw = path.read_bytes()
     examples, skipped = [], 0
-    for example in reader(path, raw.decode("utf8")):
+    for example in reader(path, decode_utf8(raw, path)):
         if example.output.strip():
             examples.append(example)
         else:
@@ -94,6 +94,19 @@ def load_dataset(data: str | Path = DEFAULT_DATA, format: str | None = None) -> 
     if not examples:
         raise InvalidInputError(f"{path}: no example with a non-empty response (format {format}).")
     return Dataset(examples, path, format, hashlib.sha256(raw).hexdigest(), skipped)
+
+
+def decode_utf8(raw: bytes, path: Path) -> str:
+    """`raw` as UTF-8 text (a leading byte-order mark dropped); other encodings are named with the line and column."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise InvalidInputError(
+            f"{path}:{line}: not UTF-8 text (byte {raw[error.start]:#04x} at column {column}). Save the file as UTF-8, "
+            f"e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}`."
+        ) from None
 
 
 def guess_format(path: Path) -> str:
@@ -104,7 +117,7 @@ def guess_format(path: Path) -> str:
     if suffix == ".json":
         return "alpaca"
     if suffix == ".jsonl":
-        with path.open(encoding="utf8") as handle:
+        with path.open(encoding="utf8", errors="replace") as handle:  # a decoding error is named when it is read
             first = next((line for line in handle if line.strip()), "{}")
         return "seed-tasks" if '"instances"' in first else "jsonl"
     raise InvalidParameterError(

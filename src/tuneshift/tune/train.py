@@ -42,8 +42,9 @@ import transformers
 from torch.nn import functional
 
 from tuneshift._io import atomic_path, write_csv, write_json
-from tuneshift.errors import InvalidInputError, InvalidParameterError
+from tuneshift.errors import InvalidInputError, InvalidParameterError, TuneshiftError
 from tuneshift.models.families import blocks_of, family_of, get_module
+from tuneshift.tune.checkpoints import list_checkpoints, save_checkpoint, step_folder
 from tuneshift.tune.data import DEFAULT_DATA, Dataset, load_dataset
 from tuneshift.tune.encode import IGNORE, Encoded, collate, encode
 
@@ -52,6 +53,38 @@ CHECKPOINT = Path("checkpoint") / "state.pt"
 METHODS = ("lora", "full")
 DEFAULT_EPOCHS = 3.0  # Aw et al. 2023 tuned for 3 epochs
 _NOT_MODULE_PATHS = {"family", "blocks", "decoder_blocks", "qkv_layout", "norm_kind"}
+TUNE_DTYPES = ("float32", "bfloat16")
+#: Options that change when files are written, never the weights (left out of the run key).
+UNKEYED = frozenset({"checkpoint_every", "save_every", "save_merged"})
+#: Shortest sequence that trains anything: one token to read and one response token to predict.
+MIN_LENGTH = 2
+MAX_LENGTH_FIX = "A sequence needs at least one token to read and one response token to predict."
+
+
+def _check_int(name: str, value: object, *, minimum: int, fix: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+        raise InvalidParameterError(name, expected, value, fix)
+
+
+def _check_number(
+    name: str,
+    value: object,
+    *,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> None:
+    """A finite real number in the interval (`low`, `high`), each end open or closed; None where allowed."""
+    if value is None and allow_none:
+        return
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        raise InvalidParameterError(name, f"a finite number in {interval}", value)
 
 
 @dataclass(frozen=True)
@@ -77,21 +110,37 @@ class TuneOptions:
     drop_instruction: bool = False
     chat_template: bool = False
     checkpoint_every: int = 50
+    save_every: int | None = None
+    save_merged: bool = False
 
     def __post_init__(self) -> None:
+        """Every option checked before any work starts: a value that would train nothing or diverge at once
+        (an infinite learning rate, NaN epochs, dropout ≥ 1, one-token sequences) is refused by name."""
         if self.method not in METHODS:
             raise InvalidParameterError("method", f"one of {METHODS}", self.method)
+        if self.dtype not in TUNE_DTYPES:
+            raise InvalidParameterError("dtype", f"one of {TUNE_DTYPES}", self.dtype)
         if self.epochs is not None and self.max_steps is not None:
             raise InvalidParameterError("epochs", "either epochs or max_steps, not both", self.epochs)
-        for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise InvalidParameterError(name, "a positive integer", getattr(self, name))
-        if self.max_steps is not None and self.max_steps < 1:
-            raise InvalidParameterError("max_steps", "a positive integer", self.max_steps)
-        if self.epochs is not None and self.epochs <= 0:
-            raise InvalidParameterError("epochs", "a positive number", self.epochs)
-        if not 0 <= self.warmup_ratio < 1:
-            raise InvalidParameterError("warmup_ratio", "a number in [0, 1)", self.warmup_ratio)
+        for name in ("batch_size", "grad_accum", "lora_rank", "lora_alpha", "checkpoint_every", "seed"):
+            _check_int(name, getattr(self, name), minimum=0 if name == "seed" else 1)
+        _check_int("max_length", self.max_length, minimum=MIN_LENGTH, fix=MAX_LENGTH_FIX)
+        for name in ("max_steps", "save_every"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), minimum=1)
+        if self.save_every is not None and self.max_steps is not None and self.save_every > self.max_steps:
+            raise InvalidParameterError(
+                "save_every",
+                f"at most the number of steps ({self.max_steps})",
+                self.save_every,
+                "A checkpoint interval larger than the run saves nothing: lower --save-every or raise --max-steps.",
+            )
+        _check_number("epochs", self.epochs, low=0, low_open=True, allow_none=True)
+        _check_number("learning_rate", self.learning_rate, low=0, low_open=True, allow_none=True)
+        _check_number("warmup_ratio", self.warmup_ratio, low=0, high=1, high_open=True)
+        _check_number("weight_decay", self.weight_decay, low=0)
+        _check_number("max_grad_norm", self.max_grad_norm, low=0, low_open=True)
+        _check_number("lora_dropout", self.lora_dropout, low=0, high=1, high_open=True)
 
     @property
     def lr(self) -> float:
@@ -105,7 +154,7 @@ class TuneOptions:
 
     def key(self) -> dict[str, object]:
         """The options that change the weights (the resume check and the record)."""
-        return {k: v for k, v in asdict(self).items() if k != "checkpoint_every"} | {"learning_rate": self.lr}
+        return {k: v for k, v in asdict(self).items() if k not in UNKEYED} | {"learning_rate": self.lr}
 
 
 @dataclass
@@ -235,6 +284,10 @@ def _run_key(base_fingerprint: str, dataset: Dataset, options: TuneOptions) -> s
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class TrainingDivergedError(TuneshiftError, ArithmeticError):
+    """The loss, a gradient or a weight became non-finite during tuning; nothing was saved as a model."""
+
+
 def tune(
     base: str,
     out: str | Path,
@@ -245,41 +298,60 @@ def tune(
     progress: bool = True,
     log_every: int = 10,
     on_step: Callable[[dict], None] | None = None,
+    on_checkpoint: Callable[[dict, torch.nn.Module], None] | None = None,
+    final_model: bool = True,
+    dataset: Dataset | None = None,
+    run_name: str | None = None,
 ) -> TuneResult:
     """Fine-tune `base` (hub id, directory, .gguf or catalog name) on `data` and write the tuned model to `out`.
 
     See the module docstring for the procedure, resuming and the output. `on_step` receives each step's row of the
-    loss history (step, loss, learning_rate, tokens, tokens_per_s, elapsed_s) after the step.
-    Raises KeyboardInterrupt after saving a checkpoint when Ctrl-C is pressed.
+    loss history (step, loss, learning_rate, tokens, loss_tokens, tokens_per_s, elapsed_s) after the step;
+    `on_checkpoint` each saved checkpoint's manifest and the in-memory model at that step (eval mode, no grad).
+    With ``options.save_every`` a loadable checkpoint is written every that many steps (:mod:`.checkpoints`);
+    `final_model=False` writes the record and the loss but not the merged model (a trajectory keeps checkpoints).
+    `dataset` (already read, e.g. filtered) replaces `data`; `run_name` names the run in checkpoint names.
+    Raises KeyboardInterrupt after saving a checkpoint when Ctrl-C is pressed, and TrainingDivergedError (saving
+    nothing) when the loss or a weight becomes non-finite.
     """
     from tuneshift.models import load_model
     from tuneshift.progress import progress as progress_bar
 
     options = options or TuneOptions()
     out = Path(out)
-    dataset = load_dataset(data, data_format)
+    dataset = dataset or load_dataset(data, data_format)
     loaded = load_model(base, dtype=options.dtype, device=options.device)
     base_fingerprint = loaded.fingerprint
     run_key = _run_key(base_fingerprint, dataset, options)
     finished = _finished(out, run_key)
     if finished is not None:
         return finished
+    _check_saved_checkpoints(out, run_key)
 
     hf_model, tokenizer = loaded.hf_model, loaded.tokenizer
     encoder_decoder = loaded.is_encoder_decoder
-    encoded = [
-        encode(
-            example,
-            tokenizer,
-            encoder_decoder=encoder_decoder,
-            max_length=options.max_length,
-            drop_instruction=options.drop_instruction,
-            chat_template=options.chat_template,
-        )
-        for example in dataset.examples
-    ]
+    encoded = encode_dataset(dataset, tokenizer, options, encoder_decoder=encoder_decoder)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     total_steps = options.total_steps(len(encoded))
+    if options.save_every is not None and options.save_every > total_steps:
+        raise InvalidParameterError(
+            "save_every",
+            f"at most the number of steps of this run ({total_steps})",
+            options.save_every,
+            "A checkpoint interval larger than the run saves nothing: lower --save-every.",
+        )
+    checkpoint_facts = {
+        "base": _base_spec(base),
+        "base_name": loaded.name,
+        "base_fingerprint": base_fingerprint,
+        "dtype": options.dtype,
+        "method": options.method,
+        "run": run_name or out.name,
+        "run_key": run_key,
+        "data_sha256": dataset.sha256,
+        "options": options.key(),
+        "total_steps": total_steps,
+    }
 
     torch.manual_seed(options.seed)
     model = prepare(hf_model, options)
@@ -302,18 +374,24 @@ def tune(
             step_loss, n_tokens = 0.0, 0
             for batch in micro_batches:
                 tensors = {k: v.to(loaded.device) for k, v in collate(batch, pad_id).items()}
-                loss = token_losses(model, hf_model, tensors, encoder_decoder=encoder_decoder) / max(n_loss, 1)
+                loss = token_losses(model, hf_model, tensors, encoder_decoder=encoder_decoder) / n_loss
                 loss.backward()
                 step_loss += loss.item()
                 n_tokens += sum(item.n_tokens for item in batch)
-            torch.nn.utils.clip_grad_norm_(trainable, options.max_grad_norm)
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, options.max_grad_norm)
+            if not (math.isfinite(step_loss) and torch.isfinite(grad_norm)):
+                what = f"the loss is {step_loss}" if not math.isfinite(step_loss) else f"gradient norm {grad_norm}"
+                raise _diverged(step + 1, total_steps, what, options, out, bad_from=step)
             row = {"step": step + 1, "loss": step_loss, "learning_rate": scheduler.get_last_lr()[0]}
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if not all(bool(torch.isfinite(p).all()) for p in trainable):
+                what = "a weight became non-finite after the update"
+                raise _diverged(step + 1, total_steps, what, options, out, bad_from=step + 1)
             seconds = time.monotonic() - step_start
             elapsed = elapsed_before + time.monotonic() - started
-            row |= {"tokens": n_tokens, "tokens_per_s": n_tokens / seconds, "elapsed_s": elapsed}
+            row |= {"tokens": n_tokens, "loss_tokens": n_loss, "tokens_per_s": n_tokens / seconds, "elapsed_s": elapsed}
             history.append(row)
             tracker.advance(1)
             if progress and (step + 1) % log_every == 0:
@@ -321,12 +399,100 @@ def tune(
             if on_step is not None:
                 on_step(row)
             done = step + 1 == total_steps
-            if ctrl_c.requested or (not done and (step + 1) % options.checkpoint_every == 0):
+            saved = options.save_every is not None and (step + 1) % options.save_every == 0
+            if saved:
+                manifest = _save_model_checkpoint(out, model, tokenizer, checkpoint_facts, history, options)
+                if on_checkpoint is not None:
+                    model.eval()
+                    with torch.no_grad():
+                        on_checkpoint(manifest, model)
+                    model.train()
+            if ctrl_c.requested or (not done and (saved or (step + 1) % options.checkpoint_every == 0)):
                 _save_checkpoint(out / CHECKPOINT, run_key, step + 1, model, optimizer, scheduler, history, elapsed)
             if ctrl_c.requested:
                 raise KeyboardInterrupt(f"tuning stopped after step {step + 1}; checkpoint saved in {out}")
 
-    return _finish(out, base, loaded, dataset, options, model, history, run_key)
+    return _finish(out, base, loaded, dataset, options, model, history, run_key, final_model=final_model)
+
+
+def encode_dataset(
+    dataset: Dataset, tokenizer: transformers.PreTrainedTokenizerBase, options: TuneOptions, *, encoder_decoder: bool
+) -> list[Encoded]:
+    """Every example encoded with `options`; refused (naming the first such example) when one would have no response
+    token under the loss — ``max_length`` too short to reach the response."""
+    encoded = [
+        encode(
+            example,
+            tokenizer,
+            encoder_decoder=encoder_decoder,
+            max_length=options.max_length,
+            drop_instruction=options.drop_instruction,
+            chat_template=options.chat_template,
+        )
+        for example in dataset.examples
+    ]
+    empty = [i for i, item in enumerate(encoded) if _n_loss_tokens(item, encoder_decoder) == 0]
+    if empty:
+        raise InvalidParameterError(
+            "max_length",
+            "a length that leaves every example at least one response token to predict",
+            options.max_length,
+            f"{len(empty)} of {len(encoded)} examples would train nothing (first: {dataset.examples[empty[0]].origin}"
+            "). Raise --max-length.",
+        )
+    return encoded
+
+
+def _diverged(
+    step: int, total: int, what: str, options: TuneOptions, out: Path, bad_from: int
+) -> TrainingDivergedError:
+    """The error to raise; loadable checkpoints from step `bad_from` on are deleted: the weights saved after update
+    s are the ones step s + 1's non-finite loss was computed with."""
+    saved = []
+    for manifest in list_checkpoints(out):
+        if manifest["step"] >= bad_from:
+            shutil.rmtree(manifest["path"], ignore_errors=True)
+        else:
+            saved.append(manifest["step"])
+    kept = f" Loadable checkpoints of earlier steps stay: {saved}." if saved else ""
+    dtype_hint = ", or tune in float32" if options.dtype != "float32" else ""
+    return TrainingDivergedError(
+        f"Tuning diverged at step {step}/{total}: {what} (learning rate {options.lr:g}, {options.dtype}). Nothing "
+        f"was saved as a tuned model in {out}.{kept} Lower --lr or --max-grad-norm{dtype_hint}, and use another "
+        "--out (or delete its checkpoint folder)."
+    )
+
+
+def _base_spec(base: str) -> str:
+    """The base as a checkpoint records it: an existing local path made absolute (it is reloaded from anywhere)."""
+    path = Path(base).expanduser()
+    return str(path.resolve()) if path.exists() else str(base)
+
+
+def _save_model_checkpoint(out: Path, model, tokenizer, facts: dict, history: list[dict], options) -> dict:
+    since = [row["loss"] for row in history[-options.save_every :]]
+    manifest = facts | {
+        "step": history[-1]["step"],
+        "tokens_seen": int(sum(row["tokens"] for row in history)),
+        "loss_tokens_seen": int(sum(row.get("loss_tokens", 0) for row in history)),
+        "loss": float(history[-1]["loss"]),
+        "mean_loss_since_last_checkpoint": float(np.mean(since)),
+        "elapsed_s": float(history[-1]["elapsed_s"]),
+    }
+    return save_checkpoint(
+        step_folder(out, manifest["step"]), model, tokenizer, manifest, save_merged=options.save_merged
+    )
+
+
+def _check_saved_checkpoints(out: Path, run_key: str) -> None:
+    """Refuse, before any work, an output folder whose checkpoints come from another base, data or options."""
+    for manifest in list_checkpoints(out):
+        if manifest.get("run_key") != run_key:
+            raise InvalidInputError(
+                f"{manifest['path']}: this checkpoint was tuned from {manifest['base']} (fingerprint "
+                f"{manifest['base_fingerprint']}) with other data or options than this run. Use another --out, or "
+                "delete its checkpoints folder to start afresh."
+            )
 
 
 def _log(row: dict, total_steps: int, history: list[dict]) -> None:
@@ -394,12 +560,16 @@ def _finished(out: Path, run_key: str) -> TuneResult | None:
     return TuneResult(out, record, pd.read_csv(out / "loss.csv"))
 
 
-def _finish(out, base, loaded, dataset: Dataset, options: TuneOptions, model, history, run_key) -> TuneResult:
+def _finish(
+    out, base, loaded, dataset: Dataset, options: TuneOptions, model, history, run_key, *, final_model: bool
+) -> TuneResult:
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    tuned = merged(model)
-    tuned.eval()
-    tuned.save_pretrained(out)
-    loaded.tokenizer.save_pretrained(out)
+    if final_model:
+        tuned = merged(model)
+        tuned.eval()
+        tuned.save_pretrained(out)
+        loaded.tokenizer.save_pretrained(out)
+    out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(history)
     write_csv(out / "loss.csv", frame)
     _plot_loss(frame, out / "loss.png", title=f"{loaded.name} → {out.name}")
@@ -413,6 +583,8 @@ def _finish(out, base, loaded, dataset: Dataset, options: TuneOptions, model, hi
         "options": options.key(),
         "run_key": run_key,
         "steps": len(frame),
+        "model_saved": final_model,
+        "checkpoints": [c["step"] for c in list_checkpoints(out)],
         "initial_loss": float(frame["loss"].iloc[0]),
         "final_loss": float(frame["loss"].iloc[-min(10, len(frame)) :].mean()),
         "final_loss_note": "mean of the last 10 steps' losses (nats per response token)",
