@@ -45,3 +45,19 @@ class ModelNotFoundError(TuneshiftError, OSError):
 
 class NotFittedError(TuneshiftError, ValueError, AttributeError):
     """An estimator used before `fit`."""
+
+
+class ModelFileError(TuneshiftError, ValueError):
+    """A model file (GGUF, safetensors, config.json, tokenizer) that is damaged, truncated, hostile or missing."""
+
+
+class UnsupportedModelError(TuneshiftError, ValueError):
+    """A model whose architecture tuneshift cannot load: unknown to transformers or to tuneshift's families."""
+
+
+class RemoteCodeError(UnsupportedModelError):
+    """A model that needs its repository's own Python code: tuneshift never runs it."""
+
+
+class ModelMemoryError(TuneshiftError, MemoryError):
+    """A model that does not fit in the memory left on this machine (message: the bytes needed and the fix)."""

@@ -25,7 +25,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from tuneshift import config as config_paths
 from tuneshift._io import _umask
 from tuneshift.errors import InvalidParameterError, ModelNotFoundError
-from tuneshift.models import catalog
+from tuneshift.models import _guard, catalog
+from tuneshift.models._guard import GGUF_MAGIC
 from tuneshift.models.families import ModuleMap, blocks_of, family_of, get_module
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEVICES = ("cpu", "cuda", "mps", "auto")
-GGUF_MAGIC = b"GGUF"
 # Config fields that change with the saving library, not with the model: left out of the fingerprint.
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures"}
 
@@ -226,24 +226,34 @@ def load_model(
         transformers.utils.logging.disable_progress_bar()
     source, kwargs, name = _resolve_source(str(model))
     meta = {"load_kwargs": kwargs, "dtype": dtype}
-    weights_source, weights_kwargs = source, kwargs
-    if "gguf_file" in kwargs and not random_init:
-        weights_source, weights_kwargs = str(_dequantized(Path(source) / kwargs["gguf_file"])), {}
-        meta["dequantized_cache"] = weights_source
-    config = AutoConfig.from_pretrained(weights_source, **weights_kwargs)
-    model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-    tokenizer = AutoTokenizer.from_pretrained(weights_source, **weights_kwargs)
-    if random_init:
-        torch.manual_seed(seed)
-        hf_model = model_class.from_config(config, dtype=DTYPES[dtype])
-        name = f"{name}:random-init(seed={seed})"
-    else:
-        load_kwargs = dict(weights_kwargs, dtype=DTYPES[dtype])
-        if device_map:
-            load_kwargs["device_map"] = device_map
-        hf_model = model_class.from_pretrained(weights_source, **load_kwargs)
-    if not device_map:
-        hf_model = hf_model.to(resolve_device(device))
+    label = str(Path(source) / kwargs["gguf_file"]) if "gguf_file" in kwargs else source
+    with _guard.translated(label, dtype=dtype):
+        header = _check_files(source, kwargs, weights=not random_init)
+    target = "cpu" if device_map else resolve_device(device)
+    if header is not None and not device_map and target == "cpu":
+        dequantizing = "gguf_file" in kwargs and not (_dequantized_path(Path(label)) / "config.json").exists()
+        _guard.check_memory(label, header.n_parameters, "float32" if dequantizing else dtype)
+    n_parameters = header.n_parameters if header is not None else None
+    with _guard.translated(label, n_parameters=n_parameters, dtype=dtype):
+        weights_source, weights_kwargs = source, kwargs
+        if "gguf_file" in kwargs and not random_init:
+            weights_source, weights_kwargs = str(_dequantized(Path(label))), {}
+            meta["dequantized_cache"] = weights_source
+        config = AutoConfig.from_pretrained(weights_source, **_guard.loading_kwargs(**weights_kwargs))
+        model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+        with _guard.translated(f"the tokenizer of {label}"):
+            tokenizer = AutoTokenizer.from_pretrained(weights_source, **_guard.loading_kwargs(**weights_kwargs))
+        if random_init:
+            torch.manual_seed(seed)
+            hf_model = model_class.from_config(config, **_guard.loading_kwargs(dtype=DTYPES[dtype]))
+            name = f"{name}:random-init(seed={seed})"
+        else:
+            load_kwargs = _guard.loading_kwargs(**weights_kwargs, dtype=DTYPES[dtype])
+            if device_map:
+                load_kwargs["device_map"] = device_map
+            hf_model = model_class.from_pretrained(weights_source, **load_kwargs)
+        if not device_map:
+            hf_model = hf_model.to(target)
     hf_model.eval()
     family_of(hf_model)  # fail early, with the list of supported families, on an unknown architecture
     return LoadedModel(
@@ -264,13 +274,17 @@ def describe_model(model: str | os.PathLike = catalog.DEFAULT_MODEL) -> dict[str
     second even for a GGUF whose full load would dequantize every tensor.
     """
     source, kwargs, name = _resolve_source(str(model))
-    config_source, config_kwargs = source, kwargs
-    if "gguf_file" in kwargs and (_dequantized_path(Path(source) / kwargs["gguf_file"]) / "config.json").exists():
-        config_source, config_kwargs = str(_dequantized_path(Path(source) / kwargs["gguf_file"])), {}
-    config = AutoConfig.from_pretrained(config_source, **config_kwargs)  # from a GGUF's header: ~12 s for Gemma-3
-    model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-    with torch.device("meta"):
-        skeleton = model_class.from_config(config)
+    label = str(Path(source) / kwargs["gguf_file"]) if "gguf_file" in kwargs else source
+    with _guard.translated(label):
+        _check_files(source, kwargs, weights=False)
+        config_source, config_kwargs = source, kwargs
+        if "gguf_file" in kwargs and (_dequantized_path(Path(label)) / "config.json").exists():
+            config_source, config_kwargs = str(_dequantized_path(Path(label))), {}
+        # from a GGUF's header: ~12 s for Gemma-3
+        config = AutoConfig.from_pretrained(config_source, **_guard.loading_kwargs(**config_kwargs))
+        model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+        with torch.device("meta"):
+            skeleton = model_class.from_config(config, **_guard.loading_kwargs())
     family = family_of(skeleton)
     blocks = blocks_of(skeleton, family)
     info: dict[str, object] = {
@@ -309,7 +323,7 @@ def _dequantized(gguf: Path) -> Path:
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     partial.chmod(0o777 & ~_umask())
     try:
-        kwargs = {"gguf_file": gguf.name}
+        kwargs = _guard.loading_kwargs(gguf_file=gguf.name)
         model_config = AutoConfig.from_pretrained(gguf.parent, **kwargs)
         model_class = (
             AutoModelForSeq2SeqLM if getattr(model_config, "is_encoder_decoder", False) else AutoModelForCausalLM
@@ -329,6 +343,16 @@ def _dequantized(gguf: Path) -> Path:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def _check_files(source: str, kwargs: dict, *, weights: bool) -> _guard.WeightsHeader | None:
+    """Validate local model files before any library reads them: a GGUF's header, or a folder's config.json,
+    tokenizer and (with `weights`) safetensors headers. Hub ids are left to transformers (with no remote code)."""
+    if "gguf_file" in kwargs:
+        return _guard.check_gguf(Path(source) / kwargs["gguf_file"])
+    if Path(source).is_dir():
+        return _guard.check_model_dir(Path(source), weights=weights)
+    return None
 
 
 def _resolve_source(model: str) -> tuple[str, dict, str]:
@@ -372,10 +396,12 @@ def _catalog_source(entry: catalog.CatalogEntry) -> tuple[str, dict, str]:
 
 
 def _in_hub_cache(hub_id: str) -> bool:
+    """Whether `hub_id`'s config.json is in the Hugging Face cache (looked up, not parsed: nothing runs)."""
+    from huggingface_hub import try_to_load_from_cache
+
     try:
-        AutoConfig.from_pretrained(hub_id, local_files_only=True)
-        return True
-    except OSError:
+        return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+    except ValueError:  # not a valid repository id
         return False
 
 
