@@ -4,7 +4,7 @@
 >>> BENCHMARKS.names()  # doctest: +SKIP
 """
 
-from tuneshift.benchmarks import futrell2018, neural, similarity, wehbe2014
+from tuneshift.benchmarks import capability, futrell2018, neural, similarity, wehbe2014
 from tuneshift.benchmarks._base import BENCHMARKS, SCORE_COLUMNS, Benchmark, BenchmarkResult, score_rows
 from tuneshift.benchmarks.run import available_benchmarks, score
 
@@ -14,6 +14,7 @@ __all__ = [
     "Benchmark",
     "BenchmarkResult",
     "available_benchmarks",
+    "capability",
     "futrell2018",
     "neural",
     "score",

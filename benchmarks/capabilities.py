@@ -1,0 +1,70 @@
+"""Capability numbers and speed on real models (issue 20): MMLU (0-shot, and k-shot with --shots), BBH answer-only,
+WikiText-2 NWP loss, and MMLU questions/second with one forward pass per question vs one per option.
+
+    nice -n 10 python benchmarks/capabilities.py smollm2-135m-instruct --mmlu /path/to/mmlu.jsonl --limit 10
+
+Prints one JSON object per measurement (numbers, wall time); --limit N takes the first N items of every MMLU
+subject / BBH task and the first N WikiText-2 articles (0 = all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from tuneshift.benchmarks import BENCHMARKS
+from tuneshift.benchmarks.options import build
+from tuneshift.models import load_model
+
+
+def timed(name: str, model, options: dict) -> dict:
+    bench = BENCHMARKS.get(name)
+    start = time.perf_counter()
+    result = bench.run(model, build(bench.options, options, benchmark=name), progress=True)
+    wall = time.perf_counter() - start
+    rows = result.scores[~result.scores["measure"].str.contains(":")]
+    return {
+        "benchmark": name,
+        "options": options,
+        "wall_s": round(wall, 1),
+        "items_per_s": round(result.details["n_items"] / wall, 2),
+        "forward_rows": result.details["forward_rows"],
+        "scores": {row.measure: (round(row.raw, 4), int(row.n)) for row in rows.itertuples()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model")
+    parser.add_argument("--mmlu", default="", help="mmlu.jsonl (default: the fetched file)")
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--nwp-limit", type=int, default=4)
+    parser.add_argument("--shots", type=int, default=0, help="also run MMLU k-shot")
+    parser.add_argument("--speed-subjects", default="high_school_geography,marketing")
+    parser.add_argument("--speed-limit", type=int, default=5)
+    parser.add_argument("--max-gen-toks", type=int, default=32)
+    parser.add_argument("--only", default="speed,mmlu,bbh,nwp")
+    args = parser.parse_args()
+    only = args.only.split(",")
+    model = load_model(args.model)
+    mmlu = {"data": args.mmlu, "limit": args.limit}
+    runs = []
+    if "speed" in only:
+        for one_pass in (True, False):
+            speed = {**mmlu, "limit": args.speed_limit, "subjects": args.speed_subjects}
+            runs.append(("MMLU", {**speed, "one_pass": one_pass}))
+    if "mmlu" in only:
+        runs.append(("MMLU", mmlu))
+        if args.shots:
+            runs.append(("MMLU", {**mmlu, "num_fewshot": args.shots}))
+    if "bbh" in only:
+        runs.append(("BBH", {"limit": args.limit, "max_gen_toks": args.max_gen_toks}))
+    if "nwp" in only:
+        runs.append(("WikiText2-nwp", {"limit": args.nwp_limit}))
+    for name, options in runs:
+        print(json.dumps({"model": args.model, **timed(name, model, options)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
