@@ -1,8 +1,25 @@
 """The `tuneshift` command.
 
-Every command fails the same way: a tuneshift error (bad input, unknown name, missing model or data) prints its
-one-line message — what, where, how to fix — and exits with status 1; ``tuneshift --debug ...`` shows the
-traceback as well. Ctrl-C exits with status 130 after saying that finished results are kept.
+Every command fails the same way, in one line on stderr:
+
+- a tuneshift error (bad input, unknown name, missing, damaged or unsupported model or data) prints
+  ``error: <what, where, how to fix>``;
+- any other error (from transformers, gguf, safetensors, torch, numpy, the file system) prints
+  ``error: <type>: <message> (run with --debug for the traceback)``;
+- a usage error (unknown option, missing or malformed argument) prints ``error: <message> (see 'tuneshift CMD
+  --help')``.
+
+``tuneshift --debug ...`` shows the traceback of an error as well. Ctrl-C says that finished results are kept.
+
+Exit codes:
+
+====  ==========================================================================================================
+0     success
+1     error (one line; ``--debug`` for the traceback)
+2     usage error (click: unknown option, missing or malformed argument or option value)
+3     ``study run`` finished, but some tasks failed (listed in OUT/failures.csv); a rerun retries them
+130   interrupted (Ctrl-C); finished results are kept and the same command resumes
+====  ==========================================================================================================
 """
 
 from __future__ import annotations
@@ -11,6 +28,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tuneshift.cli import compare as compare_cli
 from tuneshift.cli import data, explain, explain_internals, models, report, study, zoo
@@ -19,6 +37,11 @@ from tuneshift.cli.readout import readout
 from tuneshift.cli.score import score
 from tuneshift.cli.tune import tune
 from tuneshift.errors import TuneshiftError
+
+try:  # typer 0.2x ships its own copy of click; older typer uses click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
 
 app = typer.Typer(
     help="tuneshift: what instruction tuning changes in a language model — brain alignment, reading-time alignment "
@@ -49,25 +72,44 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the full tr
 
 
 def main() -> None:
-    """Entry point of the `tuneshift` script: run the app with the one error behaviour described above."""
-    err = Console(stderr=True, soft_wrap=True)
+    """Entry point of the `tuneshift` script: run the app with the one error behaviour and the exit codes above."""
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="tuneshift")
+    except KeyboardInterrupt:
+        code = INTERRUPTED
+    except click_errors.NoArgsIsHelpError as error:  # `tuneshift models`: the help, as click shows it
+        error.show()
+        sys.exit(error.exit_code)
+    except click_errors.ClickException as error:  # usage errors (exit 2), typer.BadParameter included
+        command = error.ctx.command_path if getattr(error, "ctx", None) is not None else "tuneshift"
+        hint = f" (see '{command} --help')" if isinstance(error, click_errors.UsageError) else ""
+        _fail(one_line(error.format_message()) + hint, error.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        _fail("aborted: no input.", 1)
     except TuneshiftError as error:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {error}", highlight=False)
-        sys.exit(1)
-    except Exception as error:  # click's own usage errors and Abort
-        if hasattr(error, "show") and hasattr(error, "exit_code"):
-            error.show()
-            sys.exit(error.exit_code)
-        if type(error).__name__ == "Abort":
-            sys.exit(1)
-        raise
+        _fail(one_line(str(error)), 1)
+    except Exception as error:  # transformers, gguf, safetensors, torch, numpy, OSError...: never a bare traceback
+        if _state["debug"]:
+            raise
+        _fail(f"{type(error).__name__}: {one_line(str(error), 500)} (run with --debug for the traceback)", 1)
     if code == INTERRUPTED:  # typer turns Ctrl-C into exit code 130
-        err.print("interrupted: finished results are saved; run the same command again to resume.")
+        Console(stderr=True).print("interrupted: finished results are saved; run the same command again to resume.")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """`text` with its line breaks and runs of spaces folded, cut to `limit` characters (third-party messages
+    can quote whole files)."""
+    folded = " ".join(text.split()) or "(no message)"
+    return folded if limit is None or len(folded) <= limit else folded[: limit - 1] + "…"
+
+
+def _fail(message: str, code: int) -> None:
+    """Print ``error: message`` on one line of stderr and exit with `code`."""
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(message)}")
+    sys.exit(code)
 
 
 if __name__ == "__main__":
