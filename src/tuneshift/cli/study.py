@@ -47,10 +47,19 @@ def _show(analysis: stats.Analysis) -> None:
 
 
 def _finish(analysis: stats.Analysis, out: Path | None) -> None:
+    if analysis.effects.empty:
+        console.print(
+            "0 base/tuned pairs: no instruction-tuned model (instruction_tuned: true) has its base_model among the "
+            f"{len(analysis.table)} models analysed, so there are no tuning effects; only correlations follow. Give "
+            "tuned models `base_model:` (a zoo name or another model of the study) to compare them."
+        )
     _show(analysis)
     if out is not None:
         written = stats.write_analysis(analysis, out)
-        console.print(f"wrote {len(written)} files to {out}: effects.csv, correlations.csv, analysis.json, figures/")
+        names = sorted(
+            {p.relative_to(out).parts[0] + ("/" if len(p.relative_to(out).parts) > 1 else "") for p in written}
+        )
+        console.print(f"wrote {len(written)} files to {out}: {', '.join(names)}")
 
 
 @app.command()
@@ -69,30 +78,37 @@ def correlate(
     _finish(stats.analyze(frame, where or (), source=str(table)), out)
 
 
-@app.command()
+def _run_help() -> str:
+    from tuneshift.study.run import EXAMPLE
+
+    example = "\n".join(f"    {line}" for line in EXAMPLE.splitlines())
+    return (
+        "Score every model of a study on every benchmark; a rerun skips what the results store holds, failures go "
+        "to failures.csv.\n\nExit status: 0 every task done (or done before), 1 error (nothing run), 2 usage error, "
+        "3 some tasks failed (listed in OUT/failures.csv; rerun to retry them).\n\nA commented study file "
+        f"(docs/study.md explains each field):\n\n\b\n{example}"
+    )
+
+
+@app.command(help=_run_help())
 def run(
-    study_file: Path = typer.Argument(..., help="STUDY.yaml: models, benchmarks, controls, options (see docs)."),
-    out: Path = typer.Option(..., "--out", help="Study directory: scores.csv, summary.json, failures.csv, tasks/."),
-    executor: str = typer.Option("local", help="local (this process, no Ray) or ray (a cluster or a local one)."),
+    study_file: Path = typer.Argument(..., help="STUDY.yaml: models, benchmarks, controls, options (see below)."),
+    out: Path = typer.Option(..., "--out", help="Study folder: units/, scores.csv, summary.json, failures.csv."),
+    executor: str = typer.Option(
+        "local", help="local (this process, no Ray), ray (a cluster or a local one), or another registered engine."
+    ),
     address: str | None = typer.Option(None, help="Ray cluster address (e.g. auto or head-node:6379)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (tasks, memory per model) and stop."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check everything a run would, print the plan (tasks, memory, time) and stop."
+    ),
     zoo: list[Path] | None = ZOO,
 ) -> None:
-    """Score every model of a study on every benchmark; a rerun skips finished tasks, failures go to failures.csv."""
     from tuneshift.study.run import load_study, plan_study, run_study
 
     study = load_study(study_file, zoo or ())
     plan = plan_study(study, out)
     if dry_run:
-        view = Table("model", "spec", "tasks", "pending", "memory (GB)", title=f"Plan of {study_file}")
-        for row in plan.describe().itertuples():
-            view.add_row(row.model, row.spec, str(row.tasks), str(row.pending), f"{row.memory_gb:.2f}")
-        console.print(view)
-        console.print(
-            f"{len(plan.tasks)} tasks ({len(plan.pending)} pending, {len(plan.finished)} finished) over "
-            f"{len(study.models)} models × {len(study.benchmarks)} benchmarks; largest model group needs "
-            f"{max(plan.memory.values()) / 1e9:.1f} GB"
-        )
+        _show_plan(plan, study_file)
         return
     outcome = run_study(study, out, executor=executor, address=address)
     console.print(
@@ -102,7 +118,29 @@ def run(
         + f"; report: {write_report(out)}"
     )
     if outcome.failed:
-        raise typer.Exit(2)
+        raise typer.Exit(3)
+
+
+def _show_plan(plan, study_file: Path) -> None:
+    """The dry run's table and totals, and what would fail (models whose config is unreadable, data not here)."""
+    described = plan.describe()
+    view = Table("model", "spec", "tasks", "pending", "memory (GB)", "time (s)", title=f"Plan of {study_file}")
+    for row in described.itertuples():
+        seconds = "?" if row.pending and row.seconds != row.seconds else f"{row.seconds:.0f}" if row.pending else "-"
+        view.add_row(row.model, row.spec, str(row.tasks), str(row.pending), f"{row.memory_gb:.2f}", seconds)
+    console.print(view)
+    estimates = plan.estimate_seconds()
+    timed = (
+        f"{sum(estimates.values()):.0f} s of compute for {len(estimates)} of them (throughput measured in {plan.out})"
+    )
+    console.print(
+        f"{len(plan.tasks)} tasks ({len(plan.pending)} pending, {len(plan.finished)} finished) over "
+        f"{len(plan.study.models)} models × {len(plan.study.benchmarks)} benchmarks; largest model group needs "
+        f"{max(plan.memory.values()) / 1e9:.1f} GB; "
+        + (timed if estimates else "no time estimate yet (none of these benchmarks has run in this folder)")
+    )
+    for problem in plan.problems():
+        console.print(f"would fail: {problem}", highlight=False)
 
 
 @app.command()
@@ -121,3 +159,4 @@ def analyze(
         specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
         frame = merge_properties(frame, [read_properties(p) for p in properties], specs)
     _finish(stats.analyze(frame, where or (), source=str(study_dir)), study_dir)
+    console.print(f"report: {write_report(study_dir)}")

@@ -98,11 +98,12 @@ def check_zoo(document: Any, source: str) -> dict[str, dict[str, Any]]:
             raise _refuse(
                 source, line, f"model {clip(name)} is not a mapping of fields", f"Fields: {', '.join(_FIELDS)}."
             )
-        entries[name] = {**_check_fields(body, name, source), "defined_at": f"{source}:{line}"}
+        entries[name] = {**check_fields(body, name, source), "defined_at": f"{source}:{line}"}
     return entries
 
 
-def _check_fields(body: YamlMapping, name: str, source: str) -> dict[str, Any]:
+def check_fields(body: YamlMapping, name: str, source: str) -> dict[str, Any]:
+    """The fields of model `name` (a zoo entry or a study's model mapping), each checked against :data:`_FIELDS`."""
     checked = {}
     for key, value in body.items():
         line = body.key_lines.get(key, body.line)
