@@ -20,17 +20,20 @@ from tuneshift.models import load_model
 
 def timed(name: str, model, options: dict) -> dict:
     bench = BENCHMARKS.get(name)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = bench.run(model, build(bench.options, options, benchmark=name), progress=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rows = result.scores[~result.scores["measure"].str.contains(":")]
     return {
         "benchmark": name,
         "options": options,
         "wall_s": round(wall, 1),
-        "items_per_s": round(result.details["n_items"] / wall, 2),
+        "cpu_s": round(cpu, 1),  # the machine is shared: CPU seconds say more about cost than wall time
+        "items_per_s": round(result.details["n_items"] / wall, 3),
+        "items_per_cpu_s": round(result.details["n_items"] / cpu, 3),
         "forward_rows": result.details["forward_rows"],
         "scores": {row.measure: (round(row.raw, 4), int(row.n)) for row in rows.itertuples()},
+        "predictions": "".join(result.values["prediction"].values) if name == "MMLU" else None,
     }
 
 
@@ -44,24 +47,19 @@ def main() -> None:
     parser.add_argument("--speed-subjects", default="high_school_geography,marketing")
     parser.add_argument("--speed-limit", type=int, default=5)
     parser.add_argument("--max-gen-toks", type=int, default=32)
-    parser.add_argument("--only", default="speed,mmlu,bbh,nwp")
+    parser.add_argument("--only", default="speed,mmlu,bbh,nwp", help="what to run, in this order")
     args = parser.parse_args()
     only = args.only.split(",")
     model = load_model(args.model)
     mmlu = {"data": args.mmlu, "limit": args.limit}
-    runs = []
-    if "speed" in only:
-        for one_pass in (True, False):
-            speed = {**mmlu, "limit": args.speed_limit, "subjects": args.speed_subjects}
-            runs.append(("MMLU", {**speed, "one_pass": one_pass}))
-    if "mmlu" in only:
-        runs.append(("MMLU", mmlu))
-        if args.shots:
-            runs.append(("MMLU", {**mmlu, "num_fewshot": args.shots}))
-    if "bbh" in only:
-        runs.append(("BBH", {"limit": args.limit, "max_gen_toks": args.max_gen_toks}))
-    if "nwp" in only:
-        runs.append(("WikiText2-nwp", {"limit": args.nwp_limit}))
+    speed = {**mmlu, "limit": args.speed_limit, "subjects": args.speed_subjects}
+    plans = {
+        "speed": [("MMLU", {**speed, "one_pass": True}), ("MMLU", {**speed, "one_pass": False})],
+        "mmlu": [("MMLU", mmlu)] + ([("MMLU", {**mmlu, "num_fewshot": args.shots})] if args.shots else []),
+        "bbh": [("BBH", {"limit": args.limit, "max_gen_toks": args.max_gen_toks})],
+        "nwp": [("WikiText2-nwp", {"limit": args.nwp_limit})],
+    }
+    runs = [run for step in only for run in plans[step]]
     for name, options in runs:
         print(json.dumps({"model": args.model, **timed(name, model, options)}), flush=True)
 

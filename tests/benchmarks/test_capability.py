@@ -165,3 +165,21 @@ def test_score_keeps_per_item_values_in_the_store(tmp_path, monkeypatch):
     assert set(values["prediction"].values) <= set("ABCD")
     overall = rows.set_index("measure").loc["overall", "raw"]
     assert overall == pytest.approx(np.mean(values["correct"].values))
+
+
+def test_measured_properties_from_the_store(tmp_path):
+    """Capability units in a results folder become the study's property columns (default-option units win)."""
+    from tuneshift.benchmarks.capability import measured_properties, rows_frame
+    from tuneshift.benchmarks.store import ResultStore, Unit
+
+    store = ResultStore(tmp_path)
+    mmlu = rows_frame([("overall", 0.3, 10), ("stem", 0.2, 4), ("other", 0.4, 6)])
+    five_shot = rows_frame([("overall", 0.9, 10)])
+    nwp = rows_frame([("loss", 3.1, 1000), ("word_perplexity", 80.0, 700)])
+    units = [("a", "MMLU", "MMLU [num_fewshot=5]", five_shot), ("b", "MMLU", "MMLU", mmlu)]
+    for key, identifier, benchmark, rows in [*units, ("c", "WikiText2-nwp", "WikiText2-nwp", nwp)]:
+        provenance = {"benchmark_id": identifier}
+        store.save(Unit(key, "smol", benchmark, rows.assign(model="smol", benchmark=benchmark), {}, provenance))
+    (row,) = measured_properties(tmp_path).to_dict("records")
+    assert row["mmlu"] == 0.3 and row["mmlu_stem"] == 0.2 and row["nwp_loss"] == 3.1
+    assert row["measured_by"] == "MMLU; WikiText2-nwp"

