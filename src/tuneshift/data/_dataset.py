@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tuneshift._registry import Registry
-from tuneshift.data._fetch import FileCheck, RemoteFile, check_file, local_path
+from tuneshift.data._fetch import FileCheck, RemoteFile, check_file, local_path, record_holder
 from tuneshift.data.validate import check_neural_responses
 from tuneshift.errors import InvalidInputError
 
@@ -194,6 +194,10 @@ class DatasetInfo:
     files: tuple[RemoteFile, ...] = ()
     bundled: Path | None = None
     license: str = ""
+
+    def __post_init__(self) -> None:
+        for remote in self.files:
+            record_holder(remote, self.name)
 
     def load(self, data_dir: str | os.PathLike | None = None, **kwargs: Any) -> NeuralDataset:
         return self.loader(data_dir=data_dir, **kwargs)

@@ -157,11 +157,17 @@ def integrity_error(remote: RemoteFile, check: FileCheck) -> InvalidInputError:
     )
 
 
+_HOLDERS: dict[RemoteFile, str] = {}  # file -> name of a dataset that holds it (filled as datasets are declared)
+
+
+def record_holder(remote: RemoteFile, dataset: str) -> None:
+    """Note that `dataset` holds `remote`, so that a refusal of the file can name the command that fetches it."""
+    _HOLDERS.setdefault(remote, dataset)
+
+
 def refetch_hint(remote: RemoteFile) -> str:
     """The command that replaces `remote`'s file, with the name of a dataset that holds it."""
-    from tuneshift.data._dataset import DATASETS  # late: the registry's modules import this one
-
-    name = next((n for n in DATASETS.names() if remote in DATASETS.get(n).files), "<dataset>")
+    name = _HOLDERS.get(remote, "<dataset>")
     if remote.urls:
         return f"Run `tuneshift data fetch {name} --force` to download it again."
     return f"Install the published file with `tuneshift data fetch {name} --from FILE` ({remote.how or 'see docs'})."
