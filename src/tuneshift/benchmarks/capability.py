@@ -210,8 +210,11 @@ def wikitext_task(articles: pd.DataFrame, folder: Path) -> dict:
     }
 
 
-def evaluate(lm, tasks: list[dict], *, num_fewshot: int | None = None, chat_template: bool = False) -> dict:
-    """:func:`lm_eval.simple_evaluate` on inline task configs (no task index, no hub), samples kept, no bootstrap."""
+def evaluate(
+    lm, tasks: list[dict], *, num_fewshot: int | None = None, chat_template: bool = False, limit: int = 0
+) -> dict:
+    """:func:`lm_eval.simple_evaluate` on inline task configs (no task index, no hub), samples kept, no bootstrap;
+    `limit` evaluates the first N documents of each task (exemplars still come from the whole task)."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -220,6 +223,7 @@ def evaluate(lm, tasks: list[dict], *, num_fewshot: int | None = None, chat_temp
         tasks=tasks,
         task_manager=TaskManager(include_defaults=False),
         num_fewshot=num_fewshot,
+        limit=limit or None,
         apply_chat_template=chat_template,
         fewshot_as_multiturn=chat_template,
         log_samples=True,
@@ -292,17 +296,19 @@ def run_mmlu(subject, options: MMLUOptions, *, cache: bool = True, progress: boo
     questions = mmlu_data.load_mmlu(options.data or None)
     if options.subjects:
         questions = questions[questions["subject"].isin(_names(options.subjects))]
-    if options.limit:
-        questions = questions.groupby("subject", sort=False).head(options.limit)
     if options.one_pass:
         check_letters(subject.tokenizer)
     lm = _lm(subject, batch_size=options.batch_size, one_pass=options.one_pass, show_progress=progress)
     with tempfile.TemporaryDirectory(prefix="tuneshift-mmlu-") as folder:
         tasks = mmlu_tasks(questions, Path(folder))
         output = evaluate(
-            lm, list(tasks.values()), num_fewshot=options.num_fewshot, chat_template=options.chat_template
+            lm,
+            list(tasks.values()),
+            num_fewshot=options.num_fewshot,
+            chat_template=options.chat_template,
+            limit=options.limit,
         )
-    frame = _samples(questions, "subject", tasks, output)
+    frame = _samples(_first(questions, "subject", options.limit), "subject", tasks, output)
     choice = np.array([np.argmax([r[0] for r in s["filtered_resps"]]) for s in frame["sample"]])
     correct = choice == frame["answer"].to_numpy()
     values = _item_values(
@@ -314,17 +320,19 @@ def run_mmlu(subject, options: MMLUOptions, *, cache: bool = True, progress: boo
 
 def run_bbh(subject, options: BBHOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
     examples = bbh_data.load_bbh(_names(options.tasks) or None, task_dir=options.task_dir or None)
-    if options.limit:
-        examples = examples.groupby("task", sort=False).head(options.limit)
     lm = _lm(subject, batch_size=options.batch_size, show_progress=progress)
     with tempfile.TemporaryDirectory(prefix="tuneshift-bbh-") as folder:
         tasks = bbh_tasks(
             examples, Path(folder), chain_of_thought=options.chain_of_thought, max_gen_toks=options.max_gen_toks
         )
         output = evaluate(
-            lm, list(tasks.values()), num_fewshot=options.num_fewshot, chat_template=options.chat_template
+            lm,
+            list(tasks.values()),
+            num_fewshot=options.num_fewshot,
+            chat_template=options.chat_template,
+            limit=options.limit,
         )
-    frame = _samples(examples, "task", tasks, output)
+    frame = _samples(_first(examples, "task", options.limit), "task", tasks, output)
     correct = np.array([bool(s["exact_match"]) for s in frame["sample"]])
     prediction = np.array([str(s["filtered_resps"][0]) for s in frame["sample"]])
     values = _item_values(frame, "correct", correct, ["task", "category"], prediction=prediction)
@@ -363,6 +371,11 @@ def run_nwp(subject, options: NWPOptions, *, cache: bool = True, progress: bool 
     )
     details = {**_details(options, lm, len(articles)), "window": window, "stride": lm.rolling_stride}
     return BenchmarkResult(scores, values=values, details=details)
+
+
+def _first(items: pd.DataFrame, unit: str, limit: int) -> pd.DataFrame:
+    """The items lm-eval evaluates with `limit`: the first `limit` of each subject/task (all when 0)."""
+    return items.groupby(unit, sort=False).head(limit) if limit else items
 
 
 def _samples(items: pd.DataFrame, unit: str, tasks: dict[str, dict], output: dict) -> pd.DataFrame:
