@@ -1,0 +1,213 @@
+"""Standard graft sweeps, scored through the ordinary benchmark runner, and the table of what each part recovers.
+
+Sweeps walk the model's *units* bottom to top — ``embed``, every block (or every `group` blocks: ``block:0-2``),
+``norm:final`` and ``head`` (left out when the head is the embedding tensor) — or the units given:
+
+- ``leave-one-in``: the base with one unit from the tuned model;
+- ``leave-one-out``: the tuned model with one unit restored to the base (direction "reverse");
+- ``cumulative-bottom`` / ``cumulative-top``: the base with units 0..k / the top k+1 units from the tuned model;
+- ``attn-ffn``: the base with the attention, the FFN or the norms of the block units from the tuned model
+  (default: all blocks at once, ``attn:*`` vs ``ffn:*`` vs ``norm:*``);
+- ``alpha``: base + α·(tuned − base) on the whole model (or on the units given), for each α.
+
+Every hybrid is a :class:`tuneshift.graft.hybrid.Graft` scored by :func:`tuneshift.benchmarks.run.score` into one
+output directory: each (hybrid, benchmark) is a unit there, so an interrupted sweep resumes where it stopped and the
+ends (base, tuned) are shared by all sweeps. The share of the base→tuned change a hybrid recovers is
+``(hybrid − base) / (tuned − base)`` of the benchmark's score (best layer's raw score; the honest score is kept
+beside it): 0 = no change carried, 1 = the whole change. Its interval comes from the benchmark's own paired units
+(per-split / per-story values, resampled together for base, tuned and hybrid) where the result carries them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tuneshift._io import write_csv
+from tuneshift.benchmarks.store import ResultStore, Unit
+from tuneshift.errors import InvalidParameterError
+from tuneshift.graft.hybrid import GraftPair
+from tuneshift.graft.parts import PartMap, split_parts
+
+SWEEPS = ("leave-one-in", "leave-one-out", "cumulative-bottom", "cumulative-top", "attn-ffn", "alpha")
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+N_BOOT = 1000
+TABLE_COLUMNS = [
+    "sweep", "step", "part", "parts", "direction", "alpha", "benchmark", "score", "honest", "base", "tuned",
+    "share", "share_ci_low", "share_ci_high", "ci_from", "fingerprint", "unit", "seconds",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Step:
+    """One hybrid of a sweep: `parts` (names given to :meth:`GraftPair.graft`) with `direction` and `alpha`;
+    `part` is what the table shows (the unit added, left out, or reached)."""
+
+    sweep: str
+    step: int
+    part: str
+    parts: tuple[str, ...]
+    direction: str = "forward"
+    alpha: float = 1.0
+
+
+def sweep_units(parts: PartMap, group: int = 1) -> list[str]:
+    """The units a sweep walks, bottom to top: embed, the blocks `group` at a time, norm:final, head (untied)."""
+    if group < 1:
+        raise InvalidParameterError("group", "a whole number of blocks >= 1", group)
+    blocks = []
+    for first in range(0, parts.n_blocks, group):
+        last = min(first + group, parts.n_blocks) - 1
+        blocks.append(f"block:{first}" if first == last else f"block:{first}-{last}")
+    return ["embed", *blocks, "norm:final"] + ([] if parts.tied_head else ["head"])
+
+
+def sweep_steps(
+    pair: GraftPair, sweep: str, *, units: Sequence[str] | None = None, group: int = 1, alphas: Sequence[float] = ALPHAS
+) -> list[Step]:
+    """The hybrids of `sweep` (one of :data:`SWEEPS`) over `units` (default :func:`sweep_units`)."""
+    if sweep not in SWEEPS:
+        raise InvalidParameterError("sweep", f"one of {SWEEPS}", sweep)
+    given = split_parts(units) if units else None
+    for unit in given or ():
+        pair.parts.resolve(unit)  # an unknown part is refused before anything is scored
+    if sweep == "alpha":
+        label = ",".join(given) if given else "all"
+        return [Step(sweep, i, label, tuple(given or ["all"]), alpha=float(a)) for i, a in enumerate(alphas)]
+    if sweep == "attn-ffn":
+        blocks = [u.split(":", 1)[1] for u in given or ["block:*"] if u.startswith("block:")]
+        if not blocks:
+            raise InvalidParameterError("parts", "block units (block:I, ranges, block:*) for the attn-ffn sweep", given)
+        pieces = [f"{kind}:{index}" for index in blocks for kind in ("attn", "ffn", "norm")]
+        return [Step(sweep, i, piece, (piece,)) for i, piece in enumerate(pieces)]
+    seq = given or sweep_units(pair.parts, group)
+    if sweep == "leave-one-in":
+        return [Step(sweep, i, unit, (unit,)) for i, unit in enumerate(seq)]
+    if sweep == "leave-one-out":
+        return [Step(sweep, i, unit, (unit,), direction="reverse") for i, unit in enumerate(seq)]
+    if sweep == "cumulative-bottom":
+        return [Step(sweep, i, unit, tuple(seq[: i + 1])) for i, unit in enumerate(seq)]
+    return [Step(sweep, i, unit, tuple(seq[len(seq) - i - 1 :])) for i, unit in enumerate(reversed(seq))]
+
+
+ENDS = [Step("ends", 0, "base", ()), Step("ends", 1, "tuned", ("all",))]
+
+
+def run_sweeps(
+    pair: GraftPair,
+    sweeps: Sequence[str],
+    benchmarks: Sequence[str],
+    out_dir: str | Path,
+    *,
+    units: Sequence[str] | None = None,
+    group: int = 1,
+    alphas: Sequence[float] = ALPHAS,
+    options: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Score the ends (base, tuned) and every hybrid of `sweeps` on `benchmarks` into `out_dir` (resumable), and
+    return the table of :func:`graft_table` (one row per hybrid × benchmark; ``seconds``: its wall time here)."""
+    from tuneshift.benchmarks.run import score
+
+    steps = ENDS + [
+        step for sweep in sweeps for step in sweep_steps(pair, sweep, units=units, group=group, alphas=alphas)
+    ]
+    rows = []
+    for step in steps:
+        graft = pair.graft(step.parts, alpha=step.alpha, direction=step.direction)
+        started = time.perf_counter()
+        scored = score(graft, benchmarks, out_dir, options=options, cache=cache, progress=progress)
+        seconds = time.perf_counter() - started
+        for bench_label, key in scored.drop_duplicates("unit")[["benchmark", "unit"]].itertuples(index=False):
+            rows.append({**asdict(step), "parts": ",".join(step.parts), "benchmark": bench_label, "unit": key,
+                         "fingerprint": graft.fingerprint, "seconds": seconds})  # fmt: skip
+    return graft_table(pd.DataFrame(rows), ResultStore(out_dir))
+
+
+def graft_table(steps: pd.DataFrame, store: ResultStore, *, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+    """:data:`TABLE_COLUMNS` for `steps` (sweep, step, part, parts, direction, alpha, benchmark, unit, fingerprint,
+    seconds; the ends' rows have sweep "ends", part "base" / "tuned"): scores read from the units in `store`."""
+    units = {unit.key: unit for unit in store.units()}
+    table = steps.assign(
+        score=[units[k].summary["best_raw"] for k in steps["unit"]],
+        honest=[units[k].summary.get("honest_raw", np.nan) for k in steps["unit"]],
+    )
+    ends = table[table["sweep"] == "ends"].set_index(["benchmark", "part"])
+    shares = []
+    for row in table.itertuples(index=False):
+        base_unit, tuned_unit = (units[ends.loc[(row.benchmark, end), "unit"]] for end in ("base", "tuned"))
+        shares.append(recovered(base_unit, tuned_unit, units[row.unit], store, n_boot=n_boot, seed=seed))
+    table = pd.concat([table.reset_index(drop=True), pd.DataFrame(shares)], axis=1)
+    return table[TABLE_COLUMNS]
+
+
+def recovered(
+    base: Unit, tuned: Unit, hybrid: Unit, store: ResultStore, *, n_boot: int = N_BOOT, seed: int = 0
+) -> dict:
+    """base, tuned, share = (hybrid − base)/(tuned − base) of the best raw score, and its 95 % interval.
+
+    The interval resamples the benchmark's paired units (:func:`paired_values`: splits, stories) with replacement,
+    the same draw for base, tuned and hybrid, and recomputes the share on their means (percentiles of `n_boot`
+    draws). Without paired values it falls back to the hybrid's own score interval (``ci_low``/``ci_high`` of its
+    best row) mapped through the share, base and tuned taken as exact; without either, no interval.
+    """
+    b, t, h = (float(unit.summary["best_raw"]) for unit in (base, tuned, hybrid))
+    change = t - b
+    out = {"base": b, "tuned": t, "share": (h - b) / change if change else np.nan}
+    values = [paired_values(unit, store) for unit in (base, tuned, hybrid)]
+    if all(v is not None for v in values):
+        common = values[0].index.intersection(values[1].index).intersection(values[2].index)
+        stacked = np.stack([v.loc[common].to_numpy(dtype=float) for v in values])  # (3, n paired units)
+        draws = np.random.default_rng(seed).integers(0, len(common), size=(n_boot, len(common)))
+        means = stacked[:, draws].mean(axis=2)  # (3, n_boot)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boot = (means[2] - means[0]) / (means[1] - means[0])
+        low, high = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
+        return {**out, "share_ci_low": low, "share_ci_high": high, "ci_from": f"{len(common)} paired {values[0].name}"}
+    ci = hybrid.summary.get("ci_low"), hybrid.summary.get("ci_high")
+    if change and all(x is not None and np.isfinite(x) for x in ci):
+        low, high = sorted((x - b) / change for x in ci)
+        return {**out, "share_ci_low": low, "share_ci_high": high, "ci_from": "hybrid's score interval"}
+    return {**out, "share_ci_low": np.nan, "share_ci_high": np.nan, "ci_from": "none"}
+
+
+def paired_values(unit: Unit, store: ResultStore) -> pd.Series | None:
+    """The unit's score per paired unit (named by the Series' ``name``: "split", "story", ...), or None.
+
+    From the result's stored values (``ResultStore.values``; dim ``attrs["paired_unit"]``; the first variable, at
+    the best layer, neuroids reduced by median and other dims by mean, as the benchmarks aggregate), else from a
+    per-story summary (``per_story_raw``, Futrell2018).
+    """
+    values = store.values(unit) if hasattr(store, "values") else None
+    dim = values.attrs.get("paired_unit") if values is not None else None
+    if values is not None and dim in values.dims and values.data_vars:
+        var = values[next(iter(values.data_vars))]
+        if "layer" in var.dims and unit.summary.get("best_layer") is not None:
+            var = var.sel(layer=unit.summary["best_layer"])
+        for other in [d for d in var.dims if d != dim]:
+            var = var.median(other) if other == "neuroid" else var.mean(other)
+        return pd.Series(np.asarray(var.values, dtype=float), index=[str(x) for x in var[dim].values], name=dim)
+    per_story = unit.summary.get("per_story_raw")
+    return pd.Series(per_story, dtype=float, name="story") if per_story else None
+
+
+def write_outputs(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """``graft.csv`` and the figures (PNG + SVG) in `out_dir`: one share heatmap per part sweep
+    (``graft-<sweep>``), the α curves (``graft-alpha``). Returns the paths written."""
+    from tuneshift.graft.figures import alpha_curves, share_heatmap
+    from tuneshift.study.figures import save_figure
+
+    out_dir = Path(out_dir)
+    written = [write_csv(out_dir / "graft.csv", table)]
+    for sweep in [s for s in table["sweep"].unique() if s not in ("ends", "alpha")]:
+        written += save_figure(share_heatmap(table, sweep), out_dir / f"graft-{sweep}")
+    if (table["sweep"] == "alpha").any():
+        written += save_figure(alpha_curves(table), out_dir / "graft-alpha")
+    return written

@@ -1,0 +1,153 @@
+"""Sweeps scored through the ordinary runner: ends equal the models' own scores, shares 0 and 1 at the ends, units
+reused on a rerun, intervals from paired per-story / per-split values, figures and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+import xarray as xr
+from matplotlib.figure import Figure
+from typer.testing import CliRunner
+
+from tests._tiny import load_tiny
+from tests.graft.conftest import NORM_BENCH, SURPRISAL_BENCH, tuned_copy
+from tuneshift.benchmarks.run import score
+from tuneshift.benchmarks.store import Unit
+from tuneshift.cli.graft import graft as graft_command
+from tuneshift.errors import InvalidParameterError
+from tuneshift.graft import GraftPair, run_sweeps, sweep_steps, sweep_units, write_outputs
+from tuneshift.graft.figures import alpha_curves, share_heatmap
+from tuneshift.graft.sweep import paired_values, recovered
+
+
+def test_sweep_steps_walk_units_in_order(make_pair):
+    pair = make_pair("t5")  # 5 blocks, tied head
+    assert sweep_units(pair.parts) == ["embed", *(f"block:{i}" for i in range(5)), "norm:final"]
+    assert sweep_units(pair.parts, group=2) == ["embed", "block:0-1", "block:2-3", "block:4", "norm:final"]
+    bottom = sweep_steps(pair, "cumulative-bottom", group=2)
+    assert [s.parts for s in bottom][:2] == [("embed",), ("embed", "block:0-1")] and bottom[-1].parts[
+        -1
+    ] == "norm:final"
+    top = sweep_steps(pair, "cumulative-top", units="block:0,block:1,block:2")
+    assert [s.parts for s in top] == [("block:2",), ("block:1", "block:2"), ("block:0", "block:1", "block:2")]
+    out = sweep_steps(pair, "leave-one-out", units=["ffn:0", "ffn:1"])
+    assert [(s.part, s.direction) for s in out] == [("ffn:0", "reverse"), ("ffn:1", "reverse")]
+    assert [s.part for s in sweep_steps(pair, "attn-ffn")] == ["attn:*", "ffn:*", "norm:*"]
+    assert [s.alpha for s in sweep_steps(pair, "alpha", alphas=[0, 0.5, 1])] == [0.0, 0.5, 1.0]
+    with pytest.raises(InvalidParameterError, match="sweep"):
+        sweep_steps(pair, "leave-two-in")
+    with pytest.raises(InvalidParameterError, match="parts"):
+        sweep_steps(pair, "leave-one-in", units="mlp:0")
+
+
+UNITS = ["embed", "block:*", "norm:final", "head"]
+
+
+def test_graft_ends_score_as_the_models_and_sweeps_resume(tiny_model_dirs, test_benchmarks, tmp_path):
+    benchmarks, runs = test_benchmarks
+    base, tuned = load_tiny(tiny_model_dirs["llama"]), tuned_copy(tiny_model_dirs["llama"])
+    own = [score(model, benchmarks, None, progress=False).groupby("benchmark")["raw"].max() for model in (base, tuned)]
+    pair = GraftPair(base, tuned)
+    sweeps = {"sweeps": ["leave-one-in", "cumulative-bottom", "alpha"], "units": UNITS, "alphas": [0, 0.5, 1]}
+    table = run_sweeps(pair, benchmarks=benchmarks, out_dir=tmp_path, **sweeps)
+    n_units = len(list((tmp_path / "units").glob("*.json")))
+    runs_before = dict(runs)
+
+    ends = table[table["sweep"] == "ends"].set_index(["part", "benchmark"])["score"]
+    # the hybrids' ends score exactly as the base and the tuned model scored on their own (bit for bit)
+    assert ends.loc["base"].to_dict() == own[0].to_dict() and ends.loc["tuned"].to_dict() == own[1].to_dict()
+    shares = table.set_index(["sweep", "part", "alpha", "benchmark"])["share"]
+    for bench in benchmarks:
+        assert shares.loc[("ends", "base", 1.0, bench)] == 0.0 and shares.loc[("ends", "tuned", 1.0, bench)] == 1.0
+        every = ",".join(UNITS)  # the alpha sweep interpolates the units given: here the whole model
+        assert shares.loc[("alpha", every, 0.0, bench)] == 0.0 and shares.loc[("alpha", every, 1.0, bench)] == 1.0
+        assert shares.loc[("cumulative-bottom", "head", 1.0, bench)] == 1.0  # every unit grafted: the tuned model
+        assert 0.0 != shares.loc[("alpha", every, 0.5, bench)] != 1.0
+    assert len(table) == 2 * (2 + 4 + 4 + 3)  # benchmarks × (ends + leave-one-in + cumulative + α)
+    surprisal = table[table["benchmark"] == SURPRISAL_BENCH]
+    assert (surprisal["ci_from"] == "4 paired story").all()
+    inner = surprisal[surprisal["sweep"] == "leave-one-in"]
+    assert (inner["share_ci_low"] <= inner["share"]).all() and (inner["share"] <= inner["share_ci_high"]).all()
+    assert (table.loc[table["benchmark"] == NORM_BENCH, "ci_from"] == "none").all()  # no per-split values stored
+
+    again = run_sweeps(pair, benchmarks=benchmarks, out_dir=tmp_path, **sweeps)
+    assert runs == runs_before and len(list((tmp_path / "units").glob("*.json"))) == n_units
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))
+    written = write_outputs(table, tmp_path)
+    assert {p.name for p in written} >= {
+        "graft.csv",
+        "graft-leave-one-in.png",
+        "graft-cumulative-bottom.svg",
+        "graft-alpha.png",
+    }
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def _unit(best_raw: float, **summary) -> Unit:
+    return Unit("k", "m", "b", pd.DataFrame(), {"best_raw": best_raw, **summary})
+
+
+def test_share_interval_resamples_paired_units_together():
+    base = _unit(0.1, per_story_raw={"1": 0.0, "2": 0.2, "3": 0.1})
+    tuned = _unit(0.5, per_story_raw={"1": 0.6, "2": 0.4, "3": 0.5})
+    half = _unit(0.3, per_story_raw={"1": 0.3, "2": 0.3, "3": 0.3})  # exactly half way in every story
+    result = recovered(base, tuned, half, store=None)
+    assert result["share"] == pytest.approx(0.5)
+    assert result["share_ci_low"] == pytest.approx(0.5) and result["share_ci_high"] == pytest.approx(0.5)
+    scored = _unit(0.3, ci_low=0.2, ci_high=0.35)  # no per-story values: the hybrid's own interval, mapped
+    fallback = recovered(_unit(0.1), _unit(0.5), scored, store=None)
+    assert (fallback["share_ci_low"], fallback["share_ci_high"]) == pytest.approx((0.25, 0.625))
+    assert fallback["ci_from"] == "hybrid's score interval"
+
+
+def test_paired_values_read_stored_values_at_the_best_layer():
+    r = np.arange(2 * 3 * 5, dtype=float).reshape(2, 3, 5)  # (layer, split, neuroid)
+    values = xr.Dataset(
+        {"r": (("layer", "split", "neuroid"), r)}, coords={"layer": [4, 7]}, attrs={"paired_unit": "split"}
+    )
+
+    class Store:
+        def values(self, unit):
+            return values
+
+    series = paired_values(_unit(0.0, best_layer=7), Store())
+    assert series.name == "split" and series.tolist() == np.median(r[1], axis=1).tolist()
+
+
+def test_figures_are_returned_not_written(make_pair, test_benchmarks, tmp_path):
+    table = run_sweeps(make_pair("gpt2"), ["attn-ffn", "alpha"], test_benchmarks[0], tmp_path, alphas=[0, 1])
+    assert isinstance(share_heatmap(table, "attn-ffn"), Figure) and isinstance(alpha_curves(table), Figure)
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_cli(tiny_model_dirs, test_benchmarks, tmp_path):
+    app = typer.Typer()
+    app.command()(graft_command)
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["--help"]).output
+    assert "leave-one-out" in help_text and "--random-init" in help_text and "--alpha" in help_text
+    out = tmp_path / "out"
+    args = [
+        str(tiny_model_dirs["gpt2"]),
+        "--random-init",
+        "--seed",
+        "1",
+        "-s",
+        "cumulative-top",
+        "-s",
+        "alpha",
+        "--alpha",
+        "0,1",
+    ]
+    result = runner.invoke(app, [*args, "--group", "2", "-b", SURPRISAL_BENCH, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "graft.csv")
+    assert set(table["sweep"]) == {"ends", "cumulative-top", "alpha"} and (out / "graft-cumulative-top.png").exists()
+    refused = runner.invoke(
+        app, [str(tiny_model_dirs["gpt2"]), str(tiny_model_dirs["gpt2"]), "--random-init", "-b", "x"]
+    )
+    assert isinstance(refused.exception, InvalidParameterError) and "TUNED" in str(refused.exception)
+    bad_alpha = runner.invoke(app, [*args[:2], "--alpha", "0,2", "-b", SURPRISAL_BENCH, "--out", str(out)])
+    assert isinstance(bad_alpha.exception, InvalidParameterError) and "--alpha" in str(bad_alpha.exception)
