@@ -1,4 +1,4 @@
-"""`tuneshift zoo list|show`: the named models studies can use, with the paper's reported scores."""
+"""`tuneshift zoo list|show|export`: the named models studies can use, with the paper's reported scores."""
 
 from __future__ import annotations
 
@@ -57,3 +57,23 @@ def show(name: str, zoo: list[Path] | None = ZOO_OPTION) -> None:
     body = {name: {**fields, **({"reported": entry.reported} if entry.reported else {})}}
     console.print(yaml.safe_dump(body, sort_keys=False).rstrip(), highlight=False)
     console.print(f"# defined at {defined_at}", style="dim", highlight=False)
+
+
+@app.command("export")
+def export(
+    csv: Path = typer.Option(..., "--csv", help="Write the model table here (`-` for standard output)."),
+    zoo: list[Path] | None = ZOO_OPTION,
+    where: list[str] | None = typer.Option(None, "--where", help="Keep models matching, e.g. source=aw2023."),
+) -> None:
+    """The zoo as a model table CSV (one row per model: fields and reported scores), the input of `study correlate`.
+
+    `tuneshift zoo export --csv aw2023.csv --where source=aw2023` writes the paper's table; `tuneshift study
+    correlate aw2023.csv --where family!=gpt2` reproduces its correlations."""
+    from tuneshift._io import write_csv
+
+    table = apply_where(load_zoo(zoo or ()).table(), where or ()).drop(columns=["defined_at"])
+    if str(csv) == "-":
+        typer.echo(table.to_csv(index=False), nl=False)
+    else:
+        write_csv(csv, table)
+        console.print(f"wrote {len(table)} models to {csv}")

@@ -69,23 +69,24 @@ CHECKPOINT_FILES = re.compile(
 FAILURE_COLUMNS = ["model", "spec", "benchmark", "state", "error", "stage", "seconds", "host", "run_id", "traceback"]
 #: A commented study file (docs/study.md and ``study run --help`` show it; a test loads it).
 EXAMPLE = """\
-# study.yaml: every model on every benchmark; `tuneshift study run study.yaml --out DIR`
+# study.yaml: run with `tuneshift study run study.yaml --out DIR`
 models:
-  - flan-t5-small                  # a zoo name (`tuneshift zoo list`): spec, size and base model from the zoo
+  - flan-t5-small          # a zoo name (`tuneshift zoo list`)
   - t5-small
-  - name: my-tuned                 # your own model: a name, and where its weights are
-    spec: /shared/models/my-tuned  # hub id, save_pretrained directory, .gguf file or catalog name
-    base_model: t5-small           # pairs it with its base for `study analyze` (a zoo name or a model above)
+  - name: my-tuned         # your own model: a name and its weights
+    spec: /shared/models/my-tuned   # hub id, folder, .gguf, catalog name
+    base_model: t5-small   # its base, for `study analyze` pairs
     instruction_tuned: true
-    params_b: 0.06                 # optional: size in billions (else read from the config) for memory estimates
-benchmarks: [Tuckute2024-ridge, Futrell2018-pearsonr]   # ids from `tuneshift score --list`
-controls: true                     # also score each model's random-init control (same architecture)
-seed: 0                            # the controls' seed
-options: {dtype: float32, device: cpu, cache: true}     # how models load: dtype, device, device_map, cache,
-                                                        # num_cpus, num_gpus (per Ray worker)
-benchmark_options:                 # benchmark options, checked when the study loads
-  Futrell2018-pearsonr: {sentences: brainscore}         # one benchmark's; a bare name applies to all that take it
-zoo: []                            # zoo files adding or overriding models, relative to this file
+    params_b: 0.06         # optional: billions, for memory estimates
+# benchmark ids from `tuneshift score --list`
+benchmarks: [Tuckute2024-ridge, Futrell2018-pearsonr]
+controls: true             # also score random-init controls
+seed: 0                    # the controls' seed
+# how models load: dtype, device, device_map, cache, num_cpus, num_gpus
+options: {dtype: float32, device: cpu}
+benchmark_options:         # checked when the study loads
+  Futrell2018-pearsonr: {sentences: brainscore}
+zoo: []                    # more zoo files, relative to this file
 """
 
 
