@@ -169,6 +169,18 @@ def test_registered_benchmarks_return_one_row_at_the_output_layer(words, monkeyp
     assert abs(deltall.scores["raw"].iat[0]) < 0.001  # ... but adds nothing over length + punctuation
     assert set(deltall.details["per_story_raw"]) == {str(s) for s in range(1, 11)}
     assert summarize(deltall)["best_layer"] is None  # the output surprisal: no layer was chosen
+    # the values behind the scores: the measure per story (the paired unit) and every word's surprisal and RT
+    values = results["Futrell2018-pearsonr"].values
+    assert values.attrs["paired_unit"] == "story" and values.attrs["measure"] == "abs_r"
+    per_story = results["Futrell2018-pearsonr"].details["per_story_raw"]
+    np.testing.assert_allclose(values["abs_r"].sel(story=list(per_story)), list(per_story.values()))
+    np.testing.assert_allclose(values["abs_r"], np.abs(values["r"]))
+    assert int(values["n_words"].sum()) == int(values["used"].sum()) == pearson["n"].iat[0]
+    np.testing.assert_allclose(values["surprisal"], 2.0 * words["word"].str.len())
+    assert (
+        deltall.values.attrs["measure"] == "delta_ll"
+        and int(deltall.values["used"].sum()) == deltall.scores["n"].iat[0]
+    )
 
 
 PEARSON_SMOLLM2, DELTALL_SMOLLM2 = 0.3130, 0.0190  # benchmarks/futrell2018.py, context="story"
@@ -208,7 +220,8 @@ def test_score_cli_scores_precomputed_logprobs(tmp_path):
     assert summary["Futrell2018-pearsonr"]["context"] == "precomputed"
 
     refused = CliRunner().invoke(app, ["score", "--surprisal", str(davinci), "-b", "Tuckute2024-linear"])
-    assert refused.exit_code != 0 and "reading-time benchmarks only" in refused.output
+    assert isinstance(refused.exception, InvalidParameterError)  # the one pre-load check, before any file is read
+    assert "reading-time benchmarks only" in str(refused.exception)
     broken = tmp_path / "broken.csv"
     pd.read_csv(shipped).drop(columns="offset").to_csv(broken, index=False)
     failed = CliRunner().invoke(app, ["score", "--surprisal", str(broken), "--out", str(out)])

@@ -11,7 +11,7 @@ def test_variants_registered_once_for_each_linear_benchmark():
     names = set(BENCHMARKS.names())
     assert {"Pereira2018-cka", "Pereira2018-rdm", "Blank2014-cka", "Blank2014-rdm", "Tuckute2024-cka"} <= names
     assert "Tuckute2024-rdm" not in names  # one network-averaged response: no RDM
-    assert BENCHMARKS.get("Pereira2018-cka").kind == "neural"
+    assert BENCHMARKS.get("Pereira2018-cka").kind == "similarity"  # not predictivity: left out of brain averages
     assert similarity.register() == []  # idempotent
 
 

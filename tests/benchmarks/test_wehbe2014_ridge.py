@@ -89,6 +89,11 @@ def test_planted_signal_beats_shuffled_voxels(chapter):
     # α: the planted voxels need little shrinkage (measured median 10), null voxels pick the largest α (1e9).
     assert planted.details["median_alpha"] <= 1e3 and shuffled.details["median_alpha"] >= 1e6
     assert planted.details["n_neuroids"] == 24 and planted.details["n_stimuli"] == 4 * (RUN_TRS - 35)
+    # every voxel's test r in each fold is kept, and the scores are its median over voxels, mean over folds
+    r = planted.values["r"]
+    assert r.dims == ("layer", "split", "neuroid") and r.shape == (3, 4, 24) and planted.values.attrs["measure"] == "r"
+    np.testing.assert_allclose(r.median("neuroid").mean("split"), planted.scores["raw"], atol=1e-6)  # float32
+    assert np.unique(planted.values["subject"], return_counts=True)[1].tolist() == [3] * 8  # labels kept per voxel
 
 
 def test_himalaya_alpha_per_voxel_equals_a_brute_force_sklearn_loop():

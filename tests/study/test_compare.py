@@ -12,16 +12,18 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tuneshift.benchmarks._base import neuroid_values
 from tuneshift.cli.compare import compare
 from tuneshift.study.compare import BenchmarkScores, compare_benchmark, paired_test
 
 
 def _neural(model: str, split_neuroid: np.ndarray) -> BenchmarkScores:
-    """Scores of a model whose (layers, splits, neuroids) r are given; the results keep the best layer's r."""
+    """Scores of a model whose (layers, splits, neuroids) r are given, with those r as its stored values."""
     raw = np.nanmedian(split_neuroid, -1).mean(-1)
     layers = np.arange(len(raw))
-    best = [split_neuroid[int(np.argmax(raw))]]
-    return BenchmarkScores(model, "B", "neural", layers, raw, raw / 0.5, float(raw.max()), split_neuroid=best)
+    neuroids = pd.DataFrame({"neuroid_id": [f"v{i}" for i in range(split_neuroid.shape[-1])], "subject": "s1"})
+    values = neuroid_values(split_neuroid, layers, neuroids, "D")
+    return BenchmarkScores(model, "B", "neural", layers, raw, raw / 0.5, float(raw.max()), values=values)
 
 
 def test_paired_test_over_neuroids_at_each_best_layer():
@@ -37,6 +39,16 @@ def test_paired_test_over_neuroids_at_each_best_layer():
     assert test["change_ci_high"] - test["change_ci_low"] < 0.05
     row = compare_benchmark(a, b)
     assert row["pct_change_best_raw"] == pytest.approx(100 * change / a.raw[a.best])
+    # the per-neuroid changes are those of each model's own best layer (tuned: layer 1 or 2, not its bad layer 0)
+    expected = tuned[b.best].mean(0) - base[a.best].mean(0)
+    assert test["mean_unit_change"] == pytest.approx(float(np.mean(expected)), abs=1e-6)  # r kept as float32
+
+
+def test_results_without_values_get_no_paired_test():
+    a = _neural("a", np.full((2, 10, 20), 0.2))
+    b = BenchmarkScores("b", "B", "neural", a.layers, a.raw, a.normalized, a.honest_raw)
+    test = paired_test(a, b)
+    assert test["unit"] == "none" and "no per-unit values" in test["note"]
 
 
 def test_paired_test_over_splits_when_one_neuroid():
@@ -63,8 +75,8 @@ def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_
     table = pd.read_csv(out / "compare.csv").set_index("benchmark")
     tuckute = table.loc["Tuckute2024-ridge"]  # one network-averaged response: paired over splits, and said so
     assert tuckute["unit"] == "split" and tuckute["n_units"] == 10 and "optimistic" in tuckute["note"]
-    # the recomputed per-split r at each best layer average to exactly the benchmark's scores
-    assert tuckute["mean_unit_change"] == pytest.approx(tuckute["change_best_raw"], abs=1e-9)
+    # the stored per-split r at each best layer average to the benchmark's scores (r stored as float32)
+    assert tuckute["mean_unit_change"] == pytest.approx(tuckute["change_best_raw"], abs=1e-6)
     futrell = table.loc["Futrell2018-pearsonr"]
     assert futrell["unit"] == "story" and futrell["n_units"] == 10
     assert futrell["change_best_raw"] == pytest.approx(futrell["tuned_best_raw"] - futrell["base_best_raw"])
@@ -76,6 +88,19 @@ def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_
         "change.png",
     } <= figures and "profile-Futrell2018-pearsonr.png" not in figures
     assert json.loads((out / "compare.json").read_text())["models"]["base"]["random_init"] is True
+    # comparing again reads the finished units and their values: not one readout
+    import tuneshift.models.readout as readout
+
+    readouts = []
+    with monkeypatch.context() as patched:
+        patched.setattr(readout, "read_out", lambda *a, **k: readouts.append(a) or pytest.fail("read out again"))
+        again = CliRunner().invoke(app, [str(tiny_model_dirs["llama"]), str(tuned_dir), "--base-random-init", *args])
+        assert again.exit_code == 0, again.output
+        pd.testing.assert_frame_equal(pd.read_csv(out / "compare.csv").set_index("benchmark"), table)
+        # options are checked, by name, before any model loads
+        bad = CliRunner().invoke(app, [str(tiny_model_dirs["llama"]), str(tuned_dir), *args, "-o", "nonsense=1"])
+        assert bad.exit_code == 1 and "nonsense" in str(bad.exception)
+    assert readouts == []
     # a tuned directory alone is paired with the base its tuneshift-tune.json names
     alone = CliRunner().invoke(app, [str(tuned_dir), "-b", "Futrell2018-pearsonr", "--out", str(tmp_path / "alone")])
     assert alone.exit_code == 0, alone.output

@@ -91,6 +91,31 @@ def test_brain_alignment_is_the_mean_of_neural_columns_without_brain_avg():
     assert effect.loc[stats.BRAIN, "pct_change"] == pytest.approx(0.0)
 
 
+def test_kinds_come_from_the_registered_benchmarks(monkeypatch):
+    from tuneshift.benchmarks import BENCHMARKS, Benchmark
+
+    # a newly registered neural benchmark joins brain alignment with nothing else to edit; a similarity one
+    # (CKA: other units) and an unknown column do not
+    novel = Benchmark("Novel2026-linear", "neural", run=lambda *a, **k: None)
+    monkeypatch.setitem(BENCHMARKS._entries, "Novel2026-linear", novel)
+    table = pd.DataFrame(
+        {
+            "model": ["b", "t"],
+            "instruction_tuned": [False, True],
+            "base_model": [None, "b"],
+            "Novel2026-linear [pooling=mean]": [0.2, 0.4],
+            "Pereira2018-cka": [0.9, 0.1],
+            "notes2026-linear": [5.0, 7.0],
+            "futrell2018": [0.3, 0.4],  # the paper's tables name the dataset: its benchmarks' kind
+        }
+    )
+    assert stats.benchmark_kind("Pereira2018-cka") == "similarity" and stats.benchmark_kind("notes2026-linear") is None
+    assert stats.score_columns(table) == ["Novel2026-linear [pooling=mean]", "futrell2018", "Pereira2018-cka"]
+    prepared = stats.prepare(table)
+    np.testing.assert_allclose(prepared[stats.BRAIN], [0.2, 0.4])
+    np.testing.assert_allclose(prepared[stats.BEHAVIOR], [0.3, 0.4])
+
+
 def test_bootstrap_ci_and_wilcoxon_on_known_values():
     values = np.arange(1.0, 11.0)
     low, high = stats.bootstrap_mean_ci(values, seed=0)

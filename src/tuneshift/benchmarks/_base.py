@@ -17,15 +17,24 @@ import numpy as np
 import pandas as pd
 
 from tuneshift._registry import Registry
+from tuneshift.metrics.ceiling import ceiling_normalize
+from tuneshift.models.subject import ReadoutOptions
 
 if TYPE_CHECKING:
     import xarray as xr
-from tuneshift.metrics.ceiling import ceiling_normalize
-from tuneshift.models.subject import ReadoutOptions
 
 SCORE_COLUMNS = ["model", "benchmark", "layer", "raw", "ceiling", "normalized"]
 Kind = Literal["neural", "behavioral", "capability", "similarity"]
 KINDS: tuple[str, ...] = ("neural", "behavioral", "capability", "similarity")
+#: The kinds that read a subject's representations: a subject without layers cannot be scored on them.
+REPRESENTATION_KINDS: tuple[str, ...] = ("neural", "similarity")
+BRAINSCORE_CITATION = (
+    "Schrimpf, Blank, Tuckute, Kauf, Hosseini, Kanwisher, Tenenbaum, Fedorenko (2021). The neural architecture of "
+    "language: Integrative modeling converges on predictive processing. PNAS 118(45)."
+)
+AW2023_CITATION = (
+    "Aw, Xu, Toneva, Fedorenko (2023). Instruction-tuning aligns LLMs to the human brain. arXiv:2312.00575."
+)
 
 
 @dataclass
@@ -39,6 +48,8 @@ class BenchmarkResult:
         benchmark: an ``xarray.Dataset`` whose variables are named by what they hold and whose dims name the unit
         (``neuroid``, ``split``, ``story``, ``item``, with ``layer`` where there is one), coordinates carrying the
         labels (neuroid ids, story names, question ids, predictions). Stored beside the unit's JSON.
+        ``attrs["paired_unit"]`` names the dim a paired test pairs on, ``attrs["measure"]`` the variable the
+        scores aggregate (neural: ``r(layer, split, neuroid)``, median over neuroids then mean over splits).
     """
 
     scores: pd.DataFrame
@@ -73,6 +84,40 @@ class Benchmark:
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
+
+
+def neuroid_values(r: np.ndarray, layers, neuroids: pd.DataFrame, dataset: str) -> xr.Dataset:
+    """The neural values of one dataset: ``r(layer, split, neuroid)`` (float32: r to 1e-7 is far below any effect,
+    and it halves the file) with coords layer, split, neuroid (ids), the neuroid labels (subject, region, ...) and
+    the dataset's name. Several datasets concatenate along ``neuroid`` (:func:`concat_values`)."""
+    import xarray as xr
+
+    labels = neuroids.drop(columns="neuroid_id", errors="ignore")
+    ids = neuroids["neuroid_id"] if "neuroid_id" in neuroids else pd.Series(np.arange(len(neuroids)))
+    coords = {
+        "layer": np.asarray(layers, dtype=int),
+        "split": np.arange(r.shape[1]),
+        "neuroid": ids.astype(str).to_numpy(),
+        "dataset": ("neuroid", np.full(len(neuroids), dataset)),
+    }
+    for name, column in labels.items():
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        coords[str(name)] = ("neuroid", column.to_numpy() if numeric else column.astype(str).to_numpy())
+    values = xr.Dataset({"r": (("layer", "split", "neuroid"), np.asarray(r, dtype=np.float32))}, coords=coords)
+    values.attrs.update(paired_unit="neuroid", measure="r")
+    return values
+
+
+def concat_values(parts: list[xr.Dataset], dim: str) -> xr.Dataset:
+    """The values of several datasets of one benchmark, concatenated along `dim` (``neuroid`` or ``split``; a
+    ``dataset`` coord tells them apart), keeping the label coords they share."""
+    import xarray as xr
+
+    if len(parts) == 1:
+        return parts[0]
+    shared = set.intersection(*(set(part.coords) for part in parts))
+    parts = [part.drop_vars([c for c in part.coords if c not in shared]) for part in parts]
+    return xr.concat(parts, dim=dim, join="outer", combine_attrs="override")
 
 
 def score_rows(model: str, benchmark: str, layers, raw, ceiling: float | None, **extra) -> pd.DataFrame:

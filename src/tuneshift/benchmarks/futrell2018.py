@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult
-from tuneshift.data.naturalstories import bundled_path, load_naturalstories, surprisal_from_token_logprobs
+from tuneshift.benchmarks._base import BENCHMARKS, BRAINSCORE_CITATION, Benchmark, BenchmarkResult
+from tuneshift.data.naturalstories import BIBTEX, bundled_path, load_naturalstories, surprisal_from_token_logprobs
 from tuneshift.errors import InvalidInputError
 from tuneshift.metrics.ceiling import CEILINGS, ceiling_normalize
 from tuneshift.metrics.reading_times import (
@@ -59,11 +59,22 @@ from tuneshift.metrics.reading_times import (
     pearsonr_scores,
     scored_words,
 )
-from tuneshift.models.subject import ReadoutOptions, Subject, choice
+from tuneshift.models.subject import ReadoutOptions, Subject, choice, is_precomputed
 
 CEILING = CEILINGS.get("Futrell2018")
 CONTEXTS = ("story", "stream")
 MEASURES = {"Futrell2018-pearsonr": "pearsonr", "Futrell2018-deltall": "deltall"}
+#: Per benchmark, the per-story variables its values keep: name in the values ← column of the score table; the
+#: first is the measure the pooled score summarizes (|r| or ΔLL).
+STORY_VALUES = {
+    "Futrell2018-pearsonr": {"abs_r": "raw", "r": "value"},
+    "Futrell2018-deltall": {"delta_ll": "raw", "ll_baseline": "ll_baseline", "ll_full": "ll_full"},
+}
+USED = {"Futrell2018-pearsonr": "use_r", "Futrell2018-deltall": "use_ll"}  # scored_words' mask of each measure
+DELTALL_CITATION = (
+    "Goodkind & Bicknell (2018). Predictive power of word surprisal for reading times is a linear function of "
+    "language model quality. CMCL."
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ def model_surprisal(
 ) -> np.ndarray:
     """Surprisal (bits) of every corpus word under `subject`, in the order of `words` (NaN where undefined).
     A subject whose surprisal was computed elsewhere (``precomputed``) is read one story per passage."""
-    if getattr(subject, "precomputed", False):
+    if is_precomputed(subject):
         context = "story"
     bits = subject.surprisal(passages(words, context), readout=readout, cache=cache, progress=progress)
     if len(bits) != len(words):
@@ -184,23 +195,31 @@ def futrell2018(
     surprisal = model_surprisal(
         subject, words, context=options.context, readout=options, cache=cache, progress=progress
     )
+    return _subject_scores(subject, surprisal, words, options, measures, n_boot=n_boot, seed=seed)
+
+
+def _subject_scores(subject: Subject, surprisal: np.ndarray, words: pd.DataFrame, options: FutrellOptions,
+                    measures: tuple[str, ...], **bootstrap: int) -> pd.DataFrame:  # fmt: skip
     return score_surprisal(
         surprisal,
         model=subject.name,
         layer=subject.layers[-1] if subject.layers else None,
         words=words,
-        context="precomputed" if getattr(subject, "precomputed", False) else options.context,
+        context="precomputed" if is_precomputed(subject) else options.context,
         sentences=options.sentences,
         measures=measures,
-        n_boot=n_boot,
-        seed=seed,
+        **bootstrap,
     )
 
 
 # -------------------------------------------------------------------------------------------------- registration
 def _register(identifier: str, description: str) -> None:
     def run(subject: Subject, options: FutrellOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
-        table = futrell2018(subject, options, measures=(identifier,), cache=cache, progress=progress)
+        words = load_naturalstories()
+        surprisal = model_surprisal(
+            subject, words, context=options.context, readout=options, cache=cache, progress=progress
+        )
+        table = _subject_scores(subject, surprisal, words, options, (identifier,))
         pooled = table[table["story"] == "all"].drop(columns="story").reset_index(drop=True)
         per_story = table[table["story"] != "all"]
         details = {
@@ -214,12 +233,55 @@ def _register(identifier: str, description: str) -> None:
                 str(story): float(raw) for story, raw in zip(per_story["story"], per_story["raw"], strict=True)
             },
         }
-        return BenchmarkResult(scores=pooled, details=details)
+        used = scored_words(words, surprisal, sentences=options.sentences)[USED[identifier]]
+        values = story_values(per_story, identifier).merge(word_values(words, surprisal, used))
+        return BenchmarkResult(scores=pooled, details=details, values=values)
 
     run.__doc__ = f"{identifier}: {description}"
+    cited = [BRAINSCORE_CITATION] + ([DELTALL_CITATION] if identifier.endswith("deltall") else []) + [BIBTEX]
     BENCHMARKS.add(
         identifier,
-        Benchmark(identifier, "behavioral", run, description=description, options=FutrellOptions, files=_files),
+        Benchmark(
+            identifier,
+            "behavioral",
+            run,
+            description=description,
+            options=FutrellOptions,
+            files=_files,
+            citation="\n\n".join(cited),
+        ),
+    )
+
+
+def story_values(per_story: pd.DataFrame, identifier: str):
+    """The per-story values of one measure: its variables (:data:`STORY_VALUES`) plus ``n_words``, ``ci_low``,
+    ``ci_high`` over ``story``; the paired unit is the story."""
+    import xarray as xr
+
+    columns = {**STORY_VALUES[identifier], "n_words": "n", "ci_low": "ci_low", "ci_high": "ci_high"}
+    values = xr.Dataset(
+        {name: ("story", per_story[column].to_numpy(dtype=float)) for name, column in columns.items()},
+        coords={"story": per_story["story"].astype(str).to_numpy()},
+    )
+    values.attrs.update(paired_unit="story", measure=next(iter(STORY_VALUES[identifier])))
+    return values
+
+
+def word_values(words: pd.DataFrame, surprisal: np.ndarray, used: pd.Series):
+    """The per-word values behind the scores: ``surprisal(word)`` bits, ``mean_rt(word)`` ms and ``used(word)``
+    (the words the measure scores), coords ``word_story`` and ``word_index`` (corpus order)."""
+    import xarray as xr
+
+    return xr.Dataset(
+        {
+            "surprisal": ("word", np.asarray(surprisal, dtype=float)),
+            "mean_rt": ("word", words["mean_rt"].to_numpy(dtype=float)),
+            "used": ("word", used.to_numpy(dtype=bool)),
+        },
+        coords={
+            "word_story": ("word", words["story"].astype(str).to_numpy()),
+            "word_index": ("word", words["word_index"].to_numpy()),
+        },
     )
 
 

@@ -4,20 +4,35 @@ encoding metric over every layer at once, and the dataset's ceiling.
 Ids mirror Brain-Score Language's. ``-linear``: min-norm OLS with intercept, ShuffleSplit(10, 0.9, seed 1), Pearson r
 per neuroid, median over neuroids, mean over splits (``linear_pearsonr``). ``-ridge``: ridge with α chosen by
 leave-one-out over logspace(-3, 3, 7), GroupKFold by passage/story (seed 1234; Blank2014: 8 folds).
+
+A result keeps every Pearson r behind its scores, ``r(layer, split, neuroid)`` (``BenchmarkResult.values``; the
+datasets of a combined benchmark side by side along ``neuroid``), so comparisons never re-run it.
+Adding a neural dataset: its loader in :mod:`tuneshift.data` (with its ceiling) and one entry in :data:`PROTOCOLS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
-from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
+from tuneshift.benchmarks._base import (
+    BENCHMARKS,
+    BRAINSCORE_CITATION,
+    Benchmark,
+    BenchmarkResult,
+    concat_values,
+    neuroid_values,
+    score_rows,
+)
 from tuneshift.data import DATASETS, NeuralDataset
 from tuneshift.metrics import METRICS
 from tuneshift.metrics.ceiling import combined_ceiling
-from tuneshift.models.readout import POOLINGS
-from tuneshift.models.subject import ReadoutOptions, Subject, choice
+from tuneshift.models.subject import POOLINGS, ReadoutOptions, Representations, Subject, choice
+
+Measured = TypeVar("Measured")
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,7 @@ def layer_features(
     *,
     cache: bool = True,
     progress: bool = True,
-) -> tuple[np.ndarray, list[int]]:
+) -> Representations:
     """(layers, stimuli, width) representations read at each stimulus's last word, and the layer labels."""
     options = options or NeuralOptions()
     return subject.representations(
@@ -63,50 +78,95 @@ def layer_features(
     )
 
 
-def score_dataset(
+def measure_datasets(
     subject: Subject,
-    dataset: NeuralDataset,
-    protocol: NeuralProtocol,
+    names: Sequence[str],
+    measure: Callable[[np.ndarray, NeuralDataset], Measured],
     options: NeuralOptions | None = None,
     *,
+    load_kwargs: dict | None = None,
     cache: bool = True,
     progress: bool = True,
-):
-    """Encoding result of every layer on one dataset (with the honest, training-fold layer choice)."""
-    features, layers = layer_features(subject, dataset, options, cache=cache, progress=progress)
-    result = METRICS.get(protocol.metric)(
-        features,
-        dataset.targets,
-        cv=protocol.cv,
-        groups=dataset.groups,
-        n_splits=protocol.n_splits,
-        neuroid_labels={"subject": dataset.neuroids["subject"].to_numpy()},
-        honest=True,
-        progress=progress,
-    )
-    return result, layers
+) -> tuple[list[tuple[NeuralDataset, Measured]], list[int]]:
+    """The one runner of the representation benchmarks: for each dataset named, load its stimuli, read `subject`'s
+    representations at each stimulus's last word (every layer at once, one readout) and apply
+    ``measure(features, dataset)``. Returns [(dataset, measured)] and the layer labels."""
+    runs, layers = [], []
+    for name in names:
+        dataset = DATASETS.get(name).load(**(load_kwargs or {}))
+        features, layers = layer_features(subject, dataset, options, cache=cache, progress=progress)
+        runs.append((dataset, measure(features, dataset)))
+    return runs, list(layers)
+
+
+def encoding_measure(protocol: NeuralProtocol, *, progress: bool = True):
+    """The protocol's encoding metric as a :func:`measure_datasets` measure: every layer's cross-validated r, with
+    the honest (training-fold) layer choice when there is more than one layer to choose from."""
+
+    def measure(features: np.ndarray, dataset: NeuralDataset):
+        return METRICS.get(protocol.metric)(
+            features,
+            dataset.targets,
+            cv=protocol.cv,
+            groups=dataset.groups,
+            n_splits=protocol.n_splits,
+            neuroid_labels={"subject": dataset.neuroids["subject"].to_numpy()},
+            honest=len(features) > 1,
+            progress=progress,
+        )
+
+    return measure
 
 
 def _runner(identifier: str, protocol: NeuralProtocol):
     def run(subject: Subject, options: NeuralOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
-        raws, honests, ceilings, details = [], [], [], {}
-        for name in protocol.datasets:
-            dataset = DATASETS.get(name).load(**protocol.load_kwargs)
-            result, layers = score_dataset(subject, dataset, protocol, options, cache=cache, progress=progress)
-            raws.append(np.asarray(result.score))
-            honests.append(result.honest.score)
-            ceilings.append(dataset.ceiling)
-            details[name] = {
+        runs, layers = measure_datasets(
+            subject,
+            protocol.datasets,
+            encoding_measure(protocol, progress=progress),
+            options,
+            load_kwargs=protocol.load_kwargs,
+            cache=cache,
+            progress=progress,
+        )
+        raw = np.mean([np.asarray(result.score) for _, result in runs], axis=0)
+        honest = [result.honest.score if result.honest else float(result.score[0]) for _, result in runs]
+        details = {
+            dataset.name: {
                 "n_stimuli": dataset.n_stimuli,
                 "n_neuroids": dataset.n_neuroids,
                 "n_dropped_neuroids": dataset.n_dropped_neuroids,
-                "honest_layers_per_split": [layers[i] for i in result.honest.chosen_layers],
+                "honest_layers_per_split": [layers[i] for i in result.honest.chosen_layers] if result.honest else [],
             }
-        ceiling = combined_ceiling(ceilings)
-        scores = score_rows(subject.name, identifier, layers, np.mean(raws, axis=0), ceiling)
-        return BenchmarkResult(scores, honest_raw=float(np.mean(honests)), details=details)
+            for dataset, result in runs
+        }
+        details["protocol"] = protocol_facts(protocol, options)
+        values = concat_values(
+            [neuroid_values(result.split_neuroid, layers, dataset.neuroids, dataset.name) for dataset, result in runs],
+            "neuroid",
+        )
+        ceiling = combined_ceiling([dataset.ceiling for dataset, _ in runs])
+        scores = score_rows(subject.name, identifier, layers, raw, ceiling)
+        return BenchmarkResult(scores, honest_raw=float(np.mean(honest)), details=details, values=values)
 
     return run
+
+
+def protocol_facts(protocol: NeuralProtocol, options: NeuralOptions) -> dict:
+    """What ran, for the report's methods: regression, splits (:data:`tuneshift.metrics.splits.DEFAULTS` unless
+    the protocol overrides them), how the honest layer was chosen, and the pooling."""
+    from tuneshift.metrics.splits import DEFAULTS
+
+    defaults = DEFAULTS[protocol.cv]
+    return {
+        "regression": protocol.regression,
+        "cv": protocol.cv,
+        "n_splits": protocol.n_splits or defaults["n_splits"],
+        "split_seed": defaults["random_state"],
+        "honest_method": "loo" if protocol.regression == "ridge" else "inner",
+        **({} if protocol.regression == "ridge" else {"inner_splits": 5}),
+        "pooling": options.pooling,
+    }
 
 
 def datasets_available(names: tuple[str, ...]):
@@ -118,6 +178,12 @@ def datasets_available(names: tuple[str, ...]):
 def dataset_files(names: tuple[str, ...]):
     """A Benchmark.files list: the files of the named datasets."""
     return lambda: [path for name in names for path in DATASETS.get(name).paths()]
+
+
+def citation(names: Sequence[str], *protocol: str) -> str:
+    """A benchmark's citation: the papers of its protocol, then each dataset's own (one home: the data module)."""
+    cited = list(protocol) + [DATASETS.get(name).citation for name in names]
+    return "\n\n".join(dict.fromkeys(cited))
 
 
 PROTOCOLS = {
@@ -144,5 +210,6 @@ for _identifier, _protocol in PROTOCOLS.items():
             options=NeuralOptions,
             files=dataset_files(_protocol.datasets),
             description=f"{' + '.join(_protocol.datasets)}: {_protocol.regression} regression, {_protocol.cv} CV",
+            citation=citation(_protocol.datasets, BRAINSCORE_CITATION),
         ),
     )

@@ -10,6 +10,7 @@ is already there is skipped; other options or another dtype add units, they neve
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from tuneshift.benchmarks import options as opts
-from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, summarize
-from tuneshift.benchmarks.store import ResultStore, data_digest, label, new_unit, unit_key
+from tuneshift.benchmarks._base import BENCHMARKS, KINDS, REPRESENTATION_KINDS, Benchmark, summarize
+from tuneshift.benchmarks.store import ResultStore, Unit, data_digest, label, new_unit, unit_key
 from tuneshift.errors import InvalidParameterError
 from tuneshift.models.subject import ReadoutOptions, Subject
 
@@ -54,20 +55,37 @@ def resolve_options(benchmarks: Sequence[Benchmark], options: Mapping[str, Any] 
     return resolved
 
 
-def check_benchmarks(subject: Subject, names: Sequence[str]) -> list[Benchmark]:
-    """The benchmarks named, refused by name when unknown, without data, or asking what `subject` lacks."""
-    chosen = [BENCHMARKS.get(name) for name in names]
+def check_benchmarks(
+    names: Sequence[str] | None,
+    *,
+    layers: bool = True,
+    kinds: Sequence[str] = KINDS,
+    why: str = "",
+    subject: str = "the subject",
+) -> list[Benchmark]:
+    """The benchmarks named (default: every available one of `kinds`), checked before anything loads: refused by
+    name when unknown, without data, not of `kinds` (`why` says why), or needing representations (neural,
+    similarity) when the subject has none (``layers=False``: a token log-probability file). The one pre-load check
+    of ``tuneshift score`` and of :func:`score`."""
+    allowed = [k for k in kinds if layers or k not in REPRESENTATION_KINDS]
+    if names:
+        chosen = [BENCHMARKS.get(name) for name in names]
+    else:
+        chosen = [BENCHMARKS.get(name) for name in available_benchmarks() if BENCHMARKS.get(name).kind in allowed]
     missing = [b.identifier for b in chosen if not b.available()]
     if missing:
         raise InvalidParameterError(
             "benchmark", "a benchmark whose data is present", missing, "Run `tuneshift data list` to see what is."
         )
-    if not subject.layers:
-        neural = [b.identifier for b in chosen if b.kind == "neural"]
-        if neural:
-            raise InvalidParameterError(
-                "benchmark", f"a reading-time benchmark ({subject.name} has no representations)", neural
-            )
+    unfit = [b.identifier for b in chosen if b.kind not in kinds]
+    if unfit:
+        raise InvalidParameterError("benchmark", f"a {' or '.join(kinds)} benchmark ({why})", unfit)
+    needing = [b.identifier for b in chosen if b.kind not in allowed]
+    if needing:
+        readable = [k for k in KINDS if k not in REPRESENTATION_KINDS]
+        raise InvalidParameterError(
+            "benchmark", f"a {' or '.join(readable)} benchmark ({subject} has no representations)", needing
+        )
     return chosen
 
 
@@ -80,39 +98,63 @@ def score(
     cache: bool = True,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run `benchmarks` (default: every available one) on `subject`; return this run's score rows (with the
-    ``unit`` key of each: ``ResultStore(out_dir).units()`` holds their summaries and provenance).
+    """Run `benchmarks` (default: every available one `subject` can take) on `subject`; return this run's score
+    rows (with the ``unit`` key of each: ``ResultStore(out_dir).units()`` holds their summaries, provenance and
+    values; :func:`score_units` returns the units themselves).
 
     options: benchmark options (see :func:`resolve_options`), e.g. ``{"context": "stream"}`` or
     ``{"Futrell2018-pearsonr": {"sentences": "brainscore"}}``; ``tuneshift score --list`` shows each benchmark's.
     Without `out_dir` nothing is written and nothing is reused.
     """
-    names = list(benchmarks) if benchmarks else available_benchmarks()
-    chosen = check_benchmarks(subject, names)
+    units = score_units(subject, benchmarks, out_dir, options=options, cache=cache, progress=progress)
+    frames = [unit.scores.assign(model=unit.model, benchmark=unit.benchmark, unit=unit.key) for unit in units]
+    return pd.concat(frames, ignore_index=True)
+
+
+def score_units(
+    subject: Subject,
+    benchmarks: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> list[Unit]:
+    """:func:`score`, returning one :class:`~tuneshift.benchmarks.store.Unit` per benchmark: its score rows, summary
+    and provenance, found in `out_dir` when finished there, else computed. A computed unit carries its per-unit
+    ``values``; a found one leaves them on disk (``ResultStore(out_dir).values(unit)`` reads them)."""
+    chosen = check_benchmarks(benchmarks, layers=bool(subject.layers), subject=subject.name)
     resolved = resolve_options(chosen, options)
     store = ResultStore(out_dir) if out_dir is not None else None
     variant = dict(subject.variant)
     model = label(subject.name, {k: v for k, v in variant.items() if DEFAULT_VARIANT.get(k) != v})
-    frames = []
+    units = []
     for bench in chosen:
         bench_options = resolved[bench.identifier]
         bench_label = label(bench.identifier, opts.changed(bench_options))
         digest = data_digest(bench.files())
-        key = unit_key(subject.fingerprint, variant, bench.identifier, opts.keyed(bench_options), digest)
+        key = unit_key(subject.fingerprint, variant, bench.identifier, opts.keyed(bench_options), digest, bench.version)
         unit = store.find(bench.identifier, key, model) if store else None
         if unit is not None:
             again = f" (as {unit.provenance['same_as']})" if "same_as" in unit.provenance else ""
             console.print(f"[dim]{escape(bench_label)}: already scored{escape(again)} in {store.root}, skipped[/dim]")
         else:
             console.print(f"[bold]{escape(bench_label)}[/bold] on {escape(model)}")
+            started = time.perf_counter()
             result = bench.run(subject, bench_options, cache=cache, progress=progress)
+            wall_s = round(time.perf_counter() - started, 3)
             unit = new_unit(
                 key,
                 model,
                 bench_label,
                 result.scores.assign(model=model, benchmark=bench_label),
                 summarize(result),
+                values=result.values,
                 benchmark_id=bench.identifier,
+                kind=bench.kind,
+                version=bench.version,
+                citation=bench.citation,
+                wall_s=wall_s,
                 fingerprint=subject.fingerprint,
                 variant=variant,
                 options=opts.keyed(bench_options),
@@ -122,8 +164,8 @@ def score(
             if store:
                 store.save(unit)
             console.print(f"  {summary_line(unit.summary)}")
-        frames.append(unit.scores.assign(model=model, benchmark=bench_label, unit=key))
-    return pd.concat(frames, ignore_index=True)
+        units.append(unit)
+    return units
 
 
 def summary_line(best: dict) -> str:

@@ -7,6 +7,10 @@ same per-stimulus readout as the linear benchmark; no ceiling (the published cei
 so ``normalized`` is empty. Nothing is fitted, yet the best layer is still chosen on the scores it reports: the
 honest score picks, in each subset, the layer that is best on the other nine subsets' mean.
 
+Kind "similarity": they are not predictivity, so brain-alignment averages leave them out. A result keeps the
+metric per layer and subset, ``cka(layer, split)`` or ``rsa(layer, split)`` (the subsets of a combined benchmark's
+datasets side by side along ``split``, a ``dataset`` coord telling them apart); paired tests pair subsets.
+
 Datasets with a single neuroid (Tuckute2024's network average) get no ``-rdm`` variant: the RDM of one response per
 stimulus is undefined (Pearson r between 1-value rows).
 
@@ -17,13 +21,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
-from tuneshift.benchmarks.neural import PROTOCOLS, NeuralOptions, dataset_files, datasets_available, layer_features
-from tuneshift.data import DATASETS
+from tuneshift.benchmarks._base import (
+    AW2023_CITATION,
+    BENCHMARKS,
+    BRAINSCORE_CITATION,
+    Benchmark,
+    BenchmarkResult,
+    score_rows,
+)
+from tuneshift.benchmarks.neural import (
+    PROTOCOLS,
+    NeuralOptions,
+    citation,
+    dataset_files,
+    datasets_available,
+    measure_datasets,
+)
 from tuneshift.metrics import METRICS
 from tuneshift.models.subject import Subject
 
 VARIANTS = ("cka", "rdm")  # names in tuneshift.metrics.METRICS
+MEASURES = {"cka": "cka", "rdm": "rsa"}  # the variable each variant's values hold
 SINGLE_NEUROID = ("Tuckute2024",)
 
 
@@ -37,24 +55,55 @@ def _honest(per_split: np.ndarray) -> tuple[float, list[int]]:
 
 def _runner(identifier: str, datasets: tuple[str, ...], metric: str):
     def run(subject: Subject, options: NeuralOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
-        raws, honests, details = [], [], {}
-        for name in datasets:
-            dataset = DATASETS.get(name).load()
-            features, layers = layer_features(subject, dataset, options, cache=cache, progress=progress)
-            result = METRICS.get(metric)(features, dataset.targets)
-            honest, chosen = _honest(result.per_split)
-            raws.append(np.asarray(result.score))
-            honests.append(honest)
-            details[name] = {
+        runs, layers = measure_datasets(
+            subject,
+            datasets,
+            lambda features, dataset: METRICS.get(metric)(features, dataset.targets),
+            options,
+            cache=cache,
+            progress=progress,
+        )
+        honest = [_honest(result.per_split) for _, result in runs]
+        details = {
+            dataset.name: {
                 "n_stimuli": dataset.n_stimuli,
                 "n_neuroids": dataset.n_neuroids,
                 "per_split": result.per_split.tolist(),  # (layers, subsets)
                 "honest_layers_per_split": [layers[i] for i in chosen],
             }
-        scores = score_rows(subject.name, identifier, layers, np.mean(raws, axis=0), None)
-        return BenchmarkResult(scores, honest_raw=float(np.mean(honests)), details=details)
+            for (dataset, result), (_, chosen) in zip(runs, honest, strict=True)
+        }
+        details["protocol"] = {
+            "regression": MEASURES[metric],  # nothing is fitted: the metric itself
+            "cv": "subsets",  # Brain-Score's test-only cross-validation: 10 random 90 % subsets, seed 1
+            "n_splits": runs[0][1].per_split.shape[1],
+            "split_seed": 1,
+            "honest_method": "other-subsets",
+            "pooling": options.pooling,
+        }
+        raw = np.mean([np.asarray(result.score) for _, result in runs], axis=0)
+        scores = score_rows(subject.name, identifier, layers, raw, None)
+        values = _values([(dataset.name, result.per_split) for dataset, result in runs], layers, MEASURES[metric])
+        return BenchmarkResult(
+            scores, honest_raw=float(np.mean([score for score, _ in honest])), details=details, values=values
+        )
 
     return run
+
+
+def _values(per_split: list[tuple[str, np.ndarray]], layers: list[int], measure: str):
+    """``<measure>(layer, split)``: each dataset's (layers, subsets) scores side by side along ``split``."""
+    import xarray as xr
+
+    values = np.concatenate([scores for _, scores in per_split], axis=1)
+    coords = {
+        "layer": np.asarray(layers, dtype=int),
+        "split": np.concatenate([np.arange(scores.shape[1]) for _, scores in per_split]),
+        "dataset": ("split", np.concatenate([[name] * scores.shape[1] for name, scores in per_split])),
+    }
+    dataset = xr.Dataset({measure: (("layer", "split"), values)}, coords=coords)
+    dataset.attrs.update(paired_unit="split", measure=measure)
+    return dataset
 
 
 def register() -> list[str]:
@@ -72,13 +121,14 @@ def register() -> list[str]:
                 name,
                 Benchmark(
                     name,
-                    "neural",
+                    "similarity",
                     _runner(name, protocol.datasets, metric),
                     available=datasets_available(protocol.datasets),
                     options=NeuralOptions,
                     files=dataset_files(protocol.datasets),
                     description=f"{' + '.join(protocol.datasets)}: {'linear CKA' if metric == 'cka' else 'RSA'}, "
                     "10 random 90 % subsets (Brain-Score), no ceiling",
+                    citation=citation(protocol.datasets, AW2023_CITATION, BRAINSCORE_CITATION),
                 ),
             )
             added.append(name)

@@ -22,6 +22,8 @@ Honest score: in each outer fold the layer is chosen by its inner-CV fit on the 
 voxels of the inner 10-fold R² at each voxel's chosen α (``RidgeCV.cv_scores_``, a by-product of the α search) —
 and that layer's test score is averaged over folds.
 
+A result keeps every voxel's test r, ``r(layer, split, neuroid)`` (split = outer fold; ``BenchmarkResult.values``).
+
 Deviation: the reference reads each word with a fixed window of the preceding ``seq_len`` words (one forward pass
 per word). Here each word is read with the chapter so far as context (one pass per window of the model's context
 length, windows overlapping by half; see :mod:`tuneshift.models.readout`).
@@ -36,14 +38,20 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold
 
-from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
+from tuneshift.benchmarks._base import (
+    AW2023_CITATION,
+    BENCHMARKS,
+    Benchmark,
+    BenchmarkResult,
+    neuroid_values,
+    score_rows,
+)
 from tuneshift.benchmarks._wehbe_pipeline import N_FOLDS, SKIP_WORDS, fold_features, outer_splits
-from tuneshift.benchmarks.neural import dataset_files, datasets_available
+from tuneshift.benchmarks.neural import citation, dataset_files, datasets_available
 from tuneshift.data import NeuralDataset, load_wehbe2014
 from tuneshift.data.wehbe2014 import SUBJECTS
 from tuneshift.metrics.encoding import aggregate, pearson_r
-from tuneshift.models.readout import POOLINGS
-from tuneshift.models.subject import ReadoutOptions, Representations, Subject, choice
+from tuneshift.models.subject import POOLINGS, ReadoutOptions, Representations, Subject, choice
 
 IDENTIFIER = "Wehbe2014-ridge"
 ALPHAS = np.logspace(-6, 9, 16)  # the reference's 10**i for i in range(-6, 10)
@@ -206,7 +214,8 @@ def wehbe2014_ridge(
         "honest_layers_per_split": [layers[i] for i in chosen],
         "median_alpha": float(np.median(encoding.alphas)),
     }
-    return BenchmarkResult(scores, honest_raw=honest, details=details)
+    values = neuroid_values(encoding.r, layers, dataset.neuroids, dataset.name)
+    return BenchmarkResult(scores, honest_raw=honest, details=details, values=values)
 
 
 def _run(subject: Subject, options: WehbeOptions, *, cache: bool = True, progress: bool = True) -> BenchmarkResult:
@@ -223,5 +232,6 @@ BENCHMARKS.add(
         options=WehbeOptions,
         files=dataset_files(("Wehbe2014",)),
         description="Wehbe2014: Aw et al.'s pipeline (PCA 10, delays 1-4, per-voxel ridge CV, 4 contiguous folds)",
+        citation=citation(("Wehbe2014",), AW2023_CITATION),
     ),
 )

@@ -26,6 +26,14 @@ def compare(
     dtype: str = typer.Option("float32", help="float32, bfloat16 or float16."),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
     cache: bool = typer.Option(True, help="Reuse / store readouts in the activation cache."),
+    option: list[str] | None = typer.Option(
+        None,
+        "--option",
+        "-o",
+        metavar="[BENCHMARK:]KEY=VALUE",
+        help="Benchmark option (repeatable), as for `tuneshift score`: e.g. context=stream, pooling=mean; with "
+        "BENCHMARK: for one benchmark only. `tuneshift score --list` shows each benchmark's options.",
+    ),
     internals: bool = typer.Option(False, help="Also compare instruction attribution on FinalDataset prompts."),
     dataset: Path | None = typer.Option(None, help="FinalDataset.tsv (Wu et al. 2023), for --internals."),
     limit: int = typer.Option(20, help="--internals: the first N prompts (each takes seconds to minutes on CPU)."),
@@ -33,7 +41,8 @@ def compare(
 ) -> None:
     """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
     absolute and % change, and a paired test in the benchmark's units (neuroids, splits or stories)."""
-    from tuneshift.benchmarks import available_benchmarks
+    from tuneshift.benchmarks.run import check_benchmarks, resolve_options
+    from tuneshift.cli.score import parse_option_flags
     from tuneshift.models import load_model
     from tuneshift.study.compare import compare_internals, compare_models, tune_record
 
@@ -48,7 +57,11 @@ def compare(
         base, tuned = str(record["base"]), base
     if internals and dataset is None:
         raise InvalidParameterError("--dataset", "the path of FinalDataset.tsv with --internals", None)
-    benchmarks = list(benchmark or available_benchmarks())
+    # names, data and options are checked before the models load (minutes for large ones)
+    checked = check_benchmarks(benchmark)
+    options = parse_option_flags(option)
+    resolve_options(checked, options)
+    benchmarks = [bench.identifier for bench in checked]
     load = {"dtype": dtype, "device": device}
     base_model = load_model(base, random_init=base_random_init, seed=seed, **load)
     tuned_model = load_model(tuned, **load)
@@ -58,7 +71,8 @@ def compare(
             f"[yellow]warning:[/yellow] {base} is not the model {tuned} was tuned from (fingerprint "
             f"{base_model.fingerprint[:12]}, tuneshift-tune.json records {str(expected)[:12]}): weights changed?"
         )
-    result = compare_models(base_model, tuned_model, benchmarks, out, cache=cache, seed=seed)
+    result = compare_models(base_model, tuned_model, benchmarks, out, options=options, cache=cache, seed=seed)
+    result.tune = record or tune_record(tuned)
     if internals:
         per_sample, result.internals = compare_internals(
             base_model, tuned_model, dataset, limit=limit, max_new_tokens=max_new_tokens, progress=False

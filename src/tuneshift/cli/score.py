@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tuneshift.errors import InvalidParameterError
 from tuneshift.models.catalog import CATALOG, DEFAULT_MODEL
 
 # In a log file or pipe rich would wrap the results table at 80 columns and cut the benchmark names.
@@ -70,9 +71,9 @@ def score(
     from tuneshift.benchmarks import BENCHMARKS
     from tuneshift.benchmarks import options as benchmark_options
     from tuneshift.benchmarks import score as run_score
-    from tuneshift.benchmarks.run import available_benchmarks, resolve_options
+    from tuneshift.benchmarks._base import REPRESENTATION_KINDS
+    from tuneshift.benchmarks.run import check_benchmarks, resolve_options
     from tuneshift.benchmarks.store import ResultStore
-    from tuneshift.errors import InvalidParameterError
     from tuneshift.models import load_model
 
     if list_benchmarks:
@@ -89,26 +90,17 @@ def score(
         console.print(table)
         return
     # every name and the data it needs are checked before a model loads (which can take minutes)
-    kinds = {name: BENCHMARKS.get(name).kind for name in BENCHMARKS}
-    wanted_kind = "behavioral" if surprisal is not None else "neural" if units else None
-    chosen = [BENCHMARKS.get(name).identifier for name in benchmark] if benchmark else available_benchmarks()
-    if not benchmark and wanted_kind:
-        chosen = [name for name in chosen if kinds[name] == wanted_kind]
-    missing = [name for name in chosen if not BENCHMARKS.get(name).available()]
-    if missing:
-        raise InvalidParameterError(
-            "--benchmark", "a benchmark whose data is here", missing, "See `tuneshift score --list`."
+    if surprisal is not None:
+        checked = check_benchmarks(
+            benchmark, layers=False, kinds=("behavioral",), why="--surprisal scores reading-time benchmarks only"
         )
-    unfit = [name for name in chosen if wanted_kind and kinds[name] != wanted_kind]
-    if unfit:
-        what = (
-            "--surprisal scores reading-time benchmarks only"
-            if surprisal is not None
-            else "--units selects representations"
-        )
-        raise typer.BadParameter(f"{what}; not {unfit}.")
+    elif units:
+        checked = check_benchmarks(benchmark, kinds=REPRESENTATION_KINDS, why="--units selects representations")
+    else:
+        checked = check_benchmarks(benchmark)
+    chosen = [bench.identifier for bench in checked]
     options = parse_option_flags(option)
-    resolve_options([BENCHMARKS.get(name) for name in chosen], options)
+    resolve_options(checked, options)
     store = ResultStore(out)  # refuses an --out it cannot write before a model loads
     if surprisal is not None:
         from tuneshift.models.subject import TokenLogprobs
@@ -132,8 +124,8 @@ def score(
 
 
 def parse_option_flags(flags: list[str] | None) -> dict:
-    """``--option`` values as :func:`tuneshift.benchmarks.score` takes them: KEY=VALUE for every benchmark with
-    that option, BENCHMARK:KEY=VALUE for one."""
+    """The one reader of ``--option`` (score, compare): values as :func:`tuneshift.benchmarks.score` takes them,
+    KEY=VALUE for every benchmark with that option, BENCHMARK:KEY=VALUE for one."""
     options: dict = {}
     for flag in flags or []:
         target, colon, assignment = flag.partition(":")
@@ -141,7 +133,7 @@ def parse_option_flags(flags: list[str] | None) -> dict:
             target, assignment = "", flag
         key, equals, value = assignment.partition("=")
         if not equals or not key:
-            raise typer.BadParameter(f"{flag!r}: expected KEY=VALUE or BENCHMARK:KEY=VALUE.", param_hint="--option")
+            raise InvalidParameterError("--option", "KEY=VALUE or BENCHMARK:KEY=VALUE", flag)
         (options.setdefault(target, {}) if target else options)[key.strip()] = value.strip()
     return options
 

@@ -1,9 +1,10 @@
-"""A model seen through a unit mask: the Subject that benchmarks score when asked for the language network only,
+"""A subject seen through a unit mask: the Subject that benchmarks score when asked for the language network only,
 and the random masks of the same size that are its control.
 
-:class:`UnitView` is a :class:`tuneshift.models.subject.Subject` that filters the wrapped model's representations;
-the model itself is untouched (masking what is read is not ablation: see ``ablate``). Every neural benchmark
-scores it as it scores a model (``tuneshift score --units language``).
+:class:`UnitView` is a :class:`tuneshift.models.subject.Subject` that filters the representations of any subject with
+layers (a loaded model, a grafted or tuned one); the subject itself is untouched (masking what is read is not
+ablation: see ``ablate``). Every neural benchmark scores it as it scores a model (``tuneshift score --units
+language``, :func:`tuneshift.localize.scoring.score_network`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from tuneshift.errors import InvalidParameterError
-from tuneshift.models.load import LoadedModel
-from tuneshift.models.subject import Passages, Representations, model_representations
+from tuneshift.models.subject import Passages, Representations, Subject
 
 MATCHES = ("model", "layer")
 COMBINED_LAYER = -1  # the layer label of all selected units concatenated across layers
@@ -47,14 +47,15 @@ def random_mask(mask: np.ndarray, seed: int, match: str = "model", allowed: np.n
 
 @dataclass
 class UnitView:
-    """`model` seen through `mask` ((len(unit_layers), hidden) bool over block outputs `unit_layers`).
+    """`subject` seen through `mask` ((len(unit_layers), width) bool over its layers `unit_layers`).
 
     combine=True: one representation, the selected units of every layer concatenated (layer label
     ``COMBINED_LAYER`` = −1), as AlKhamissi et al. score the network; combine=False: every layer of
     `unit_layers` with its unselected units set to 0 (for regression, the same as dropping them).
+    The mask's width is checked against the subject's representations when they are read.
     """
 
-    model: LoadedModel
+    subject: Subject
     unit_layers: Sequence[int]
     mask: np.ndarray
     label: str = "language"
@@ -63,21 +64,22 @@ class UnitView:
     def __post_init__(self) -> None:
         self.unit_layers = [int(x) for x in self.unit_layers]
         self.mask = np.asarray(self.mask, dtype=bool)
-        if self.mask.shape != (len(self.unit_layers), self.model.hidden_size):
-            raise InvalidParameterError(
-                "mask", f"a ({len(self.unit_layers)}, {self.model.hidden_size}) bool array", self.mask.shape
-            )
+        unknown = sorted(set(self.unit_layers) - set(self.subject.layers))
+        if unknown:
+            raise InvalidParameterError("unit_layers", f"layers of {self.subject.name} {self.subject.layers}", unknown)
+        if self.mask.ndim != 2 or self.mask.shape[0] != len(self.unit_layers):
+            raise InvalidParameterError("mask", f"a ({len(self.unit_layers)}, width) bool array", self.mask.shape)
         if not self.mask.any():
             raise InvalidParameterError("mask", "at least one selected unit", "an empty mask")
 
     @property
     def name(self) -> str:
-        return f"{self.model.name}[units={self.label}]"
+        return f"{self.subject.name}[units={self.label}]"
 
     @cached_property
     def fingerprint(self) -> str:
-        """The model's fingerprint, extended by the mask, its layers and the combine mode."""
-        digest = hashlib.sha256(self.model.fingerprint.encode())
+        """The subject's fingerprint, extended by the mask, its layers and the combine mode."""
+        digest = hashlib.sha256(self.subject.fingerprint.encode())
         digest.update(repr((self.unit_layers, self.combine, self.mask.shape)).encode())
         digest.update(np.packbits(self.mask).tobytes())
         return digest.hexdigest()[:16]
@@ -92,18 +94,24 @@ class UnitView:
 
     @property
     def variant(self) -> dict[str, str]:
-        return self.model.variant
+        return self.subject.variant
 
     def representations(self, passages: Passages, *, layers: Sequence[int] | None = None, **options) -> Representations:
-        """Per-word (len(layers), words, width) float32: width = n_units when combined, else hidden.
+        """Per-word (len(layers), words, width) float32: width = n_units when combined, else the subject's.
 
-        options as for :func:`tuneshift.models.subject.model_representations` (at, pooling, readout, cache, ...).
+        options as for the subject's own ``representations`` (at, pooling, readout, cache, ...).
         """
         wanted = self.layers if layers is None else [int(x) for x in layers]
         unknown = sorted(set(wanted) - set(self.layers))
         if unknown:
             raise InvalidParameterError("layers", f"layers of this view {self.layers}", unknown)
-        values, _ = model_representations(self.model, passages, self.unit_layers, **options)
+        # every layer is read (and the unit layers picked), so the views and the subject share one cached readout
+        values, read = self.subject.representations(passages, **options)
+        values = values[[list(read).index(layer) for layer in self.unit_layers]]
+        if values.shape[-1] != self.mask.shape[1]:
+            raise InvalidParameterError(
+                "mask", f"{values.shape[-1]} units per layer (the width of {self.subject.name})", self.mask.shape[1]
+            )
         if self.combine:
             layer_pos, unit = np.nonzero(self.mask)
             return Representations(np.asarray(values[layer_pos, :, unit], dtype=np.float32).T[None], wanted)
@@ -111,13 +119,13 @@ class UnitView:
         return Representations(np.asarray(values[rows], dtype=np.float32) * self.mask[rows][:, None, :], wanted)
 
     def surprisal(self, passages: Passages, **options) -> np.ndarray:
-        """Per-word surprisal (bits) of the unmasked model: a readout mask does not change its predictions."""
-        return self.model.surprisal(passages, **options)
+        """Per-word surprisal (bits) of the unmasked subject: a readout mask does not change its predictions."""
+        return self.subject.surprisal(passages, **options)
 
     def describe(self) -> dict:
         counts = dict(zip(self.unit_layers, self.mask.sum(axis=1).tolist(), strict=True))
         return {
-            **self.model.describe(),
+            **self.subject.describe(),
             "name": self.name,
             "fingerprint": self.fingerprint,
             "view": {
@@ -130,7 +138,7 @@ class UnitView:
 
 
 def units_view(
-    model: LoadedModel,
+    model: Subject,
     units: str,
     *,
     top: float = 0.01,
@@ -141,9 +149,10 @@ def units_view(
 ) -> UnitView:
     """The view `tuneshift score --units UNITS` scores.
 
-    units: "language" (localize `model` now, cached: its top `top` units), "random:SEED" (as many random units as
-    that network, drawn with SEED), or a directory written by ``tuneshift localize`` (its mask, which must belong
-    to a model of the same architecture), optionally followed by ":random:SEED".
+    units: "language" (localize `model` now, cached: its top `top` units; `model` must then be a loaded model),
+    "random:SEED" (as many random units as that network, drawn with SEED), or a directory written by ``tuneshift
+    localize`` (its mask, which must belong to a model of the same architecture; `model` may be any subject with
+    layers), optionally followed by ":random:SEED".
     """
     from tuneshift.localize.localizer import Localization, localize
 

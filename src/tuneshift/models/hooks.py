@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 import torch
 
-from tuneshift.models.families import blocks_of
-from tuneshift.models.load import LoadedModel
+from tuneshift.models.families import ModuleMap, blocks_of
 
 Sink = Callable[[int, torch.Tensor], None]
+
+
+class HookableModel(Protocol):
+    """What the hooks need of a model: the Hugging Face module and its family's map (a
+    :class:`tuneshift.models.load.LoadedModel` is one; the loader is not imported here, it imports the readout)."""
+
+    hf_model: torch.nn.Module
+
+    @property
+    def family(self) -> ModuleMap: ...
 
 
 class HeadReached(Exception):
@@ -37,7 +47,7 @@ def _registered(handles: list[torch.utils.hooks.RemovableHandle]) -> Iterator[No
 
 
 @contextlib.contextmanager
-def capture_layers(model: LoadedModel, layers: Sequence[int], sink: Sink) -> Iterator[None]:
+def capture_layers(model: HookableModel, layers: Sequence[int], sink: Sink) -> Iterator[None]:
     """Within the context, every forward pass calls ``sink(layer, hidden)`` for each of `layers` (hidden:
     (batch, tokens, d_model), as the model computes it), in the order the model reaches them."""
     blocks = blocks_of(model.hf_model, model.family)
@@ -59,7 +69,7 @@ def capture_layers(model: LoadedModel, layers: Sequence[int], sink: Sink) -> Ite
 
 
 @contextlib.contextmanager
-def replace_layers(model: LoadedModel, edits: Mapping[int, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
+def replace_layers(model: HookableModel, edits: Mapping[int, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
     """Within the context, the output of block i (layer i ≥ 1) becomes ``edits[i](hidden)`` for every later block
     and every other hook."""
     blocks = blocks_of(model.hf_model, model.family)
@@ -78,7 +88,7 @@ def replace_layers(model: LoadedModel, edits: Mapping[int, Callable[[torch.Tenso
 
 
 @contextlib.contextmanager
-def head_input(model: LoadedModel, *, stop: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+def head_input(model: HookableModel, *, stop: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """Capture the LM head's input of each forward pass as ``captured["head_input"]`` (batch, tokens, d_model).
     With `stop`, the pass ends there by raising :class:`HeadReached` (the logits are not computed); the caller
     suppresses it."""

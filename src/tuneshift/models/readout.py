@@ -19,30 +19,63 @@ per word (see :func:`_encoder_decoder_batches`), only at the words a caller asks
 from __future__ import annotations
 
 import functools
-import json
 import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import torch
+import transformers
 
-from tuneshift._io import UNWRITABLE, out_of_space, reserve, write_csv
+from tuneshift._io import UNWRITABLE, out_of_space, reserve
 from tuneshift.errors import InvalidInputError, InvalidParameterError
-from tuneshift.models.hooks import capture_layers
-from tuneshift.models.load import LoadedModel
+from tuneshift.models.cache import ActivationCache, Readout
+from tuneshift.models.hooks import HookableModel, capture_layers
+from tuneshift.models.subject import POOLINGS, Passages, ReadoutOptions, Representations
 from tuneshift.models.text import TokenizedPassage, tokenize_passages, validate_passages
 from tuneshift.progress import progress as progress_of
 
 READOUT_VERSION = 1
-POOLINGS = ("last", "mean")
 STORE_DTYPES = {"float32": np.float32, "float16": np.float16}
 BATCH_TOKENS = 4096  # padded tokens per forward pass (more when one window is longer)
 LOG2 = float(np.log(2.0))
+
+
+class ReadableModel(HookableModel, Protocol):
+    """What a readout needs of a model (:class:`tuneshift.models.load.LoadedModel` is one); a protocol, so that this
+    module does not import the loader (which imports it: the model's ``representations`` are read here)."""
+
+    name: str
+    tokenizer: transformers.PreTrainedTokenizerBase
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def n_layers(self) -> int: ...
+
+    @property
+    def n_encoder_layers(self) -> int: ...
+
+    @property
+    def is_encoder_decoder(self) -> bool: ...
+
+    @property
+    def hidden_size(self) -> int: ...
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    @property
+    def max_length(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -57,49 +90,8 @@ class ReadoutSpec:
     version: int = READOUT_VERSION
 
 
-@dataclass
-class Readout:
-    """Result of :func:`read_out`.
-
-    words: one row per word, in order: passage, word_index, word, n_tokens, surprisal_bits (NaN for the first word
-        of each passage, and for words that got no token of their own).
-    layers: the layer indices stored (0 = embeddings, i = output of block i).
-    activations: (len(layers), n_words, hidden) array, memory-mapped from disk when cached; None when no layer was
-        asked for.
-    """
-
-    words: pd.DataFrame
-    layers: list[int]
-    activations: np.ndarray | None
-    path: Path | None = None
-
-    def layer(self, layer: int) -> np.ndarray:
-        """(n_words, hidden) float32 representations of every word at `layer`."""
-        if self.activations is None or layer not in self.layers:
-            raise InvalidParameterError("layer", f"one of the layers read out {self.layers}", layer)
-        return np.asarray(self.activations[self.layers.index(layer)], dtype=np.float32)
-
-    def rows(self, passage: np.ndarray, word_index: np.ndarray) -> np.ndarray:
-        """Row numbers (into `words` and the activations) of the given (passage, word_index) pairs."""
-        starts = np.concatenate([[0], np.cumsum(self.words.groupby("passage", sort=True).size().to_numpy())])
-        return starts[np.asarray(passage)] + np.asarray(word_index)
-
-    def save(self, out_dir: str | Path) -> Path:
-        """Write ``words.csv``, ``activations.npy`` ((layers, words, hidden)) and ``layers.json`` into `out_dir`."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_csv(out_dir / "words.csv", self.words)
-        if self.activations is not None:
-            if self.path is not None:
-                shutil.copyfile(self.path / "activations.npy", out_dir / "activations.npy")
-            else:
-                np.save(out_dir / "activations.npy", self.activations)
-        (out_dir / "layers.json").write_text(json.dumps({"layers": self.layers}) + "\n")
-        return out_dir
-
-
 def read_out(
-    model: LoadedModel,
+    model: ReadableModel,
     passages: Sequence[Sequence[str]],
     *,
     layers: Sequence[int] | str = "all",
@@ -128,8 +120,6 @@ def read_out(
     spec = _make_spec(model, layers, pooling, max_context, min_context, store_dtype)
     store = None
     if cache:
-        from tuneshift.models.cache import ActivationCache
-
         store = ActivationCache(cache_dir)
         key = store.key(model.fingerprint, passages, spec, words_needed, dtype=str(model.hf_model.dtype))
         hit = store.load(key)
@@ -151,14 +141,64 @@ def read_out(
         surprisal[starts[:-1]] = np.nan  # the first word of a passage has no context: no surprisal
         surprisal[words["n_tokens"].to_numpy() == 0] = np.nan
         words["surprisal_bits"] = surprisal
-        if activations is not None:
-            activations.flush()
         if store is not None:
-            return store.commit(key, work_dir, words, spec)
+            return store.commit(key, work_dir, words, spec, activations)
         readout = Readout(words, list(spec.layers), _in_memory(activations), None)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return readout
+
+
+def model_representations(
+    model: ReadableModel,
+    passages: Passages,
+    layers: Sequence[int],
+    *,
+    at: tuple[np.ndarray, np.ndarray] | None = None,
+    pooling: str = "last",
+    readout: ReadoutOptions | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> Representations:
+    """`model`'s representations of the words `at` ((passage, word_index) arrays; default every word) at `layers`.
+
+    Only the requested rows leave the (memory-mapped) readout, so a benchmark that needs one word per sentence
+    never holds the whole (layers, words, hidden) array; without `at` the values stay memory-mapped when cached.
+    """
+    readout = readout or ReadoutOptions()
+    needed = None
+    if at is not None:
+        starts = np.concatenate([[0], np.cumsum([len(p) for p in passages])])
+        needed = np.zeros(starts[-1], dtype=bool)
+        needed[starts[np.asarray(at[0])] + np.asarray(at[1])] = True
+    result = read_out(
+        model,
+        passages,
+        layers=list(layers),
+        pooling=pooling,
+        words_needed=needed,
+        cache=cache,
+        progress=progress,
+        **readout.readout_kwargs(),
+    )
+    if at is None:
+        return Representations(result.activations, result.layers)
+    rows = result.rows(np.asarray(at[0]), np.asarray(at[1]))
+    return Representations(np.asarray(result.activations[:, rows, :], dtype=np.float32), result.layers)
+
+
+def model_surprisal(
+    model: ReadableModel,
+    passages: Passages,
+    *,
+    readout: ReadoutOptions | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> np.ndarray:
+    """(n_words,) surprisal in bits of every word, passages in order (NaN for each passage's first word)."""
+    readout = readout or ReadoutOptions()
+    words = read_out(model, passages, layers=[], cache=cache, progress=progress, **readout.readout_kwargs()).words
+    return words.sort_values(["passage", "word_index"], kind="stable")["surprisal_bits"].to_numpy(dtype=float)
 
 
 def _make_spec(model, layers, pooling, max_context, min_context, store_dtype) -> ReadoutSpec:
@@ -317,7 +357,7 @@ def _windows(passage: TokenizedPassage, row0: int, spec: ReadoutSpec) -> Iterato
 
 
 def _causal_batches(
-    model: LoadedModel, tokenized: list[TokenizedPassage], starts: np.ndarray, spec: ReadoutSpec, batch_size: int
+    model: ReadableModel, tokenized: list[TokenizedPassage], starts: np.ndarray, spec: ReadoutSpec, batch_size: int
 ) -> tuple[int, Iterator[Batch]]:
     windows = [w for p, passage in enumerate(tokenized) for w in _windows(passage, int(starts[p]), spec)]
     order = np.argsort([-len(w.ids) for w in windows], kind="stable")  # similar lengths share a batch
@@ -363,7 +403,7 @@ def _pad(sequences: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.
 
 
 def _encoder_decoder_batches(
-    model: LoadedModel,
+    model: ReadableModel,
     tokenized: list[TokenizedPassage],
     starts: np.ndarray,
     spec: ReadoutSpec,
@@ -442,7 +482,7 @@ def _encoder_decoder_batches(
 
 
 def _run(
-    model: LoadedModel,
+    model: ReadableModel,
     batches: tuple[int, Iterator[Batch]],
     spec: ReadoutSpec,
     activations: np.ndarray | None,

@@ -5,9 +5,10 @@ A subject has a ``name``, a ``fingerprint`` (what its numbers depend on: weights
 a ``variant`` (settings outside the weights that still change numbers, e.g. the compute dtype), the ``layers`` it
 can represent words at, and answers two questions about a list of passages (each a list of the data's own words):
 ``representations`` — one vector per word and layer — and ``surprisal`` — −log2 p(word | preceding words), bits.
-Benchmarks ask a subject only for what they need. Implementations: :class:`tuneshift.models.load.LoadedModel`,
-:class:`TokenLogprobs` (log-probabilities computed elsewhere, surprisal only) and
-:class:`tuneshift.localize.view.UnitView` (a model seen through a unit mask).
+Benchmarks ask a subject only for what they need. Implementations: :class:`tuneshift.models.load.LoadedModel`
+(its readout: :func:`tuneshift.models.readout.model_representations`), :class:`TokenLogprobs` (log-probabilities
+computed elsewhere, surprisal only) and :class:`tuneshift.localize.view.UnitView` (any subject seen through a unit
+mask). This module is the contract only: it imports no model code, so benchmarks depend on it and on nothing heavy.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from tuneshift.errors import InvalidParameterError
 
-if TYPE_CHECKING:
-    from tuneshift.models.load import LoadedModel
-
 Passages = Sequence[Sequence[str]]
+#: How a word's tokens make its vector: "last" — its last token's state (Brain-Score); "mean" — their mean.
+POOLINGS = ("last", "mean")
 
 
 class Representations(NamedTuple):
@@ -77,7 +77,9 @@ UNKEYED = frozenset({"batch_size"})  # options that change speed or memory, neve
 
 @runtime_checkable
 class Subject(Protocol):
-    """Anything a benchmark can score (see the module docstring)."""
+    """Anything a benchmark can score (see the module docstring). A subject without ``layers`` has no
+    representations (only surprisal); one whose surprisal was computed elsewhere says ``precomputed = True``
+    (optional attribute, read through :func:`is_precomputed`)."""
 
     name: str
 
@@ -109,60 +111,25 @@ class Subject(Protocol):
     def describe(self) -> dict: ...
 
 
-def model_representations(
-    model: LoadedModel,
-    passages: Passages,
-    layers: Sequence[int],
-    *,
-    at: tuple[np.ndarray, np.ndarray] | None = None,
-    pooling: str = "last",
-    readout: ReadoutOptions | None = None,
-    cache: bool = True,
-    progress: bool = True,
-) -> Representations:
-    """`model`'s representations of the words `at` ((passage, word_index) arrays; default every word) at `layers`.
+def model_representations(*args: Any, **kwargs: Any) -> Representations:
+    """Moved to :func:`tuneshift.models.readout.model_representations` (kept until models/load.py imports it there)."""
+    from tuneshift.models.readout import model_representations as moved
 
-    Only the requested rows leave the (memory-mapped) readout, so a benchmark that needs one word per sentence
-    never holds the whole (layers, words, hidden) array; without `at` the values stay memory-mapped when cached.
-    """
-    from tuneshift.models.readout import read_out
-
-    readout = readout or ReadoutOptions()
-    needed = None
-    if at is not None:
-        starts = np.concatenate([[0], np.cumsum([len(p) for p in passages])])
-        needed = np.zeros(starts[-1], dtype=bool)
-        needed[starts[np.asarray(at[0])] + np.asarray(at[1])] = True
-    result = read_out(
-        model,
-        passages,
-        layers=list(layers),
-        pooling=pooling,
-        words_needed=needed,
-        cache=cache,
-        progress=progress,
-        **readout.readout_kwargs(),
-    )
-    if at is None:
-        return Representations(result.activations, result.layers)
-    rows = result.rows(np.asarray(at[0]), np.asarray(at[1]))
-    return Representations(np.asarray(result.activations[:, rows, :], dtype=np.float32), result.layers)
+    return moved(*args, **kwargs)
 
 
-def model_surprisal(
-    model: LoadedModel,
-    passages: Passages,
-    *,
-    readout: ReadoutOptions | None = None,
-    cache: bool = True,
-    progress: bool = True,
-) -> np.ndarray:
-    """(n_words,) surprisal in bits of every word, passages in order (NaN for each passage's first word)."""
-    from tuneshift.models.readout import read_out
+def model_surprisal(*args: Any, **kwargs: Any) -> np.ndarray:
+    """Moved to :func:`tuneshift.models.readout.model_surprisal` (kept until models/load.py imports it there)."""
+    from tuneshift.models.readout import model_surprisal as moved
 
-    readout = readout or ReadoutOptions()
-    words = read_out(model, passages, layers=[], cache=cache, progress=progress, **readout.readout_kwargs()).words
-    return words.sort_values(["passage", "word_index"], kind="stable")["surprisal_bits"].to_numpy(dtype=float)
+    return moved(*args, **kwargs)
+
+
+def is_precomputed(subject: Subject) -> bool:
+    """Whether `subject`'s surprisal was computed elsewhere, with a context of its own (a :class:`TokenLogprobs`):
+    a benchmark can then neither choose nor change how passages are read. The one reader of the contract's optional
+    ``precomputed`` attribute (absent: False)."""
+    return bool(getattr(subject, "precomputed", False))
 
 
 @dataclass(frozen=True)

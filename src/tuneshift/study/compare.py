@@ -13,6 +13,11 @@ For each benchmark and each of the two models: the best layer with its raw and n
 * reading times (Futrell2018): per story, the existing per-story scores paired over the 10 stories. The CI is
   that of the mean per-story change, which need not contain the change of the pooled score.
 
+Everything comes from the results store: each unit's score rows and its per-unit values
+(``BenchmarkResult.values``: ``r(layer, split, neuroid)``, ``cka(layer, split)``, per story, per item), so a
+comparison of finished results reads files and runs no model. Results scored before values were kept get no paired
+test (the row says so). The paired unit is the values' ``paired_unit``; capability items pair like stories.
+
 % changes are relative to the base's score and left empty where that score is not positive (ΔLL of a random
 model: a % of a negative number flips sign).
 
@@ -23,10 +28,10 @@ compare (:func:`tuneshift.study.figures.layer_profiles`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +39,11 @@ from scipy import stats as sps
 
 from tuneshift._io import write_csv, write_json
 from tuneshift.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from tuneshift.benchmarks.store import Unit
 
 MIN_NEUROIDS = 10
 N_BOOT = 2000
@@ -44,9 +54,7 @@ class BenchmarkScores:
     """What `compare` needs of one model on one benchmark.
 
     layers: scored layer indices; raw: (L,) score per layer; normalized: (L,) or NaN; honest_raw/honest_normalized:
-    the honest score; split_neuroid: at the best layer, one (S, T) array of r per split and neuroid for each of the
-    benchmark's datasets (Pereira2018: two experiments), or None; per_unit: (U,) scores per story (reading times),
-    or None; unit_labels: the stories' names.
+    the honest score; values: the unit's per-unit values (``BenchmarkResult.values``), or None when it kept none.
     """
 
     model: str
@@ -57,9 +65,7 @@ class BenchmarkScores:
     normalized: np.ndarray
     honest_raw: float
     honest_normalized: float = float("nan")
-    split_neuroid: list[np.ndarray] | None = None
-    per_unit: np.ndarray | None = None
-    unit_labels: list[str] = field(default_factory=list)
+    values: xr.Dataset | None = None
     honest_layers: list[int] = field(default_factory=list)
 
     @property
@@ -67,39 +73,74 @@ class BenchmarkScores:
         """Index (into `layers`) of the best layer."""
         return int(np.nanargmax(self.raw))
 
+    def best_values(self) -> xr.DataArray | None:
+        """The measure behind the scores at the best layer (all of it when the values have no layer)."""
+        if self.values is None:
+            return None
+        measured = self.values[measure_of(self.values)]
+        return measured.sel(layer=self.layers[self.best]) if "layer" in measured.dims else measured
+
+
+def measure_of(values: xr.Dataset) -> str:
+    """The variable a result's scores summarize: ``attrs["measure"]``, else the first one over the paired unit."""
+    unit = values.attrs.get("paired_unit")
+    named = values.attrs.get("measure")
+    return named if named in values else next(name for name, v in values.data_vars.items() if unit in v.dims)
+
 
 def _aggregate(split_neuroid: np.ndarray) -> np.ndarray:
     """Brain-Score's score of (..., S, T) r: median over neuroids, then mean over splits."""
     return np.nanmedian(split_neuroid, axis=-1).mean(-1)
 
 
+def _by_dataset(r: xr.DataArray) -> list[np.ndarray]:
+    """(split, neuroid) r at the best layer as one (S, T) array per dataset of the benchmark (a combined benchmark
+    averages its datasets' scores)."""
+    r = r.transpose("split", "neuroid")
+    if "dataset" not in r.coords:
+        return [r.to_numpy().astype(float)]
+    names = r["dataset"].to_numpy()
+    return [r.to_numpy()[:, names == name].astype(float) for name in dict.fromkeys(names)]
+
+
+NOTES = {
+    "story": "per-story scores paired over stories",
+    "item": "per-item values paired over items",
+    "split": "paired over the random stimulus subsets, which overlap, so the p-value is optimistic",
+}
+
+
 def paired_test(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: int = 0) -> dict:
     """The paired test of tuned − base in the benchmark's units (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    if base.split_neuroid is not None and tuned.split_neuroid is not None:
-        pairs = list(zip(base.split_neuroid, tuned.split_neuroid, strict=True))  # per dataset: (S, T) each
-        if any(a.shape != b.shape for a, b in pairs):
-            return _untested("neuroid sets differ between the two models' results: no pairing")
-        if min(a.shape[-1] for a, _ in pairs) >= MIN_NEUROIDS:
-            diff = np.concatenate([np.nanmean(b, 0) - np.nanmean(a, 0) for a, b in pairs])
+    a, b = base.best_values(), tuned.best_values()
+    if a is None or b is None:
+        return _untested(
+            "no per-unit values stored for this result (scored before tuneshift kept them): no paired test"
+        )
+    unit = base.values.attrs.get("paired_unit")
+    if unit != tuned.values.attrs.get("paired_unit") or a.sizes != b.sizes:
+        return _untested(f"{unit} sets differ between the two models' results: no pairing")
+    if unit == "neuroid":
+        pairs = list(zip(_by_dataset(a), _by_dataset(b), strict=True))  # per dataset: (S, T) each
+        if min(x.shape[-1] for x, _ in pairs) >= MIN_NEUROIDS:
+            diff = np.concatenate([np.nanmean(y, 0) - np.nanmean(x, 0) for x, y in pairs])
             boot = np.zeros(N_BOOT)
-            for a, b in pairs:  # neuroids resampled within each dataset, the same draw for both models
-                draws = rng.integers(0, a.shape[-1], (N_BOOT, a.shape[-1]))
-                boot += _aggregate(b[:, draws].transpose(1, 0, 2)) - _aggregate(a[:, draws].transpose(1, 0, 2))
+            for x, y in pairs:  # neuroids resampled within each dataset, the same draw for both models
+                draws = rng.integers(0, x.shape[-1], (N_BOOT, x.shape[-1]))
+                boot += _aggregate(y[:, draws].transpose(1, 0, 2)) - _aggregate(x[:, draws].transpose(1, 0, 2))
             note = "each model at its own best layer; r averaged over splits"
             return _summary("neuroid", diff, boot / len(pairs), note)
-        diff = np.mean([np.nanmedian(b, -1) - np.nanmedian(a, -1) for a, b in pairs], axis=0)  # per split
+        diff = np.mean([np.nanmedian(y, -1) - np.nanmedian(x, -1) for x, y in pairs], axis=0)  # per split
         draws = rng.integers(0, len(diff), (N_BOOT, len(diff)))
         note = (
             f"only {pairs[0][0].shape[-1]} neuroid(s): paired over the {len(diff)} cross-validation splits, which "
             "share training stimuli, so the p-value is optimistic"
         )
         return _summary("split", diff, diff[draws].mean(1), note)
-    if base.per_unit is not None and tuned.per_unit is not None and len(base.per_unit) == len(tuned.per_unit):
-        diff = np.asarray(tuned.per_unit, float) - np.asarray(base.per_unit, float)
-        draws = rng.integers(0, len(diff), (N_BOOT, len(diff)))
-        return _summary("story", diff, diff[draws].mean(1), "per-story scores paired over stories")
-    return _untested("no per-unit scores stored for this benchmark: no paired test")
+    diff = np.asarray(b.to_numpy(), float) - np.asarray(a.to_numpy(), float)
+    draws = rng.integers(0, len(diff), (N_BOOT, len(diff)))
+    return _summary(unit, diff, diff[draws].mean(1), NOTES.get(unit, f"paired over {unit}s"))
 
 
 def _untested(note: str) -> dict:
@@ -173,57 +214,67 @@ def effects_of(compare_table: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------- reading the results
 
 
-def neuroid_scores(model: Any, benchmark: str, layer: int, *, cache: bool = True) -> list[np.ndarray] | None:
-    """(S, T) Pearson r per split and neuroid of `model`'s `layer` on each dataset of a neural benchmark, with the
-    benchmark's own regression and splits (so their aggregate is the benchmark's score at that layer); the readout
-    comes from the activation cache the scoring filled. None for benchmarks without a regression protocol."""
-    from tuneshift.benchmarks.neural import PROTOCOLS, layer_features
-    from tuneshift.data import DATASETS
-    from tuneshift.metrics import encoding_score
+def unit_scores(unit: Unit, values: xr.Dataset | None) -> BenchmarkScores:
+    """One stored unit as `compare` reads it: its score rows, summary, kind (as the unit recorded it, else as its
+    registered benchmark declares it) and per-unit values."""
+    from tuneshift.benchmarks import BENCHMARKS
 
-    protocol = PROTOCOLS.get(benchmark)
-    if protocol is None:
-        return None
-    arrays = []
-    for name in protocol.datasets:
-        dataset = DATASETS.get(name).load(**protocol.load_kwargs)
-        features, layers = layer_features(model, dataset, cache=cache, progress=False)
-        result = encoding_score(
-            features[list(layers).index(layer)], dataset.targets, regression=protocol.regression, cv=protocol.cv,
-            groups=dataset.groups, n_splits=protocol.n_splits,
-        )  # fmt: skip
-        arrays.append(np.asarray(result.split_neuroid, dtype=float))
-    return arrays
+    kind = unit.provenance.get("kind") or BENCHMARKS.get(unit.provenance["benchmark_id"]).kind
+    return _scores(unit.model, unit.benchmark, kind, unit.scores, unit.summary, values)
 
 
 def load_scores(out_dir: str | Path, model: str, benchmark: str) -> BenchmarkScores:
-    """`model`'s results on `benchmark` from a results directory written by ``tuneshift.benchmarks.score``."""
+    """`model`'s results on `benchmark` (labels as in scores.csv) from a results directory written by
+    ``tuneshift.benchmarks.score``: the newest matching unit with its values; a directory from before per-unit
+    results is read from scores.csv and summary.json (per-story scores only)."""
     from tuneshift.benchmarks import BENCHMARKS
+    from tuneshift.benchmarks.store import UNITS, ResultStore
 
     out = Path(out_dir)
+    if any((out / UNITS).glob("*.json")):
+        store = ResultStore(out)
+        found = [u for u in store.units() if u.model == model and u.benchmark == benchmark]
+        if found:
+            return unit_scores(found[-1], store.values(found[-1]))
     table = pd.read_csv(out / "scores.csv")
-    rows = table[(table["model"] == model) & (table["benchmark"] == benchmark)].sort_values("layer")
+    rows = table[(table["model"] == model) & (table["benchmark"] == benchmark)]
     if rows.empty:
-        raise InvalidInputError(f"{out / 'scores.csv'} has no rows for {model!r} on {benchmark!r}.")
+        raise InvalidInputError(f"{out} has no results for {model!r} on {benchmark!r}.")
     summary = json.loads((out / "summary.json").read_text()).get(model, {}).get(benchmark, {})
-    per_story = summary.get("per_story_raw")
+    identifier = benchmark.split(" [")[0]
+    kind = summary.get("kind") or (BENCHMARKS.get(identifier).kind if identifier in BENCHMARKS else "neural")
+    return _scores(model, benchmark, kind, rows, summary, _story_values(summary.get("per_story_raw")))
+
+
+def _story_values(per_story: dict | None) -> xr.Dataset | None:
+    """Per-story scores of a table-only result as values (``raw(story)``), so they pair like stored ones."""
+    if not per_story:
+        return None
+    import xarray as xr
+
+    values = xr.Dataset(
+        {"raw": ("story", np.asarray(list(per_story.values()), float))}, coords={"story": list(per_story)}
+    )
+    values.attrs.update(paired_unit="story", measure="raw")
+    return values
+
+
+def _scores(model: str, benchmark: str, kind: str, rows: pd.DataFrame, summary: dict, values) -> BenchmarkScores:
+    rows = rows.sort_values("layer")
     honest_layers = [
         layer for value in summary.values() if isinstance(value, dict)
         for layer in value.get("honest_layers_per_split", [])
     ]  # fmt: skip
-    layers = rows["layer"].to_numpy(dtype=float)
     return BenchmarkScores(
         model=model,
         benchmark=benchmark,
-        kind=BENCHMARKS.get(benchmark).kind if benchmark in BENCHMARKS else "neural",
-        layers=np.nan_to_num(layers, nan=0.0).astype(int),
+        kind=kind,
+        layers=np.nan_to_num(rows["layer"].to_numpy(dtype=float), nan=0.0).astype(int),
         raw=rows["raw"].to_numpy(dtype=float),
         normalized=rows["normalized"].to_numpy(dtype=float),
         honest_raw=float(summary.get("honest_raw", np.nanmax(rows["raw"]))),
         honest_normalized=float(summary.get("honest_normalized") or np.nan),
-        split_neuroid=None,
-        per_unit=np.array(list(per_story.values()), dtype=float) if per_story else None,
-        unit_labels=list(per_story) if per_story else [],
+        values=values,
         honest_layers=honest_layers,
     )
 
@@ -233,13 +284,15 @@ def load_scores(out_dir: str | Path, model: str, benchmark: str) -> BenchmarkSco
 
 @dataclass
 class Comparison:
-    """compare.csv rows, the layer scores of both models, what each model is, and the internals summary."""
+    """compare.csv rows, the layer scores of both models, what each model is, the internals summary, and the tuned
+    model's ``tuneshift-tune.json`` (how it was tuned, from which base) when it has one."""
 
     table: pd.DataFrame
     scores: pd.DataFrame
     models: dict
     honest_layers: dict = field(default_factory=dict)
     internals: pd.DataFrame | None = None
+    tune: dict | None = None
 
     def figures(self) -> dict[str, Any]:
         """name → Figure: one layer profile per benchmark and the change bars (with each CI)."""
@@ -261,7 +314,10 @@ class Comparison:
         out = Path(out_dir)
         written = [
             write_csv(out / "compare.csv", self.table),
-            write_json(out / "compare.json", {"models": self.models, "benchmarks": self.table.to_dict("records")}),
+            write_json(
+                out / "compare.json",
+                {"models": self.models, "tune": self.tune, "benchmarks": self.table.to_dict("records")},
+            ),
         ]
         if self.internals is not None:
             written.append(write_csv(out / "internals.csv", self.internals))
@@ -287,41 +343,33 @@ def compare_models(
     benchmarks: Sequence[str],
     out_dir: str | Path,
     *,
+    options: Mapping[str, Any] | None = None,
     cache: bool = True,
     progress: bool = True,
     seed: int = 0,
 ) -> Comparison:
-    """Score `base` and `tuned` (loaded models) on `benchmarks` into ``out_dir`` (finished work reused), then
-    compare them benchmark by benchmark."""
+    """Score `base` and `tuned` (subjects) on `benchmarks` with `options` (as :func:`tuneshift.benchmarks.score`
+    takes them) into ``out_dir`` — finished units are reused, not recomputed — then compare them benchmark by
+    benchmark from the stored units and their values."""
     from tuneshift.benchmarks import score
+    from tuneshift.benchmarks.store import ResultStore
 
     out = Path(out_dir)
-    label = {}  # a model's name in the results (with its dtype when not float32)
-    for model in (base, tuned):
-        label[model.name] = score(model, list(benchmarks), out, cache=cache, progress=progress)["model"].iat[0]
+    scored = [score(m, list(benchmarks), out, options=options, cache=cache, progress=progress) for m in (base, tuned)]
+    store = ResultStore(out)
+    units = {(u.key, u.model): u for u in store.units()}
+    first = [frame.drop_duplicates("benchmark").set_index("benchmark") for frame in scored]  # one row per unit
     rows, honest_layers = [], {}
-    for benchmark in benchmarks:
-        a, b = load_scores(out, label[base.name], benchmark), load_scores(out, label[tuned.name], benchmark)
-        for scores, model in ((a, base), (b, tuned)):
-            if scores.kind == "neural" and scores.split_neuroid is None:
-                scores.split_neuroid = neuroid_scores(model, benchmark, int(scores.layers[scores.best]), cache=cache)
+    for benchmark in first[0].index:
+        a, b = (
+            unit_scores(u, store.values(u))
+            for u in (units[f.at[benchmark, "unit"], f.at[benchmark, "model"]] for f in first)
+        )
         rows.append(compare_benchmark(a, b, seed=seed))
         honest_layers[benchmark] = {a.model: a.honest_layers, b.model: b.honest_layers}
-    table = pd.read_csv(out / "scores.csv")
-    scores = table[table["model"].isin(list(label.values())) & table["benchmark"].isin(benchmarks)]
-    models = {"base": _describe(base), "tuned": _describe(tuned)}
-    return Comparison(pd.DataFrame(rows), scores.reset_index(drop=True), models, honest_layers)
-
-
-def _describe(model: Any) -> dict:
-    if hasattr(model, "describe"):
-        return dict(model.describe())
-    return {
-        "name": model.name,
-        "source": str(getattr(model, "source", "")),
-        "random_init": bool(getattr(model, "random_init", False)),
-        "fingerprint": str(getattr(model, "fingerprint", "")),
-    }
+    scores = pd.concat(scored, ignore_index=True)
+    models = {"base": dict(base.describe()), "tuned": dict(tuned.describe())}
+    return Comparison(pd.DataFrame(rows), scores, models, honest_layers)
 
 
 def compare_internals(base: Any, tuned: Any, dataset: str | Path, *, limit: int | None = None, **generation: Any):

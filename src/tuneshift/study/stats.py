@@ -8,9 +8,11 @@ The input is a *model table*: one row per model with ``model``, ``instruction_tu
 
 * Effect of a pair (base, tuned) on a benchmark: ``pct_change = 100 · (tuned − base) / base``; averaged over pairs
   with a percentile bootstrap CI of the mean and a two-sided Wilcoxon signed-rank test of the changes.
+* A column's kind (neural, behavioral, similarity) is asked of the benchmark registry (:func:`benchmark_kind`),
+  never parsed from a list of names: a new benchmark is known here once it is registered.
 * Brain alignment: the table's ``brain_avg`` where it has one (the paper's own mean, computed from unrounded scores:
   averaging the rounded columns moves r(BBH) by 0.006), else the mean over the neural predictivity columns present
-  (CKA and RDM variants, in other units, are analysed per benchmark only).
+  (similarity benchmarks, CKA and RSA, are other units: analysed per benchmark only).
   Behavioral alignment: the reading-time column.
 * Correlations: Pearson and Spearman of each alignment with log10 parameters, MMLU, BBH and NWP loss, over the tuned
   models and over all models; q = Benjamini–Hochberg over the whole family of tests of one method. A test whose
@@ -33,8 +35,7 @@ from scipy import stats as sps
 from tuneshift._io import write_csv, write_json
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 
-NEURAL_PREFIXES = ("pereira2018", "blank2014", "wehbe2014", "tuckute2024", "fedorenko2016")
-BEHAVIORAL_PREFIXES = ("futrell2018",)
+ALIGNMENT_KINDS = ("neural", "behavioral", "similarity")  # score columns; capabilities are properties here
 PROPERTIES = ("log10_params", "mmlu", "bbh", "nwp_loss")
 BRAIN, BEHAVIOR = "brain_alignment", "behavioral_alignment"
 _OPERATORS = {"!=": operator.ne, ">=": operator.ge, "<=": operator.le, "==": operator.eq, "=": operator.eq}
@@ -43,19 +44,25 @@ _WHERE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(!=|>=|<=|==|=|>|<)\s*(.*?)\s*$")
 
 
 def benchmark_kind(column: str) -> str | None:
-    """'neural', 'behavioral' or None for a score column, by registered benchmark id or the dataset's name."""
-    lowered = column.lower()
-    if lowered.startswith(NEURAL_PREFIXES):
-        return "neural"
-    if lowered.startswith(BEHAVIORAL_PREFIXES):
-        return "behavioral"
-    return None
+    """The kind of a score column, as the registered benchmark declares it: a benchmark's id or label
+    (``Tuckute2024-ridge [pooling=mean]``) → its kind; a dataset's name as the paper's tables use it
+    (``pereira2018``: its predictivity) → the kind of that dataset's benchmarks, similarity variants aside; None for
+    any other column."""
+    from tuneshift.benchmarks import BENCHMARKS
+
+    identifier = column.split(" [")[0]
+    if identifier in BENCHMARKS:
+        return BENCHMARKS.get(identifier).kind
+    dataset = re.compile(rf"{re.escape(identifier)}[-.]", re.IGNORECASE)
+    kinds = {BENCHMARKS.get(name).kind for name in BENCHMARKS if dataset.match(name)} - {"similarity"}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:
-    """The benchmark score columns of a model table (neural ones first, in table order)."""
-    columns = [c for c in table.columns if benchmark_kind(c)]
-    return sorted(columns, key=lambda c: benchmark_kind(c) != "neural")
+    """The benchmark score columns of a model table (neural, then behavioral, then similarity; table order within)."""
+    kinds = {column: benchmark_kind(str(column)) for column in table.columns}
+    columns = [c for c, kind in kinds.items() if kind in ALIGNMENT_KINDS]
+    return sorted(columns, key=lambda c: ALIGNMENT_KINDS.index(kinds[c]))
 
 
 def prepare(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
@@ -81,9 +88,10 @@ def prepare(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     table["base_model"] = table["base_model"].where(table["base_model"].notna(), None)
     if "params_b" in table:
         table["log10_params"] = np.log10(pd.to_numeric(table["params_b"], errors="coerce") * 1e9)
-    # brain alignment averages predictivity benchmarks only: CKA / RSA variants are other units (Table 8)
-    neural = [c for c in score_columns(table) if benchmark_kind(c) == "neural" and not c.endswith(("-cka", "-rdm"))]
-    behavioral = [c for c in score_columns(table) if benchmark_kind(c) == "behavioral"]
+    # brain alignment averages predictivity benchmarks only: CKA / RSA (kind similarity) are other units (Table 8)
+    columns = score_columns(table)
+    neural = [c for c in columns if benchmark_kind(c) == "neural"]
+    behavioral = [c for c in columns if benchmark_kind(c) == "behavioral"]
     if "brain_avg" in table and table["brain_avg"].notna().any():
         table[BRAIN] = table["brain_avg"]
     elif neural:
