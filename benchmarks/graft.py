@@ -38,12 +38,11 @@ def main() -> None:
     for sweep in args.sweeps:
         started = time.perf_counter()
         table = run_sweeps(pair, [sweep], benchmarks, args.out, group=args.group, progress=False)
-        print(
-            f"{sweep}: {time.perf_counter() - started:.1f} s wall ({len(table) // len(benchmarks)} hybrids incl. ends)"
-        )
+        hybrids = len(table) // len(benchmarks)
+        print(f"{sweep}: {time.perf_counter() - started:.1f} s wall ({hybrids} hybrids incl. ends)", flush=True)
         tables.append(table if not tables else table[table["sweep"] != "ends"])
-    table = pd.concat(tables, ignore_index=True)
-    write_outputs(table, args.out)
+        table = pd.concat(tables, ignore_index=True)
+        write_outputs(table, args.out)  # after each sweep: a stopped run keeps the sweeps it finished
     shown = table.pivot_table(index=["sweep", "step", "part"], columns="benchmark", values=["score", "share"])
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(shown.round(4))

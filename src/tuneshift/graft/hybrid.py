@@ -27,7 +27,7 @@ import torch
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.graft.parts import PartMap, part_map, split_parts
 from tuneshift.models.load import _VOLATILE_CONFIG_KEYS, LoadedModel, _tokenizer_signature
-from tuneshift.models.subject import Passages, Representations, model_representations, model_surprisal
+from tuneshift.models.subject import Passages, Representations
 
 DIRECTIONS = ("forward", "reverse")
 # Config fields a tuned copy may change without changing its numbers (generation defaults, special-token ids).
@@ -169,14 +169,14 @@ class Graft:
 
     # ------------------------------------------------------------------------------------------ the Subject contract
     def representations(self, passages: Passages, *, layers: Sequence[int] | None = None, **options) -> Representations:
-        """The hybrid's per-word representations (see :func:`tuneshift.models.subject.model_representations`)."""
+        """The hybrid's per-word representations (options as for :meth:`LoadedModel.representations`)."""
         with self:
-            return model_representations(self._model, passages, self.layers if layers is None else layers, **options)
+            return self._model.representations(passages, layers=layers, **options)
 
     def surprisal(self, passages: Passages, **options) -> np.ndarray:
-        """The hybrid's per-word surprisal in bits (see :func:`tuneshift.models.subject.model_surprisal`)."""
+        """The hybrid's per-word surprisal in bits (options as for :meth:`LoadedModel.surprisal`)."""
         with self:
-            return model_surprisal(self._model, passages, **options)
+            return self._model.surprisal(passages, **options)
 
     def describe(self) -> dict:
         return {
