@@ -128,7 +128,7 @@ class HarnessLM(HFLM):
             }
         )
         column = {position: i for i, position in enumerate(needed)}
-        kwargs = {"logits_to_keep": torch.tensor(needed)} if self._keeps_logits else {}
+        kwargs = {"logits_to_keep": torch.tensor(needed, device=self.device)} if self._keeps_logits else {}
         with torch.no_grad():
             logits = self.model(ids.to(self.device), **kwargs).logits
         if not self._keeps_logits:
@@ -143,6 +143,8 @@ class HarnessLM(HFLM):
                 target = torch.tensor(continuation, device=picked.device)
                 logprob = float(picked.gather(1, target[:, None]).sum())
                 results[index] = (logprob, bool((picked.argmax(-1) == target).all()))
+                if requests[index][0] is not None:  # lm-eval's response cache (use_cache=...), as HFLM fills it
+                    self.cache_hook.add_partial("loglikelihood", requests[index][0], results[index])
 
     # ------------------------------------------------------------------------------------------ rolling
     def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False) -> list[float]:
