@@ -3,6 +3,8 @@ their parts, and mismatched pairs are refused by name."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -110,3 +112,17 @@ def test_mismatched_pairs_are_refused_by_name(tiny_model_dirs, tmp_path):
         GraftPair(llama, load_tiny(tiny_model_dirs["llama"]))
     with pytest.raises(InvalidParameterError, match="alpha"):
         GraftPair(llama, tuned_copy(tiny_model_dirs["llama"])).graft("all", alpha=1.5)
+
+
+def test_a_tune_output_directory_is_a_tuned_model(tiny_model_dirs, tmp_path):
+    """`tuneshift tune` writes the merged weights with save_pretrained and tuneshift-tune.json: loaded like any model,
+    its record names the base it was tuned from."""
+    base, tuned = load_tiny(tiny_model_dirs["gemma"]), tuned_copy(tiny_model_dirs["gemma"])
+    tuned.hf_model.save_pretrained(tmp_path)
+    tuned.tokenizer.save_pretrained(tmp_path)
+    (tmp_path / "tuneshift-tune.json").write_text(json.dumps({"base_fingerprint": base.fingerprint}))
+    pair = GraftPair(base, load_model(tmp_path))
+    assert pair.describe()["tuned_from"] == base.fingerprint
+    assert pair.tuned_fingerprint == tuned.fingerprint
+    with pair.graft("all"):
+        assert torch.equal(logits(base), logits(tuned))
