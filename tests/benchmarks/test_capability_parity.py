@@ -101,6 +101,22 @@ def test_wikitext_rolling_loglikelihood_matches_lm_eval(tiny_model_dirs, tmp_pat
     assert lm_eval_words == 1093 and reference_perplexity == pytest.approx(np.exp(total / lm_eval_words), rel=1e-6)
 
 
+def test_mmlu_with_chat_template_matches_lm_eval(letter_model_dir, tmp_path):
+    """chat_template=True: prompts go through the model's chat template (few-shot as multi-turn), as lm-eval's
+    apply_chat_template does, with the same answers; the prompt differs from the plain one."""
+    questions = load_mmlu(FIXTURES / "mmlu.jsonl")
+    tasks = mmlu_tasks(questions, tmp_path)
+    reference = _hf(letter_model_dir, list(tasks.values()), num_fewshot=1, limit=2, apply_chat_template=True)
+    options = {"data": str(FIXTURES / "mmlu.jsonl"), "num_fewshot": 1, "limit": 2, "chat_template": True}
+    result = _run("MMLU", letter_model_dir, **options)
+    expected = []
+    for config in tasks.values():
+        samples = sorted(reference["samples"][config["task"]], key=lambda s: s["doc_id"])
+        assert "assistant:" in samples[0]["arguments"][0][0]  # the template was applied
+        expected += ["ABCD"[int(np.argmax([r[0] for r in s["filtered_resps"]]))] for s in samples]
+    assert list(result.values["prediction"].values) == expected and result.details["chat_template"]
+
+
 def test_evaluate_runs_any_local_lm_eval_task_on_a_tuneshift_model(letter_model_dir, tmp_path):
     """The adapter is a general lm-eval LM: lm-eval's MMLU task for one subject, run by evaluate() directly."""
     from tuneshift.models.harness import HarnessLM

@@ -16,11 +16,16 @@ from tuneshift.models.harness import HarnessLM, rolling_windows
 from tuneshift.models.load import load_model
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "capabilities"
+#: a minimal chat template (role: content turns), so that chat-template scoring can be tested
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant:{% endif %}"
+)
 
 
 def save_letter_model(root: Path) -> Path:
     """A tiny GPT-2 whose byte-level tokenizer holds " A".." D" as single tokens (as real tokenizers do), trained on
-    the test corpus, the MMLU and BBH fixtures and answer lines; 512 positions."""
+    the test corpus, the MMLU and BBH fixtures and answer lines; 512 positions; a minimal chat template."""
     texts = CORPUS + (FIXTURES / "mmlu.jsonl").read_text().splitlines()
     texts += [f"Answer: {letter}\n" for letter in "ABCD"] * 20
     tokenizer = Tokenizer(models.BPE())
@@ -33,6 +38,7 @@ def save_letter_model(root: Path) -> Path:
     fast = transformers.PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
+    fast.chat_template = CHAT_TEMPLATE
     config = transformers.GPT2Config(
         vocab_size=len(fast), n_embd=32, n_layer=2, n_head=4, n_positions=512, bos_token_id=1, eos_token_id=2
     )
