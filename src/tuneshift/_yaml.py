@@ -26,8 +26,8 @@ from tuneshift.errors import InvalidInputError
 
 #: Largest YAML file read, in bytes (study and zoo files are a few kB; the packaged zoo is ~10 kB).
 MAX_BYTES = 8 * 2**20
-#: Most values (scalars, lists, mappings) in one document: a study of 10,000 models × 10 fields fits.
-MAX_NODES = 200_000
+#: Most values (scalars, lists, mappings) in one document: a study of 5,000 models × 10 fields fits.
+MAX_NODES = 100_000
 #: Deepest nesting of lists/mappings (study files nest 3 or 4 deep).
 MAX_DEPTH = 64
 #: Characters of user input quoted in an error message.
@@ -47,6 +47,11 @@ def clip(value: object, limit: int = QUOTE_LIMIT) -> str:
         return text
     size = f"{len(value):,} characters" if isinstance(value, str) else "long"
     return f"{text[: limit - 1]}… ({size})"
+
+
+def truncate(text: str, limit: int = 2 * QUOTE_LIMIT) -> str:
+    """`text` (an error message that may quote user input) cut to `limit` characters."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}… (cut at {limit} of {len(text):,} characters)"
 
 
 class YamlMapping(dict):
