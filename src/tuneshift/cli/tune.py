@@ -93,3 +93,43 @@ def tune(
     if record.get("checkpoints"):
         where = result.out_dir / "checkpoints"
         console.print(f"Checkpoints at steps {record['checkpoints']}: {where}", highlight=False)
+
+
+def trajectory(
+    file: Path = typer.Argument(..., help="Trajectory file (YAML with `trajectory:` and `benchmarks:`)."),
+    out: Path = typer.Option(..., "--out", help="Output directory (a rerun resumes here)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan and an estimate timed on this machine (2 tuning steps); run nothing."
+    ),
+    executor: str = typer.Option("local", "--executor", help="local or ray (a study executor)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (auto, head:6379); default: local."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Tune every (arm, seed) of FILE with checkpoints and score every checkpoint (step 0 = the base) on every
+    benchmark: OUT/trajectory.csv, trajectory_summary.csv (mean and CI over seeds), arm_differences.csv (seeds as
+    the unit) and trajectory.png. Arms: instructions, drop-instruction, plain-lm, or a data file plus options."""
+    from tuneshift.study.trajectory import estimate_seconds, load_trajectory, plan_trajectory, run_trajectory
+
+    spec = load_trajectory(file)
+    plan = plan_trajectory(spec, out)  # reads and filters every arm's data: an empty arm is refused here
+    console.print(plan.describe(), highlight=False)
+    if dry_run:
+        estimate = estimate_seconds(plan)
+        console.print(
+            f"Estimate: {estimate['tokens_per_s']:.0f} training tokens/s ({estimate['seconds_per_step']:.1f} s/step) → "
+            f"tuning {estimate['tuning_s'] / 60:.1f} min, scoring ~{estimate['scoring_s_per_checkpoint']:.0f} s per "
+            f"checkpoint → {estimate['scoring_s'] / 60:.1f} min; total ~{estimate['total_s'] / 60:.1f} min.",
+            highlight=False,
+        )
+        return
+    outcome = run_trajectory(spec, out, executor=executor, address=address, progress=not quiet)
+    console.print(
+        f"{outcome.done} run(s) done, {outcome.failed} failed; {outcome.tuned_steps} tuning steps and "
+        f"{outcome.scored} checkpoint × benchmark scorings now, {outcome.seconds:.0f} s. "
+        f"Table: {out / 'trajectory.csv'}",
+        highlight=False,
+    )
+    for failure in outcome.failures:
+        console.print(f"[red]failed[/red] {failure['model']}: {failure.get('error', '')}", highlight=False)
+    if outcome.failed:
+        raise typer.Exit(3)

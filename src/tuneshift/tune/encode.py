@@ -3,7 +3,9 @@
 The prompt is the instruction and the input joined by a blank line (``--drop-instruction`` leaves the input alone),
 optionally wrapped in the tokenizer's chat template as one user turn. Prompt and response are tokenized separately
 and concatenated, so the boundary is exact: a causal model sees ``[bos] prompt response eos`` with labels -100 on
-``[bos] prompt``; an encoder–decoder (T5) reads the prompt and is trained to write ``response eos``.
+``[bos] prompt``; an encoder–decoder (T5) reads the prompt and is trained to write ``response eos``. With
+``loss_on_all`` (the trajectory's ``plain-lm`` arm) the same tokens are plain language modelling: every token after
+the first carries loss.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def encode(
     max_length: int,
     drop_instruction: bool = False,
     chat_template: bool = False,
+    loss_on_all: bool = False,
 ) -> Encoded:
     """Token ids of one example, at most `max_length` tokens per sequence.
 
@@ -68,13 +71,18 @@ def encode(
     response_ids = tokenizer(example.output.strip(), add_special_tokens=False)["input_ids"]
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     if encoder_decoder:
+        if loss_on_all:
+            raise InvalidParameterError(
+                "loss_on", "'response' for an encoder-decoder model", "all", "Plain LM needs a causal model."
+            )
         return Encoded(prompt_ids[: max_length - len(eos)] + eos, (response_ids + eos)[:max_length], prompt)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None and not chat_template else []
     head, tail = bos + prompt_ids, response_ids + eos
     if len(head) + len(tail) > max_length:
         head = head[: max(max_length - len(tail), max_length // 2)]
         tail = tail[: max_length - len(head)]
-    return Encoded(head + tail, [IGNORE] * len(head) + tail, prompt)
+    labels = head + tail if loss_on_all else [IGNORE] * len(head) + tail
+    return Encoded(head + tail, labels, prompt)
 
 
 def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:

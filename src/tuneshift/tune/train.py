@@ -44,7 +44,7 @@ from torch.nn import functional
 from tuneshift._io import atomic_path, write_csv, write_json
 from tuneshift.errors import InvalidInputError, InvalidParameterError, TuneshiftError
 from tuneshift.models.families import blocks_of, family_of, get_module
-from tuneshift.tune.checkpoints import list_checkpoints, save_checkpoint, step_folder
+from tuneshift.tune.checkpoints import is_checkpoint, list_checkpoints, read_manifest, save_checkpoint, step_folder
 from tuneshift.tune.data import DEFAULT_DATA, Dataset, load_dataset
 from tuneshift.tune.encode import IGNORE, Encoded, collate, encode
 
@@ -54,6 +54,7 @@ METHODS = ("lora", "full")
 DEFAULT_EPOCHS = 3.0  # Aw et al. 2023 tuned for 3 epochs
 _NOT_MODULE_PATHS = {"family", "blocks", "decoder_blocks", "qkv_layout", "norm_kind"}
 TUNE_DTYPES = ("float32", "bfloat16")
+LOSS_ON = ("response", "all")
 #: Options that change when files are written, never the weights (left out of the run key).
 UNKEYED = frozenset({"checkpoint_every", "save_every", "save_merged"})
 #: Shortest sequence that trains anything: one token to read and one response token to predict.
@@ -109,6 +110,7 @@ class TuneOptions:
     lora_dropout: float = 0.05
     drop_instruction: bool = False
     chat_template: bool = False
+    loss_on: str = "response"  # "all": plain language modelling on the same tokens (no prompt/response split)
     checkpoint_every: int = 50
     save_every: int | None = None
     save_merged: bool = False
@@ -118,6 +120,8 @@ class TuneOptions:
         (an infinite learning rate, NaN epochs, dropout ≥ 1, one-token sequences) is refused by name."""
         if self.method not in METHODS:
             raise InvalidParameterError("method", f"one of {METHODS}", self.method)
+        if self.loss_on not in LOSS_ON:
+            raise InvalidParameterError("loss_on", f"one of {LOSS_ON}", self.loss_on)
         if self.dtype not in TUNE_DTYPES:
             raise InvalidParameterError("dtype", f"one of {TUNE_DTYPES}", self.dtype)
         if self.epochs is not None and self.max_steps is not None:
@@ -428,6 +432,7 @@ def encode_dataset(
             max_length=options.max_length,
             drop_instruction=options.drop_instruction,
             chat_template=options.chat_template,
+            loss_on_all=options.loss_on == "all",
         )
         for example in dataset.examples
     ]
@@ -470,6 +475,13 @@ def _base_spec(base: str) -> str:
 
 
 def _save_model_checkpoint(out: Path, model, tokenizer, facts: dict, history: list[dict], options) -> dict:
+    """Save step `history[-1]`'s loadable checkpoint, unless this run saved it already (a run killed after writing
+    it but before its resume state redoes the step: the weights are the same, the folder is kept as it is)."""
+    folder = step_folder(out, history[-1]["step"])
+    if is_checkpoint(folder):
+        existing = read_manifest(folder)
+        if existing.get("run_key") == facts["run_key"]:
+            return existing | {"path": str(folder)}
     since = [row["loss"] for row in history[-options.save_every :]]
     manifest = facts | {
         "step": history[-1]["step"],
@@ -479,9 +491,7 @@ def _save_model_checkpoint(out: Path, model, tokenizer, facts: dict, history: li
         "mean_loss_since_last_checkpoint": float(np.mean(since)),
         "elapsed_s": float(history[-1]["elapsed_s"]),
     }
-    return save_checkpoint(
-        step_folder(out, manifest["step"]), model, tokenizer, manifest, save_merged=options.save_merged
-    )
+    return save_checkpoint(folder, model, tokenizer, manifest, save_merged=options.save_merged) | {"path": str(folder)}
 
 
 def _check_saved_checkpoints(out: Path, run_key: str) -> None:
