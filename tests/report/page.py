@@ -14,6 +14,7 @@ class Page:
     sections: list[str] = field(default_factory=list)  # ids, in order
     tables: dict[str, list[list[str]]] = field(default_factory=dict)  # aria-label → rows (header first)
     images: list[str] = field(default_factory=list)  # img src
+    figures: list[dict[str, str]] = field(default_factory=list)  # each img's attributes (alt, data-ylabels, ...)
     urls: list[str] = field(default_factory=list)  # every URL-valued attribute
     text: str = ""
 
@@ -33,6 +34,7 @@ class _Parser(HTMLParser):
             self.page.sections.append(attributes.get("id", ""))
         elif tag == "img":
             self.page.images.append(attributes.get("src", ""))
+            self.page.figures.append({k: v or "" for k, v in attributes.items() if k != "src"})
         elif tag == "table":
             self._table = self.page.tables.setdefault(attributes.get("aria-label", ""), [])
         elif tag == "tr" and self._table is not None:

@@ -25,7 +25,7 @@ def neural_result(model: str, benchmark: str, n_layers: int, peak: float, rng: n
     layers = np.arange(n_layers + 1)
     depth = layers / n_layers
     raw = peak * np.exp(-(((depth - 0.66) / 0.3) ** 2)) + rng.normal(0, 0.005, len(layers))
-    ceiling = NEURAL[benchmark]
+    ceiling = NEURAL.get(benchmark)  # the CKA / RSA variants have none
     honest_layers = np.clip(np.argmax(raw) + rng.integers(-2, 3, size=5), 0, n_layers).tolist()
     details = {
         "data": {"n_stimuli": 627, "n_neuroids": 240, "n_dropped_neuroids": 0, "honest_layers_per_split": honest_layers}
@@ -279,3 +279,114 @@ def task_status(model: str, benchmark: str, state: str, index: int = 0) -> dict:
     return {"model": model, "spec": f"/shared/models/{model}", "benchmark": benchmark, "state": state,
             "run_id": "0123456789ab", "options_key": "float32-cpu", "spec_stamp": "", "host": f"node{index % 2}",
             "time": 1.8e9, "seconds": seconds if state == "done" else 0.0}  # fmt: skip
+
+
+def write_localize_dir(directory: Path, *, score: bool = True, ablate: bool = True, seed: int = 0) -> Path:
+    """What `tuneshift localize --score Tuckute2024-ridge --ablate` leaves: the localization (Localization.save),
+    network_scores.csv (network, 5 random sets, all units) and ablation.csv in their formats."""
+    from tuneshift.localize.localizer import STAT_FIELDS, Localization
+    from tuneshift.localize.scoring import SCORE_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    layers, hidden = np.arange(1, 7), 64
+    arrays = {name: rng.normal(0, 1, (len(layers), hidden)) for name in STAT_FIELDS}
+    arrays["t"][3:5, :8] += 6  # a network in the middle-deep layers
+    arrays["p"], arrays["q"] = rng.uniform(0, 1, (2, len(layers), hidden))
+    Localization("tiny", f"{7:040x}", layers, top=0.05, **arrays).save(directory)
+    if score:
+        random = 0.10 + rng.normal(0, 0.01, 5)
+        scores = pd.DataFrame({
+            "model": "tiny", "benchmark": "Tuckute2024-ridge",
+            "units": ["network", *["random"] * 5, "all (best layer)", "all (honest layer)"],
+            "seed": pd.array([None, 0, 1, 2, 3, 4, None, None], dtype="Int64"), "n_units": [19] * 6 + [64, 64],
+            "layer": ["network"] * 6 + ["4", "chosen per split"], "raw": [0.21, *random, 0.25, 0.2],
+            "ceiling": 0.4,
+        }).assign(normalized=lambda f: f["raw"] / 0.4)[SCORE_COLUMNS]  # fmt: skip
+        write_csv(directory / "network_scores.csv", scores)
+    if ablate:
+        ablation = pd.DataFrame({
+            "condition": ["none", "network", *["random"] * 5], "seed": pd.array([None, None, 0, 1, 2, 3, 4], "Int64"),
+            "n_units": [0, 19, 19, 19, 19, 19, 19], "ablation": "zero",
+            "mean_bits": [9.0, 10.5, *(9.1 + rng.normal(0, 0.05, 5))], "words": 900,
+        }).assign(delta_bits=lambda f: f["mean_bits"] - 9.0, futrell_r=[0.4, 0.3, *(0.39 + rng.normal(0, 0.01, 5))],
+                  futrell_deltall=[0.02, 0.005, *(0.019 + rng.normal(0, 0.001, 5))])  # fmt: skip
+        write_csv(directory / "ablation.csv", ablation)
+    return directory
+
+
+def write_tune_dir(directory: Path, steps: int = 30) -> Path:
+    """A tuned model folder's report inputs as `tuneshift tune` writes them: loss.csv and tuneshift-tune.json."""
+    step = np.arange(1, steps + 1)
+    loss = 2.5 * np.exp(-step / 10) + 1.0 + np.random.default_rng(0).normal(0, 0.05, steps)
+    frame = pd.DataFrame({"step": step, "loss": loss, "learning_rate": 1e-4 * np.minimum(1, step / 5),
+                          "tokens": 512, "tokens_per_s": 800.0, "elapsed_s": step * 0.64})  # fmt: skip
+    write_csv(directory / "loss.csv", frame)
+    write_json(directory / "tuneshift-tune.json", {
+        "base": "/models/base", "base_name": "smollm2-135m", "base_source": "/models/base",
+        "base_fingerprint": f"{3:040x}", "data": {"name": "alpaca_seed", "sha256": "ab" * 32, "examples": 175},
+        "options": {"steps": steps, "lr": 1e-4, "lora_rank": 8, "seed": 0}, "run_key": "k", "steps": steps,
+        "initial_loss": float(loss[0]), "final_loss": float(loss[-10:].mean()),
+        "final_loss_note": "mean of the last 10 steps' losses (nats per response token)",
+        "trainable_parameters": 921600, "tokens": 512 * steps, "tokens_per_s": 800.0, "wall_time_s": steps * 0.64,
+        "peak_memory_mb": 900.0, "torch": "2.13.0", "transformers": "5.23.0",
+    })  # fmt: skip
+    return directory
+
+
+def write_unit_dir(
+    directory: Path,
+    models: dict[str, bool],
+    benchmarks: tuple[str, ...] = ("Pereira2018-linear", "Pereira2018-cka", "Futrell2018-deltall"),
+    *,
+    n_layers: int = 6,
+    seed: int = 0,
+) -> Path:
+    """A score directory written through the results store, as `tuneshift score` writes it: one unit per model
+    (name → random_init) × benchmark, with provenance (subject, options, data digest, kind, versions, wall time)
+    and the per-unit values the report draws from: ``r(layer, split, neuroid)`` for neural benchmarks, per-word
+    surprisal and reading times and per-story scores with CIs for reading times."""
+    import xarray as xr
+
+    from tuneshift.benchmarks.store import ResultStore, new_unit, unit_key
+
+    rng = np.random.default_rng(seed)
+    store = ResultStore(directory)
+    for index, (model, random_init) in enumerate(models.items()):
+        subject = {"name": model, "source": f"/models/{model}", "fingerprint": f"{index:040x}", "random_init":
+                   random_init, "seed": 0, "dtype": "float32", "device": "cpu", "n_parameters": 1000, "n_layers":
+                   n_layers, "family": "LlamaForCausalLM"}  # fmt: skip
+        peak = 0.05 if random_init else 0.2 + 0.01 * index
+        for benchmark in benchmarks:
+            values, extra = None, {}
+            if benchmark.startswith("Futrell"):
+                kind = "behavioral"
+                surprisal = rng.gamma(2.0, 3.0, 400)
+                rt = 300 + (3 if random_init else 6) * surprisal + rng.normal(0, 20, 400)
+                value = 0.005 if random_init else 0.02
+                values = xr.Dataset(
+                    {"surprisal": ("word", surprisal), "mean_rt": ("word", rt), "used": ("word", surprisal < 20),
+                     "raw": ("story", value + STORY_EFFECTS), "ci_low": ("story", value + STORY_EFFECTS - 0.004),
+                     "ci_high": ("story", value + STORY_EFFECTS + 0.004)},
+                    coords={"story": STORIES},
+                )  # fmt: skip
+                result = reading_result(model, benchmark, n_layers, value, rng)
+                extra = {"unit": "nats/word"}
+            else:
+                kind = "neural"
+                result = neural_result(model, benchmark, n_layers, peak, rng)
+                raw = result.scores["raw"].to_numpy()
+                r = raw[:, None, None] + rng.normal(0, 0.02, (n_layers + 1, 10, 30))
+                values = xr.Dataset(
+                    {"r": (("layer", "split", "neuroid"), r)}, coords={"layer": np.arange(n_layers + 1)}
+                )
+            options = {"pooling": "last"} if kind == "neural" else {"context": "story", "sentences": "conllx"}
+            key = unit_key(subject["fingerprint"], {"dtype": "float32"}, benchmark, options, "d" * 16)
+            summary = {**summarize(result), **extra}
+            unit = new_unit(
+                key, model, benchmark, result.scores, summary, values=values, benchmark_id=benchmark,
+                fingerprint=subject["fingerprint"], variant={"dtype": "float32"}, options=options,
+                data_digest=f"{index:016x}", subject=subject, kind=kind, version=1, wall_s=12.5 + index,
+                versions={"torch": "2.13.0", "transformers": "5.23.0", "numpy": "2.3.0", "python": "3.11.9"},
+            )  # fmt: skip
+            store.save(unit)
+    return directory

@@ -1,6 +1,10 @@
-"""The report in real headless Chromium (Debian's package, driven by Playwright): no console error, no request
-beyond the file itself, every figure drawn at a non-zero size, a screenshot that is not blank, and tables that
-sort on a header click and filter as one types."""
+"""The reports in real headless Chromium (Debian's package, driven by Playwright): no console error, no request
+beyond the file itself, every figure drawn at a non-zero size and not blank, axis labels that name each
+benchmark's metric, reference lines where the run has their data, quiet hints, and tables that sort on a header
+click and filter as one types. Score, compare, study (with correlations), localize and tune reports.
+
+They skip on a machine without Chromium: `apt-get install -y chromium` (Debian) and `pip install -e .[test]`
+(Playwright) run them; .ci/run installs both."""
 
 from __future__ import annotations
 
@@ -11,8 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.report.synthetic import write_internals_dir, write_score_dir, write_study_dir
+from tests.report.synthetic import (
+    write_compare_dir,
+    write_internals_dir,
+    write_localize_dir,
+    write_score_dir,
+    write_study_dir,
+    write_tune_dir,
+    write_unit_dir,
+)
 from tuneshift.report import write_report
+
+FAST = ("svg",)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -82,11 +96,27 @@ def check_loaded_cleanly(opened: Opened, path: Path) -> None:
         box = image.bounding_box()
         assert box and box["width"] > 100 and box["height"] > 100, (index, box)
         assert image.evaluate("img => img.complete && img.naturalWidth > 0 && img.naturalHeight > 0"), index
+        assert not blank(image.screenshot()), f"figure {index} ({image.get_attribute('alt')[:60]}) is blank"
+    assert not blank(page.screenshot(full_page=True))
+    # hints are quiet: muted text, not the error colour
+    for hint in page.locator(".hint, ul.hints li").all():
+        assert hint.evaluate("e => getComputedStyle(e).color") == "rgb(91, 101, 112)"
+
+
+def blank(png: bytes) -> bool:
+    """A blank image is (nearly) one colour; a drawn figure has axes, text and lines."""
     from PIL import Image
 
-    shot = np.asarray(Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L"), dtype=float)
-    assert shot.std() > 20  # a blank page is one colour; a drawn report has text, lines and figures
-    assert (np.abs(shot - np.median(shot)) > 40).mean() > 0.02
+    shot = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+    return shot.std() < 15 or (np.abs(shot - np.median(shot)) > 40).mean() < 0.01
+
+
+def figure_labels(page) -> list[dict[str, str]]:
+    """alt, axis labels and legend entries of every figure, as the page carries them."""
+    return page.evaluate(
+        """Array.from(document.querySelectorAll('figure img')).map(img => ({alt: img.alt, y: img.dataset.ylabels,
+             x: img.dataset.xlabels, legend: img.dataset.legend}))"""
+    )
 
 
 def column_keys(page, table: str, index: int) -> list[str]:
@@ -99,7 +129,7 @@ def column_keys(page, table: str, index: int) -> list[str]:
 
 def test_score_report_in_chromium(browser, tmp_path):
     write_score_dir(tmp_path, {"tiny-a": 4, "tiny-b": 8})
-    path = write_report(tmp_path)
+    path = write_report(tmp_path, figures=FAST)
     opened = open_report(browser, path)
     check_loaded_cleanly(opened, path)
     page, label = opened.page, "all scores"
@@ -131,11 +161,53 @@ def test_study_report_in_chromium(browser, tmp_path):
     write_study_dir(tmp_path, n_pairs=3)
     (tmp_path / "internals").mkdir()
     write_internals_dir(tmp_path / "internals")
-    path = write_report(tmp_path)
+    path = write_report(tmp_path, figures=FAST)
     opened = open_report(browser, path)
     check_loaded_cleanly(opened, path)
-    assert opened.page.locator("figure img").count() == 15
+    assert opened.page.locator("figure img").count() == 17
     assert opened.page.locator("section#failures td").first.inner_text() == "lonely-base"
+    # correlations: human axis names with units, the test legible in the title (r, p, FDR q, n)
+    scatters = [f for f in figure_labels(opened.page) if f["alt"].startswith("brain_alignment vs log10_params")]
+    assert scatters[0]["y"] == "brain alignment (mean encoding r over neural benchmarks)"
+    assert scatters[0]["x"] == "parameters (log10 of the count)"
+
+
+def test_axis_labels_and_reference_lines_per_benchmark_kind_in_chromium(browser, tmp_path):
+    benchmarks = ("Pereira2018-linear", "Pereira2018-cka", "Futrell2018-deltall", "Futrell2018-pearsonr")
+    write_unit_dir(tmp_path, {"trained": False, "shuffled": True}, benchmarks)
+    path = write_report(tmp_path, figures=FAST)
+    opened = open_report(browser, path)
+    check_loaded_cleanly(opened, path)
+    shown = {f["alt"].split(":")[0]: f for f in figure_labels(opened.page)}
+    assert shown["Pereira2018-linear"]["y"] == "encoding r (Pearson; OLS, median over neuroids)"
+    assert "noise ceiling 0.35" in shown["Pereira2018-linear"]["legend"]
+    assert shown["Pereira2018-cka"]["y"] == "linear CKA (0–1, unitless)"
+    assert all("shuffled (random-init control)" in shown[b]["legend"] for b in benchmarks[:2])
+    assert shown["Futrell2018-deltall"]["x"] == "ΔLL (nats / word)"
+    assert shown["Futrell2018-pearsonr"]["x"] == "|Pearson r|, surprisal vs reading time"
+    assert sum(f["y"] == "mean reading time (ms)" for f in shown.values()) == 1
+
+
+def test_compare_report_in_chromium(browser, tmp_path):
+    write_compare_dir(tmp_path, internals=False)
+    path = write_report(tmp_path, figures=FAST)
+    opened = open_report(browser, path)
+    check_loaded_cleanly(opened, path)
+    panels = next(f for f in figure_labels(opened.page) if f["alt"].startswith("tuned vs base"))
+    assert "ΔLL (nats / word)" in panels["y"].split(" | ") and "|Pearson r|, surprisal vs reading time" in panels["y"]
+
+
+@pytest.mark.parametrize("kind", ["localize", "tune"])
+def test_localize_and_tune_reports_in_chromium(browser, tmp_path, kind):
+    (write_localize_dir if kind == "localize" else write_tune_dir)(tmp_path)
+    path = write_report(tmp_path, figures=FAST)
+    opened = open_report(browser, path)
+    check_loaded_cleanly(opened, path)
+    labels = figure_labels(opened.page)
+    if kind == "tune":
+        assert [f["x"] for f in labels] == ["optimizer step"]
+    else:
+        assert len(labels) == 3 and "noise ceiling" in labels[1]["legend"]
 
 
 def test_report_of_a_real_tiny_model_score_run(browser, tiny_models, tmp_path):
@@ -144,7 +216,7 @@ def test_report_of_a_real_tiny_model_score_run(browser, tiny_models, tmp_path):
     from tuneshift.benchmarks import score
 
     table = score(tiny_models["llama"], ["Tuckute2024-linear"], tmp_path, cache=False, progress=False)
-    path = write_report(tmp_path)
+    path = write_report(tmp_path, figures=FAST)
     page = read_page(path)
     assert page.sections == ["models", "profiles", "missing", "methods"]
     assert column(page, "all scores", "best_raw") == [f"{table['raw'].max():.4g}"]

@@ -15,27 +15,30 @@ from tuneshift.cli.report import app
 from tuneshift.errors import DataNotFoundError, InvalidInputError
 from tuneshift.report import write_report
 
+FAST = ("svg",)  # the SVG copy is the embedded bytes; PDFs are rendered once, in test_copies_of_figures_and_tables
+
 
 def test_score_dir_report_shows_scores_profiles_and_reading_times(tmp_path):
     write_score_dir(tmp_path, {"tiny-a": 4, "tiny-b": 8})
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     assert page.sections == ["models", "profiles", "reading", "missing", "methods"]
     summary = json.loads((tmp_path / "summary.json").read_text())
     # The card of each model shows its summary.json numbers (4 significant digits).
     entry = summary["tiny-b"]["Pereira2018-linear"]
     card = page.tables["tiny-b scores"]
     row = next(r for r in card[1:] if r[0] == "Pereira2018-linear")
-    assert row[1:] == [
+    assert row[1:] == [  # the note is empty: the honest score is close to the best layer's
         str(entry["best_layer"]),
         f"{entry['best_raw']:.4g}",
         f"{entry['best_normalized']:.4g}",
         f"{entry['honest_raw']:.4g}",
         f"{entry['honest_normalized']:.4g}",
         "0.35",
+        "",
     ]
     assert column(page, "all scores", "model").count("tiny-a") == 5  # 3 neural + 2 reading-time benchmarks
-    # One layer profile per neural benchmark (the reading-time ones have a single layer).
-    assert len(page.images) == 3
+    # One layer profile per neural benchmark, one forest plot per reading-time benchmark.
+    assert len(page.images) == 3 + 2
     assert all(src.startswith("data:image/svg+xml;base64,") for src in page.images)
     # Reading times: pooled scores with their CIs, and one row per model × benchmark with the ten stories.
     pooled = page.tables["reading times"]
@@ -55,7 +58,7 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
     write_study_dir(tmp_path, n_pairs=3)
     (tmp_path / "internals").mkdir()
     write_internals_dir(tmp_path / "internals")
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     expected = ["models", "profiles", "changes", "correlations", "reading", "internals", "failures", "missing"]
     assert page.sections == [*expected, "methods"]
     effects = pd.read_csv(tmp_path / "effects.csv")
@@ -81,8 +84,9 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
     assert column(page, "Top head word pairs (tuned)", "Score") == sorted(
         column(page, "Top head word pairs (tuned)", "Score"), key=float, reverse=True
     )
-    # Figures: 3 profiles, change bars, a scatter per alignment × property (2 × 4), heatmap, 2 FFN share plots.
-    assert len(page.images) == 3 + 1 + 8 + 1 + 2
+    # Figures: 3 profiles, the effects strip, a scatter per alignment × property (2 × 4), 2 forest plots, heatmap,
+    # 2 FFN share plots.
+    assert len(page.images) == 3 + 1 + 8 + 2 + 1 + 2
     assert all(src.startswith(("data:image/svg+xml;base64,", "data:image/png;base64,")) for src in page.images)
 
 
@@ -92,15 +96,15 @@ def column_index(table: list[list[str]], name: str) -> int:
 
 def test_compare_dir_report_shows_the_pair_its_tests_and_internals(tmp_path):
     write_compare_dir(tmp_path)
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     assert page.sections == ["models", "profiles", "changes", "reading", "internals", "missing", "methods"]
     compare = pd.read_csv(tmp_path / "compare.csv")
     label = "Per benchmark: both models, the change and its paired test"
     assert column(page, label, "pct_change_best_raw") == [f"{v:.4g}" for v in compare["pct_change_best_raw"]]
     assert column(page, label, "wilcoxon_p")[-2:] == [f"{p:.3g}" for p in compare["wilcoxon_p"].iloc[-2:]]
     assert column(page, label, "unit") == ["none"] * 3 + ["story"] * 2
-    # Profiles of both models (3 neural benchmarks) and the change bars built from compare.csv.
-    assert len(page.images) == 3 + 1
+    # Profiles of both models (3 neural benchmarks), the base-vs-tuned panels, 2 forest plots.
+    assert len(page.images) == 3 + 1 + 2
     # compare.json's description of each model reaches the methods (fingerprint, source, device).
     provenance = page.tables["model provenance"]
     assert column(page, "model provenance", "fingerprint") == [f"{0:040x}", f"{1:040x}"]
@@ -111,22 +115,22 @@ def test_compare_dir_report_shows_the_pair_its_tests_and_internals(tmp_path):
 
 
 def test_a_figure_that_fails_is_named_and_the_rest_is_shown(tmp_path, monkeypatch):
-    import tuneshift.study.figures as figures
+    import tuneshift.report.figures as figures
 
-    def broken(effects):
+    def broken(effects, summary):
         raise ValueError("'yerr' must not contain negative values")
 
-    monkeypatch.setattr(figures, "change_bars", broken)
+    monkeypatch.setattr(figures, "effects_strip", broken)
     write_study_dir(tmp_path)
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     assert "changes" in page.sections and "Effect per pair and benchmark" in page.tables
-    assert "change bars of effects.csv" in page.text and "ValueError: 'yerr' must not contain negative" in page.text
-    assert len(page.images) == 3 + 8  # profiles and scatters are still drawn
+    assert "effects per pair" in page.text and "ValueError: 'yerr' must not contain negative" in page.text
+    assert len(page.images) == 3 + 8 + 2  # profiles, scatters and forest plots are still drawn
 
 
 def test_page_references_nothing_outside_itself(tmp_path):
     write_study_dir(tmp_path)
-    html = write_report(tmp_path).read_text()
+    html = write_report(tmp_path, figures=FAST).read_text()
     page = read_page(tmp_path / "report.html")
     assert all(url.startswith(("data:", "#")) for url in page.urls), [u[:40] for u in page.urls]
     assert "default-src 'none'" in html  # the page's own policy forbids any fetch
@@ -143,7 +147,7 @@ def test_partial_directory_lists_what_is_missing(tmp_path):
     pd.DataFrame({"model": ["c"], "benchmark": ["Pereira2018-linear"], "error": ["weights missing"]}).to_csv(
         tmp_path / "failures.csv", index=False
     )
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     missing = {tuple(row[:3]) for row in page.tables["missing units"][1:]}
     assert missing == {
         ("b", "Blank2014-linear", "not finished"),
@@ -160,7 +164,7 @@ def test_study_plan_lists_models_that_never_started(tmp_path):
     record = json.loads((tmp_path / "study.json").read_text())
     record["models"].append({"name": "queued", "slug": "queued", "spec": "org/queued", "random_init": False, "seed": 0})
     (tmp_path / "study.json").write_text(json.dumps(record))
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     missing = page.tables["missing units"][1:]
     assert [row[:3] for row in missing] == [["queued", b, "not finished"] for b in record["benchmarks"]]
     assert "org/queued" in column(page, "model provenance", "spec")
@@ -179,7 +183,7 @@ def test_study_task_states_give_running_units_and_wall_times(tmp_path):
         tmp_path / "tasks" / "tuned-01" / "Blank2014-linear.json",
         task_status("tuned-01", "Blank2014-linear", "running"),
     )
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     assert [row[:3] for row in page.tables["missing units"][1:]] == [["tuned-01", "Blank2014-linear", "running"]]
     benchmarks = page.tables["benchmark protocols"]
     pereira = dict(zip(benchmarks[0], next(r for r in benchmarks if r[0] == "Pereira2018-linear"), strict=True))
@@ -192,7 +196,7 @@ def test_study_task_states_give_running_units_and_wall_times(tmp_path):
 def test_unreadable_table_is_listed_and_the_rest_is_shown(tmp_path):
     write_study_dir(tmp_path)
     (tmp_path / "correlations.csv").write_bytes(b"\xff\xfe\x00broken")
-    page = read_page(write_report(tmp_path))
+    page = read_page(write_report(tmp_path, figures=FAST))
     assert "correlations" not in page.sections and "changes" in page.sections
     assert "correlations.csv" in page.text and "UnicodeDecodeError" in page.text
 
@@ -209,7 +213,7 @@ def test_not_a_run_directory_is_refused_by_name(tmp_path):
         write_report(tmp_path / "nowhere")
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InvalidInputError, match=f"{tmp_path}: none of scores.csv"):
-        write_report(tmp_path)
+        write_report(tmp_path, figures=FAST)
 
 
 def test_cli_writes_the_report(tmp_path):
@@ -225,15 +229,15 @@ def test_honest_layers_reach_the_profile(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "summary.json").read_text())
     calls = {}
 
-    def spy(scores, benchmark, honest_layers=None):
-        calls[benchmark] = honest_layers
-        return original(scores, benchmark, honest_layers)
+    def spy(profiles, benchmark, ylabel, ceiling=None):
+        calls[benchmark] = {p.model: list(p.honest_layers) for p in profiles}
+        return original(profiles, benchmark, ylabel, ceiling)
 
-    import tuneshift.study.figures as figures
+    import tuneshift.report.figures as figures
 
-    original = figures.layer_profiles
-    monkeypatch.setattr(figures, "layer_profiles", spy)
-    write_report(tmp_path)
+    original = figures.layer_profile
+    monkeypatch.setattr(figures, "layer_profile", spy)
+    write_report(tmp_path, figures=FAST)
     chosen = summary["m"]["Blank2014-linear"]["data"]["honest_layers_per_split"]
     assert calls["Blank2014-linear"] == {"m": chosen}
 

@@ -1,4 +1,5 @@
-"""`tuneshift report DIR [--out FILE]`: the run directory of score / compare / study / explain as one HTML page."""
+"""`tuneshift report DIR [--out FILE] [--tables md,tex]`: the results folder of score / compare / study / explain /
+localize / tune as one HTML page, its figures as SVG + PDF, and on request its tables as Markdown / LaTeX."""
 
 from __future__ import annotations
 
@@ -6,19 +7,39 @@ from pathlib import Path
 
 import typer
 
-from tuneshift.report import write_report
+__all__ = ["app", "report"]
 
-__all__ = ["app", "report", "write_report"]
-
-app = typer.Typer(help="Write the HTML report of a run directory.", no_args_is_help=True)
+app = typer.Typer(help="Write the HTML report of a results folder.", no_args_is_help=True)
 
 
 @app.command()
 def report(
-    run_dir: Path = typer.Argument(..., help="The --out folder of tuneshift score / compare / study run / explain."),
-    out: Path | None = typer.Option(None, "--out", help="HTML file to write (default: DIR/report.html)."),
+    run_dir: Path = typer.Argument(
+        ..., metavar="DIR", help="The --out folder of score / compare / study run / explain / localize / tune."
+    ),
+    out: Path | None = typer.Option(None, "--out", metavar="FILE", help="HTML file (default: DIR/report.html)."),
+    figures: str = typer.Option(
+        "svg,pdf",
+        "--figures",
+        metavar="FORMATS",
+        help="Formats of the figure copies in DIR/report-figures/: svg, pdf, png, or none.",
+    ),
+    tables: str = typer.Option(
+        "",
+        "--tables",
+        metavar="FORMATS",
+        help="Also write every table as md and/or tex (e.g. md,tex) in DIR/report-tables/.",
+    ),
 ) -> None:
-    """Write one self-contained HTML page (figures embedded, nothing fetched) of everything finished in DIR, listing
-    what is missing."""
-    path = write_report(run_dir, out)
+    """Write one self-contained HTML page (figures embedded, nothing fetched) of everything finished in DIR, with
+    each figure also as SVG and PDF in DIR/report-figures/."""
+    from tuneshift.report import FIGURES_DIR, TABLES_DIR, write_report
+
+    formats = tuple(f.strip() for f in tables.split(",") if f.strip())
+    copies = tuple(f.strip() for f in figures.split(",") if f.strip() and f.strip() != "none")
+    path = write_report(run_dir, out, tables=formats, figures=copies)
     typer.echo(f"report → {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if copies:
+        typer.echo(f"figures ({', '.join(copies)}) → {run_dir / FIGURES_DIR}")
+    if formats:
+        typer.echo(f"tables ({', '.join(formats)}) → {run_dir / TABLES_DIR}")

@@ -1,13 +1,27 @@
-"""One self-contained HTML report of a run directory (`tuneshift score`, `compare`, `study run`, `explain`).
+"""One self-contained HTML report per results folder: `tuneshift score`, `compare`, `study run`/`analyze`,
+`explain` (:func:`write_report`), `localize` (:func:`write_localize_report`) and `tune` (:func:`write_tune_report`;
+:func:`write_report` dispatches to both when given their folders).
 
 >>> from tuneshift.report import write_report
->>> write_report("tuneshift-results")  # doctest: +SKIP
+>>> write_report("tuneshift-results", tables=("md", "tex"))  # doctest: +SKIP
 PosixPath('tuneshift-results/report.html')
 
 Figures are embedded as data URIs, styles and the table script inline; the page's content security policy forbids
-any other request, so it reads the same offline, on a cluster login node or as an e-mail attachment.
+any other request, so it reads the same offline, on a cluster login node or as an e-mail attachment. Every figure
+is also written as SVG and PDF to ``report-figures/`` beside the results, and on request every table as Markdown or
+LaTeX to ``report-tables/``.
 """
 
+from tuneshift.report._export import FIGURES_DIR, TABLES_DIR
+from tuneshift.report._pages import write_localize_report, write_tune_report
 from tuneshift.report._render import REPORT_NAME, render_report, write_report
 
-__all__ = ["REPORT_NAME", "render_report", "write_report"]
+__all__ = [
+    "FIGURES_DIR",
+    "REPORT_NAME",
+    "TABLES_DIR",
+    "render_report",
+    "write_localize_report",
+    "write_report",
+    "write_tune_report",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,11 +27,18 @@ SVG_STYLE = {"svg.fonttype": "path", "svg.hashsalt": "tuneshift-report"}
 
 @dataclass(frozen=True)
 class Figure:
-    """One embedded figure: its data URI, a caption and alternative text."""
+    """One embedded figure: its data URI, a caption and alternative text; `name` (a file stem) and the SVG it
+    embeds, for the copies saved beside the run (:func:`tuneshift.report.write_report`)."""
 
     uri: str
     caption: str
     alt: str
+    name: str = ""
+    svg: bytes = b""
+    source: MplFigure | None = None  # the matplotlib figure, for the PDF copy
+    ylabels: tuple[str, ...] = ()  # the axis labels drawn (the page carries them, so tests can read them)
+    xlabels: tuple[str, ...] = ()
+    legend: tuple[str, ...] = ()  # the legend entries drawn (reference lines: noise ceiling, controls)
 
 
 @dataclass(frozen=True)
@@ -43,14 +51,27 @@ class Table:
 
     columns: list[str]
     rows: list[list[tuple[str, str]]]
+    name: str = ""  # file stem of its Markdown / LaTeX copy (``tuneshift report --tables``); "" = not exported
 
 
-def figure(fig: MplFigure, caption: str, alt: str = "") -> Figure:
+def figure(fig: MplFigure, caption: str, alt: str = "", name: str = "") -> Figure:
     """Embed a matplotlib figure (as the plotting functions return it) as SVG."""
     buffer = io.BytesIO()
     with matplotlib.rc_context(SVG_STYLE):
         fig.savefig(buffer, format="svg")
-    return Figure(_uri(buffer.getvalue(), ".svg"), caption, alt or caption)
+    svg = buffer.getvalue()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    ylabels = tuple(dict.fromkeys(label for ax in axes if (label := ax.get_ylabel())))
+    xlabels = tuple(dict.fromkeys(label for ax in axes if (label := ax.get_xlabel())))
+    legends = [ax.get_legend() for ax in axes]
+    legend = tuple(dict.fromkeys(t.get_text() for found in legends if found for t in found.get_texts()))
+    alt = alt or (f"{caption} (y axis: {'; '.join(ylabels)})" if ylabels else caption)
+    return Figure(_uri(svg, ".svg"), caption, alt, slug(name) if name else "", svg, fig, ylabels, xlabels, legend)
+
+
+def slug(text: str) -> str:
+    """A file stem for `text`: letters, digits, dots and dashes (``profile-Pereira2018-linear``)."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-.")[:120] or "figure"
 
 
 def drawn(plot: Callable[..., object], *args: object, caption: str, suffix: str = ".svg", **kwargs: object) -> Figure:
@@ -70,14 +91,14 @@ def _uri(data: bytes, suffix: str) -> str:
     return f"data:{MIME[suffix]};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def table(frame: pd.DataFrame, columns: list[str] | None = None) -> Table:
-    """A Table of `frame` (optionally only `columns`, in that order, those present)."""
+def table(frame: pd.DataFrame, columns: list[str] | None = None, name: str = "") -> Table:
+    """A Table of `frame` (optionally only `columns`, in that order, those present); `name`: its export stem."""
     chosen = [c for c in columns if c in frame.columns] if columns else list(frame.columns)
     rows = [
         [cell(value, column) for column, value in zip(chosen, values, strict=True)]
         for values in frame[chosen].itertuples(index=False)
     ]
-    return Table(chosen, rows)
+    return Table(chosen, rows, slug(name) if name else "")
 
 
 def cell(value: object, column: str = "") -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -10,6 +11,16 @@ import jinja2
 
 from tuneshift._io import write_atomic
 from tuneshift.report import _sections
+from tuneshift.report._embed import Figure, Table
+from tuneshift.report._export import (
+    DEFAULT_FIGURE_FORMATS,
+    FIGURES_DIR,
+    TABLES_DIR,
+    Page,
+    collect,
+    save_figures,
+    save_tables,
+)
 from tuneshift.report._methods import methods
 from tuneshift.report._run import Run, load_run
 
@@ -36,6 +47,12 @@ _ENVIRONMENT = jinja2.Environment(
 
 def render_report(run_dir: str | Path) -> str:
     """The report page of `run_dir` as an HTML string (sections only where the run has their data)."""
+    return build_report(run_dir).html
+
+
+def build_report(run_dir: str | Path) -> Page:
+    """The report page of `run_dir` with the figures and tables it shows (for their SVG/PDF and Markdown/LaTeX
+    copies)."""
     run = load_run(run_dir)
     sections = {
         "models": _sections.model_cards(run),
@@ -51,7 +68,8 @@ def render_report(run_dir: str | Path) -> str:
     present = [key for key, value in sections.items() if value is not None]
     if absent or run.unreadable:
         present = list(dict.fromkeys([*present, "missing"]))
-    return _ENVIRONMENT.get_template("report.html.j2").render(
+    recorded = methods(run)
+    html = _ENVIRONMENT.get_template("report.html.j2").render(
         name=run.directory.resolve().name,
         directory=str(run.directory.resolve()),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -61,15 +79,34 @@ def render_report(run_dir: str | Path) -> str:
         sections=sections,
         absent=absent,
         unreadable=run.unreadable,
-        methods=methods(run),
+        methods=recorded,
     )
+    return Page(html, collect(sections, Figure), collect([sections, recorded], Table))
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of `run_dir` to `out` (default ``run_dir/report.html``) atomically; return its path."""
-    html = render_report(run_dir)
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    tables: Sequence[str] = (),
+    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
+) -> Path:
+    """Write the report of `run_dir` to `out` (default ``run_dir/report.html``) atomically, each figure also in
+    `figures` formats (SVG and PDF; png; none: ``()``) in ``run_dir/report-figures/`` and, with `tables` (``"md"``,
+    ``"tex"``), each table in ``run_dir/report-tables/``; return the page's path. A `tuneshift localize` folder
+    or a tuned model directory gets its own page (:func:`write_localize_report`, :func:`write_tune_report`)."""
+    from tuneshift.report._pages import write_localize_report, write_tune_report
+
+    folder = Path(run_dir)
+    if (folder / "localization.json").is_file():
+        return write_localize_report(folder, out, tables=tables, figures=figures)
+    if (folder / "tuneshift-tune.json").is_file() and not (folder / "summary.json").exists():
+        return write_tune_report(folder, out, tables=tables, figures=figures)
+    page = build_report(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
-    return write_atomic(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    save_figures(page.figures, Path(run_dir) / FIGURES_DIR, figures)
+    save_tables(page.tables, Path(run_dir) / TABLES_DIR, tables)
+    return write_atomic(path, lambda tmp: tmp.write_text(page.html, encoding="utf-8"))
 
 
 def _stats(run: Run) -> dict[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,10 +71,35 @@ class Run:
     internals: list[Internals]
     missing: pd.DataFrame  # model, benchmark, status ("failed" | "not finished")
     unreadable: dict[str, str]  # file (or figure) → why it could not be read (or drawn)
+    units: dict[tuple[str, str], Any] = field(default_factory=dict)  # (model, benchmark) → store Unit
+    extras: dict[str, Any] = field(default_factory=dict)  # localize / tune outputs, by name
 
     def honest_layers(self, model: str, benchmark: str) -> list[int]:
         """Layers the honest protocol chose in each outer split (all datasets of the benchmark), [] if unknown."""
         return _collect(self.details.get((model, benchmark), {}), "honest_layers_per_split")
+
+    @property
+    def controls(self) -> set[str]:
+        """Models that are random-init controls (as their unit, compare.json or study.json records them)."""
+        described = [unit.provenance.get("subject", {}) | {"name": name} for (name, _), unit in self.units.items()]
+        roles = (self.compare or {}).get("models", {})
+        described += [info | {"name": info.get("name", role)} for role, info in roles.items()]
+        described += (self.study or {}).get("models", [])
+        return {str(info["name"]) for info in described if info.get("random_init") in (True, "true", "True", 1)}
+
+    def values(self, model: str, benchmark: str) -> Any:
+        """The per-unit values (xarray Dataset) the unit of `model` × `benchmark` kept, or None (an unreadable
+        file is listed on the page)."""
+        unit = self.units.get((model, benchmark))
+        if unit is None or not unit.provenance.get("values"):
+            return None
+        from tuneshift.benchmarks.store import ResultStore
+
+        try:
+            return ResultStore(self.directory).values(unit)
+        except (InvalidInputError, OSError, ValueError) as error:
+            self.unreadable[f"values of {model} on {benchmark}"] = str(error)
+            return None
 
 
 def load_run(directory: str | Path) -> Run:
@@ -105,7 +131,9 @@ def load_run(directory: str | Path) -> Run:
     if len(tasks):
         methods = _with_wall_times(methods, tasks)
     missing = _missing(summary, tables.get("failures"), _planned(study), tasks)
-    return Run(directory, scores, summary, details, methods, tables, compare, study, internals, missing, unreadable)
+    run = Run(directory, scores, summary, details, methods, tables, compare, study, internals, missing, unreadable)
+    run.units = _units(directory, summary)
+    return run
 
 
 # ---------------------------------------------------------------------------------------- score results (adapter)
@@ -126,21 +154,35 @@ def _score_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, d
 
 
 def _score_tables(directory: Path) -> tuple[pd.DataFrame, dict]:
-    """scores.csv and summary.json; when one is damaged and the per-unit results are there, both are assembled
-    again from those (:mod:`tuneshift.benchmarks.store`), else the damaged file is named."""
+    """scores.csv and summary.json. With per-unit results (``units/``) they come through the results store, which
+    rebuilds them when they are damaged or older than the units (:mod:`tuneshift.benchmarks.store`); without,
+    they are read as they are, and a damaged one is named."""
     scores_path, summary_path = directory / "scores.csv", directory / "summary.json"
+    if (directory / "units").is_dir() and any((directory / "units").glob("*.json")):
+        from tuneshift.benchmarks.store import ResultStore
+
+        return ResultStore(directory).tables()
     try:
         scores = pd.read_csv(scores_path) if scores_path.exists() else pd.DataFrame()
         return scores, json.loads(summary_path.read_text()) if summary_path.exists() else {}
     except (ValueError, pd.errors.ParserError) as error:
-        if not (directory / "units").is_dir():
-            raise InvalidInputError(
-                f"{directory}: scores.csv or summary.json cannot be read ({error}); run the command that wrote "
-                "them again (finished work is reused)."
-            ) from None
+        raise InvalidInputError(
+            f"{directory}: scores.csv or summary.json cannot be read ({error}); run the command that wrote "
+            "them again (finished work is reused)."
+        ) from None
+
+
+def _units(directory: Path, summary: pd.DataFrame) -> dict[tuple[str, str], Any]:
+    """(model, benchmark) → the store's Unit behind each summary row (matched by the row's ``unit`` key), when the
+    directory keeps per-unit results."""
+    column = next((c for c in ("unit_key", "unit") if c in summary), None)  # the store's name for the key
+    if not (directory / "units").is_dir() or summary.empty or column is None:
+        return {}
     from tuneshift.benchmarks.store import ResultStore
 
-    return ResultStore(directory).assemble()
+    by_key = {unit.key: unit for unit in ResultStore(directory).units()}
+    rows = zip(summary["model"], summary["benchmark"], summary[column], strict=True)
+    return {(model, benchmark): by_key[key] for model, benchmark, key in rows if key in by_key}
 
 
 def _keys(rows: list[dict]) -> list[str]:
@@ -158,12 +200,12 @@ def _methods_from_tables(scores: pd.DataFrame, summary: pd.DataFrame, details: d
     benchmarks = {}
     for (_, benchmark), entry in details.items():
         info = benchmarks.setdefault(benchmark, {})
-        for key in ("n_stimuli", "n_neuroids", "n_dropped_neuroids", "median_alpha", "context", "sentences", "unit"):
+        for key in ("n_stimuli", "n_neuroids", "n_dropped_neuroids", "median_alpha", "context", "sentences"):
             for value in _collect_values(entry, key):
                 info.setdefault(key, value)
     for row in summary.to_dict("records"):
         info = benchmarks.setdefault(row["benchmark"], {})
-        for key in ("unit", "context", "sentences", "n_words", "wall_time_s"):
+        for key in ("context", "sentences", "n_words", "wall_time_s"):
             if key in row and pd.notna(row[key]):
                 info.setdefault(key, row[key])
     return {"models": models, "benchmarks": benchmarks, "environment": {}}

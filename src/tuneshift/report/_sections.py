@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from tuneshift.errors import InvalidInputError
+from tuneshift.report import figures
 from tuneshift.report._embed import Figure, Table, cell, drawn, figure, file_figure, table
 from tuneshift.report._run import Internals, Run
 
@@ -23,7 +27,6 @@ CARD_NAMES = {  # summary column → the card's shorter heading
     "honest_normalized": "honest norm.",
     "ceiling": "ceiling",
 }
-READING_PREFIX = "Futrell2018"  # the reading-time benchmarks (|r| and ΔLL)
 COMPARED = [  # compare.csv columns shown (the file has every column)
     "benchmark",
     "base_best_layer",
@@ -67,17 +70,46 @@ class InternalsView:
     tables: list[tuple[str, Table]] = field(default_factory=list)
 
 
+def benchmark_kind(run: Run, benchmark: str) -> str | None:
+    """The kind of `benchmark` (neural, behavioral, capability, similarity): as its unit recorded it, else as the
+    registered benchmark of its id declares it; None for an id this tuneshift does not know."""
+    recorded = run.summary.loc[run.summary["benchmark"] == benchmark, "kind"] if "kind" in run.summary else []
+    if len(recorded) and pd.notna(recorded.iat[0]):
+        return str(recorded.iat[0])
+    from tuneshift.benchmarks import BENCHMARKS
+    from tuneshift.errors import UnknownNameError
+
+    try:
+        return BENCHMARKS.get(benchmark.split(" [")[0]).kind
+    except UnknownNameError:
+        return None
+
+
 def model_cards(run: Run) -> tuple[list[Card], Table] | None:
-    """Per model: best-layer and honest scores, ceilings, normalized scores; plus one table of all of them."""
+    """Per model: best-layer and honest scores, ceilings, normalized scores, a flag where the best layer is ≫ the
+    honest score; plus one table of all of them."""
     if run.summary.empty:
         return None
     identities = {row["model"]: row for row in run.methods.get("models", [])}
-    shown = run.summary.rename(columns=CARD_NAMES)
+    flagged = run.summary.assign(
+        note=[
+            "best ≫ honest: optimistic" if figures.optimistic(best, honest) and layer == layer else ""
+            for best, honest, layer in zip(
+                run.summary["best_raw"], run.summary["honest_raw"], run.summary["best_layer"], strict=True
+            )
+        ]
+    )
+    shown = flagged.rename(columns=CARD_NAMES)
+    controls = run.controls
     cards = [
-        Card(model, _identity(identities.get(model, {})), table(rows, list(CARD_NAMES.values())))
+        Card(
+            model + (" (random-init control)" if model in controls else ""),
+            _identity(identities.get(model, {})),
+            table(rows, [*CARD_NAMES.values(), "note"]),
+        )
         for model, rows in shown.groupby("model", sort=False)
     ]
-    return cards, table(run.summary, ["model", *CARD_NAMES, "ci_low", "ci_high"])
+    return cards, table(flagged, ["model", *CARD_NAMES, "ci_low", "ci_high", "note"], name="all scores")
 
 
 def _identity(info: dict) -> str:
@@ -87,74 +119,188 @@ def _identity(info: dict) -> str:
     return " · ".join(parts)
 
 
-def layer_profiles(run: Run) -> list[Figure] | None:
-    """Per benchmark scored on more than one layer: every model on relative depth, honest choices as ticks."""
-    from tuneshift.study.figures import layer_profiles as plot_profiles
+def ylabel(run: Run, benchmark: str) -> str:
+    """The axis label of `benchmark`'s scores: its metric as the run recorded or registered it."""
+    rows = run.summary[run.summary["benchmark"] == benchmark] if len(run.summary) else run.summary
+    unit = rows["unit"].dropna().iat[0] if "unit" in rows and rows["unit"].notna().any() else None
+    protocol = next(
+        (run.details.get((m, benchmark), {}).get("protocol") for m in rows.get("model", [])), None
+    )  # recorded by the benchmark (what actually ran), when it records it
+    return figures.metric_label(benchmark, unit if isinstance(unit, str) else None, protocol)
 
+
+def per_split(run: Run, model: str, benchmark: str) -> np.ndarray | None:
+    """(layers, splits) scores of `model` on `benchmark`, averaged over the benchmark's datasets: from the unit's
+    values (``r(layer, split, neuroid)``, median over neuroids) or the per-split scores its details keep."""
+    values = run.values(model, benchmark)
+    if values is not None and "r" in values and {"layer", "split"} <= set(values["r"].dims):
+        r = values["r"].transpose("layer", "split", ...)
+        return np.nanmedian(r.to_numpy().reshape(r.shape[0], r.shape[1], -1), axis=-1)
+    found = _collect_arrays(run.details.get((model, benchmark), {}), "per_split")
+    shapes = {array.shape for array in found}
+    return np.mean(found, axis=0) if found and len(shapes) == 1 and found[0].ndim == 2 else None
+
+
+def _collect_arrays(entry: object, key: str) -> list[np.ndarray]:
+    if not isinstance(entry, dict):
+        return []
+    here = [np.asarray(entry[key], dtype=float)] if key in entry else []
+    return here + [a for value in entry.values() for a in _collect_arrays(value, key)]
+
+
+def layer_profiles(run: Run) -> list[Figure] | None:
+    """Per benchmark scored on more than one layer: every model on relative depth with CIs across splits, the
+    noise ceiling and random-init controls as reference lines, honest choices as ticks."""
     if run.scores.empty or "layer" not in run.scores:
         return None
     layered = run.scores[run.scores["layer"].notna()]
     layers_per_model = layered.groupby(["benchmark", "model"], sort=False)["layer"].nunique()
     depth = layers_per_model.groupby("benchmark", sort=False).max()
-    benchmarks = list(depth.index[depth > 1])
-    figures = []
-    for benchmark in benchmarks:
-        models = layered.loc[layered["benchmark"] == benchmark, "model"].unique()
-        honest = {m: run.honest_layers(m, benchmark) for m in models if run.honest_layers(m, benchmark)}
+    controls = run.controls
+    result = []
+    for benchmark in depth.index[depth > 1]:
+        rows = layered[layered["benchmark"] == benchmark]
+        profiles = []
+        for model, group in rows.groupby("model", sort=False):
+            group = group.sort_values("layer")
+            splits = per_split(run, model, benchmark)
+            low = high = np.full(len(group), np.nan)
+            if splits is not None and len(splits) == len(group):
+                _, low, high = figures.t_interval(splits)
+            summary = run.summary[(run.summary["model"] == model) & (run.summary["benchmark"] == benchmark)]
+            profiles.append(
+                figures.Profile(
+                    model, group["layer"].to_numpy(dtype=float), group["raw"].to_numpy(dtype=float), low, high,
+                    control=model in controls,
+                    honest_raw=float(summary["honest_raw"].iat[0]) if len(summary) else float("nan"),
+                    honest_layers=tuple(run.honest_layers(model, benchmark)),
+                )
+            )  # fmt: skip
+        ceiling = rows["ceiling"].dropna()
+        banded = any(np.isfinite(p.ci_low).any() for p in profiles)
         caption = (
-            f"{benchmark}: raw score per layer on relative depth; dots mark each model's best layer, ticks at the "
-            "bottom the layers the honest protocol chose in each split."
-        )
-        figures += _draw(
-            run, f"layer profiles of {benchmark}", plot_profiles, layered, benchmark, honest or None, caption=caption
-        )
-    return figures or None
+            f"{benchmark}: {ylabel(run, benchmark)} per layer on relative depth; dots mark each model's best layer, "
+            "ticks at the bottom the layers the honest protocol chose in each split"
+            + ("; bands: 95 % t interval across cross-validation splits (splits share stimuli: optimistic)" if banded
+               else "; no per-split scores stored for this run, so no interval")
+            + (f"; dotted: noise ceiling {float(ceiling.iat[0]):.3g}" if len(ceiling) else "; no noise ceiling")
+            + ("; grey dashed: random-init control." if any(p.control for p in profiles) else ".")
+        )  # fmt: skip
+        result += _draw(
+            run, f"profile {benchmark}", figures.layer_profile, profiles, benchmark, ylabel(run, benchmark),
+            float(ceiling.iat[0]) if len(ceiling) else None, caption=caption,
+        )  # fmt: skip
+    return result or None
 
 
 def changes(run: Run) -> dict | None:
-    """Base vs tuned: the compare table (one pair) and/or the study's effects with their summary and bars."""
-    from tuneshift.study.figures import change_bars
-
+    """Base vs tuned: absolute scores of both with CIs beside the % change, n and the paired test as the terminal
+    states them (one pair: compare), or the study's % change per pair; the tables; a tuned model's provenance."""
     compare, effects = run.tables.get("compare"), run.tables.get("effects")
     if compare is None and effects is None and run.compare is None:
         return None
-    view: dict = {"facts": {}, "figures": [], "tables": []}
-    for role, info in (run.compare or {}).get("models", {}).items():
-        view["facts"][role] = " · ".join(str(info[k]) for k in ("name", "source", "fingerprint") if info.get(k))
-    if compare is not None:
-        if effects is None:
-            from tuneshift.study.compare import effects_of
-
-            caption = (
-                "% change tuned vs base per benchmark (best layers), with the bootstrap CI of the change and the "
-                "paired Wilcoxon p in the benchmark's own units (neuroids, splits or stories)."
-            )
-            view["figures"] += _draw(
-                run, "change bars of compare.csv", change_bars, effects_of(compare), caption=caption
-            )
-        view["tables"].append(("Per benchmark: both models, the change and its paired test", table(compare, COMPARED)))
-    if effects is not None and len(effects):
+    view: dict = {"facts": {}, "figures": [], "tables": [], "tune": None, "note": ""}
+    models = (run.compare or {}).get("models", {})
+    controls = run.controls
+    for role, info in models.items():
+        text = " · ".join(str(info[k]) for k in ("name", "source", "fingerprint") if info.get(k))
+        view["facts"][role] = text + (" · random-init control" if info.get("random_init") else "")
+    view["tune"] = _tune_record(run)
+    if compare is not None and len(compare):
+        base, tuned = str(compare["base"].iat[0]), str(compare["tuned"].iat[0])
+        control = base in controls or bool(models.get("base", {}).get("random_init"))
+        panels = [_change(run, row) for row in compare.to_dict("records")]
         caption = (
-            "% change tuned vs base per benchmark: mean over pairs with its bootstrap CI (one dot per pair) and the "
-            "Wilcoxon signed-rank p."
+            f"{tuned} vs {base}" + (" (the base is a random-init control: this is what training does)" if control
+                                    else "") + ": best-layer score of each model with its 95 % interval (splits or "
+            "stories), and beneath, the % change with the bootstrap CI of the change and the paired Wilcoxon "
+            "signed-rank test in the benchmark's own units, as `tuneshift compare` prints them."
+        )  # fmt: skip
+        view["figures"] += _draw(
+            run, "base vs tuned", figures.change_panels, panels, base, tuned, control=control, caption=caption
         )
-        view["figures"] += _draw(run, "change bars of effects.csv", change_bars, effects, caption=caption)
-        view["tables"].append(("Effect per pair and benchmark", table(effects)))
+        view["tables"].append(
+            ("Per benchmark: both models, the change and its paired test", table(compare, COMPARED, name="compare"))
+        )
+    if effects is not None and len(effects):
+        from tuneshift.study.stats import summarize_effects
+
+        caption = (
+            "% change tuned vs its base per benchmark: one dot per base/tuned pair, the mean over pairs with its "
+            "bootstrap CI (pairs resampled), n pairs and the Wilcoxon signed-rank p over pairs."
+        )
+        view["figures"] += _draw(
+            run, "effects per pair", figures.effects_strip, effects, summarize_effects(effects), caption=caption
+        )
+        view["tables"].append(("Effect per pair and benchmark", table(effects, name="effects")))
+    elif effects is not None:
+        view["note"] = (
+            "0 base/tuned pairs: no model of this study names a base_model that is also in the study, so there is "
+            "no instruction-tuning effect to estimate."
+        )
     if "effects_summary" in run.tables:
         view["tables"].append(("Effects averaged over pairs", table(run.tables["effects_summary"])))
     return view
 
 
+def _change(run: Run, row: dict) -> figures.Change:
+    """One compare.csv row as the figure's panel: absolute scores with their intervals, % change, the test."""
+    benchmark = row["benchmark"]
+    intervals = [_score_interval(run, row[role], benchmark, row[f"{role}_best_layer"]) for role in ("base", "tuned")]
+    unit, n = row.get("unit", "none"), row.get("n_units", 0)
+    plural = {"neuroid": "neuroids", "split": "splits", "story": "stories", "item": "items"}.get(unit, unit)
+    test = (
+        f"n = {int(n)} {plural}, Wilcoxon signed-rank p = {row['wilcoxon_p']:.3g}"
+        if unit != "none" and pd.notna(row.get("wilcoxon_p"))
+        else "no paired test (no per-unit scores)"
+    )
+    return figures.Change(
+        benchmark, ylabel(run, benchmark), float(row["base_best_raw"]), float(row["tuned_best_raw"]),
+        intervals[0], intervals[1], float(row.get("pct_change_best_raw", np.nan)),
+        (float(row.get("pct_ci_low", np.nan)), float(row.get("pct_ci_high", np.nan))), test,
+    )  # fmt: skip
+
+
+def _score_interval(run: Run, model: str, benchmark: str, layer: object) -> tuple[float, float]:
+    """A model's score interval on a benchmark: the recorded CI (reading times: stories resampled), else the 95 %
+    t interval across splits at its best layer, else NaN."""
+    rows = run.summary[(run.summary["model"] == model) & (run.summary["benchmark"] == benchmark)]
+    if len(rows) and "ci_low" in rows and pd.notna(rows["ci_low"].iat[0]):
+        return float(rows["ci_low"].iat[0]), float(rows["ci_high"].iat[0])
+    splits = per_split(run, model, benchmark)
+    scored = run.scores[(run.scores["model"] == model) & (run.scores["benchmark"] == benchmark)]
+    layers = list(scored.sort_values("layer")["layer"])
+    if splits is not None and pd.notna(layer) and layer in layers and len(splits) == len(layers):
+        _, low, high = figures.t_interval(splits[layers.index(layer)])
+        return float(low), float(high)
+    return float("nan"), float("nan")
+
+
+def _tune_record(run: Run) -> dict | None:
+    """The tuned model's tuneshift-tune.json: as compare.json carries it, else read from the tuned source."""
+    compare = run.compare or {}
+    if isinstance(compare.get("tune"), dict):
+        return compare["tune"]
+    source = compare.get("models", {}).get("tuned", {}).get("source")
+    if not source:
+        return None
+    from tuneshift.study.compare import tune_record
+
+    try:
+        return tune_record(source) if Path(str(source)).is_dir() else None
+    except InvalidInputError as error:
+        run.unreadable[f"{source}/tuneshift-tune.json"] = str(error)
+        return None
+
+
 def correlations(run: Run) -> dict | None:
     """Correlations of alignment with model properties: the table (r, p, FDR q) and one scatter per alignment ×
-    property (tuned and base models coloured apart; the title shows the widest subset's Pearson r, the caption
-    every subset's r, p, q and n)."""
-    from tuneshift.study.figures import correlation_scatter
-
+    property (tuned and base models coloured apart; the title gives the widest subset's Pearson r, p, q and n,
+    the caption every subset's)."""
     found = run.tables.get("correlations")
     if found is None or found.empty:
         return None
-    figures = []
+    result = []
     models = _model_table(run)
     if models is not None:
         pearson = found[found["method"] == "pearson"] if "method" in found else found
@@ -168,23 +314,20 @@ def correlations(run: Run) -> dict | None:
                 f"{row.subset} models: r = {row.r:.3f}, p = {row.p:.3g}, FDR q = {row.q:.3g}, n = {row.n}"
                 for row in rows.itertuples(index=False)
             )
-            figures += _draw(
-                run,
-                f"scatter of {alignment} vs {prop}",
-                correlation_scatter,
-                shown,
-                prop,
-                alignment,
-                r=widest["r"],
-                p=widest["p"],
-                caption=f"{alignment} vs {prop} (Pearson). {tests}.",
+            title = (
+                f"Pearson r = {widest['r']:.2f}, p = {widest['p']:.2g}, FDR q = {widest['q']:.2g}, "
+                f"n = {int(widest['n'])} ({widest['subset']} models)"
             )
-    return {"table": table(found), "figures": figures}
+            result += _draw(
+                run, f"correlation {alignment} vs {prop}", figures.correlation_scatter, shown, prop, alignment,
+                title=title, ylabel=f"{alignment}: {ylabel(run, alignment)}" if alignment in set(run.summary.get(
+                    "benchmark", [])) else None, caption=f"{alignment} vs {prop} (Pearson). {tests}.",
+            )  # fmt: skip
+    return {"table": table(found, name="correlations"), "figures": result}
 
 
 def _model_table(run: Run) -> pd.DataFrame | None:
     """The study's model table (models.csv) with the alignment columns the correlations name, when it has them."""
-    from tuneshift.errors import InvalidInputError
     from tuneshift.study.stats import prepare
 
     models = run.tables.get("models")
@@ -197,10 +340,12 @@ def _model_table(run: Run) -> pd.DataFrame | None:
 
 
 def reading_times(run: Run) -> dict | None:
-    """Reading-time benchmarks: pooled |r| and ΔLL with their CIs, and the score of each story."""
+    """Reading-time benchmarks: a forest plot per benchmark (per-story scores and the pooled score with its
+    story-bootstrap CI), surprisal vs reading time binned (when the units kept per-word surprisal), the tables."""
     if run.summary.empty:
         return None
-    pooled = run.summary[run.summary["benchmark"].str.startswith(READING_PREFIX)]
+    reading = [b for b in dict.fromkeys(run.summary["benchmark"]) if benchmark_kind(run, b) == "behavioral"]
+    pooled = run.summary[run.summary["benchmark"].isin(reading)]
     if pooled.empty:
         return None
     pooled = pooled.rename(columns={"best_raw": "score"})
@@ -208,17 +353,71 @@ def reading_times(run: Run) -> dict | None:
         [
             {"model": model, "benchmark": benchmark, **story}
             for model, benchmark in zip(pooled["model"], pooled["benchmark"], strict=True)
-            for story in _stories(run.details.get((model, benchmark), {}))
+            for story in _stories(run, model, benchmark)
         ]
     )
+    drawn_figures = []
+    for benchmark in reading:
+        mine = stories[stories["benchmark"] == benchmark] if len(stories) else stories
+        pooled_rows = pooled[pooled["benchmark"] == benchmark]
+        with_ci = len(mine) and "ci_low" in mine and mine["ci_low"].notna().any()
+        caption = (
+            f"{benchmark}: {ylabel(run, benchmark)} per story (squares"
+            + (", with 95 % CIs resampling words within the story" if with_ci else "; per-story CIs not stored")
+            + ") and pooled over stories (diamond: 95 % CI resampling stories)."
+        )
+        if len(mine):
+            drawn_figures += _draw(
+                run, f"stories {benchmark}", figures.story_forest, mine, pooled_rows, benchmark,
+                ylabel(run, benchmark), caption=caption,
+            )  # fmt: skip
+    words = _surprisal_words(run, pooled)
+    hint = ""
+    if words is not None:
+        caption = (
+            "Mean reading time (ms, Natural Stories self-paced reading) against the model's surprisal (bits), in 12 "
+            "equal-count bins of the scored words; bars: 95 % t interval over the bin's words."
+        )
+        drawn_figures += _draw(run, "surprisal vs reading time", figures.surprisal_vs_rt, words, caption=caption)
+    else:
+        hint = (
+            "Surprisal against reading time (the binned plot) needs each word's surprisal, which the results of "
+            "this run do not keep (the benchmark's per-word values)."
+        )
     return {
-        "pooled": table(pooled, ["model", "benchmark", "score", "ci_low", "ci_high", "unit", "n_words", "context"]),
+        "figures": drawn_figures,
+        "hint": hint,
+        "pooled": table(
+            pooled, ["model", "benchmark", "score", "ci_low", "ci_high", "unit", "n_words", "context"], name="reading"
+        ),
         "stories": _story_table(stories) if len(stories) else None,
     }
 
 
-def _stories(details: dict) -> list[dict]:
-    """Per-story rows from the details: ``per_story`` records (with CIs) or the plain ``per_story_raw`` map."""
+def _surprisal_words(run: Run, pooled: pd.DataFrame) -> pd.DataFrame | None:
+    """model, surprisal (bits), mean_rt (ms) of the words each model's reading-time unit scored, from the values
+    its unit kept (one benchmark per model: both measures read the same surprisal)."""
+    frames = {}
+    for model, benchmark in zip(pooled["model"], pooled["benchmark"], strict=True):
+        values = run.values(model, benchmark) if model not in frames else None
+        if values is None or not {"surprisal", "mean_rt"} <= set(values.data_vars):
+            continue
+        frame = values[["surprisal", "mean_rt"]].to_dataframe().reset_index()
+        if "used" in values:
+            frame = frame[values["used"].to_numpy().astype(bool)]
+        frames[model] = frame.assign(model=model)[["model", "surprisal", "mean_rt"]]
+    return pd.concat(frames.values(), ignore_index=True) if frames else None
+
+
+def _stories(run: Run, model: str, benchmark: str) -> list[dict]:
+    """Per-story rows: from the unit's values (``raw``/``ci_low``/``ci_high`` over ``story``), else the details'
+    ``per_story`` records or the plain ``per_story_raw`` map."""
+    values = run.values(model, benchmark)
+    if values is not None and "story" in values.dims and "raw" in values:
+        kept = [name for name in ("raw", "ci_low", "ci_high") if name in values and values[name].dims == ("story",)]
+        frame = values[kept].to_dataframe().reset_index().rename(columns={"raw": "score"})
+        return frame.assign(story=frame["story"].astype(str)).to_dict("records")
+    details = run.details.get((model, benchmark), {})
     if isinstance(details.get("per_story"), list):
         return [dict(story) for story in details["per_story"]]
     return [{"story": str(story), "score": value} for story, value in details.get("per_story_raw", {}).items()]
@@ -242,7 +441,7 @@ def _story_table(stories: pd.DataFrame) -> Table:
                 text += f" [{cell(by_story.at[story, 'ci_low'])[0]}, {cell(by_story.at[story, 'ci_high'])[0]}]"
             row.append((text, key))
         rows.append(row)
-    return Table(["model", "benchmark", *(f"story {s}" for s in order)], rows)
+    return Table(["model", "benchmark", *(f"story {s}" for s in order)], rows, name="reading-per-story")
 
 
 def internals(run: Run) -> list[InternalsView] | None:
@@ -324,7 +523,7 @@ def _draw(
     try:
         if to_file:
             return [drawn(plot, *args, caption=caption, suffix=to_file, **kwargs)]
-        return [figure(plot(*args, **kwargs), caption=caption)]
+        return [figure(plot(*args, **kwargs), caption=caption, name=what)]
     except Exception as error:  # any plotting failure: named on the page with its error, the rest is shown
         run.unreadable[what] = f"{type(error).__name__}: {error}"
         return []
@@ -341,14 +540,41 @@ def missing(run: Run) -> Table | None:
     return table(run.missing) if len(run.missing) else None
 
 
+def commands_run(run: Run) -> set[str]:
+    """The commands whose outputs this directory holds (so that no hint suggests one of them again)."""
+    ran = set()
+    if not run.summary.empty:
+        ran.add("score")
+    if run.compare is not None or "compare" in run.tables:
+        ran.add("compare")
+    if run.study is not None:
+        ran.add("study run")
+    if {"effects", "correlations", "models"} & set(run.tables):
+        ran.add("study analyze")
+    if run.internals:
+        ran.add("explain")
+    return ran
+
+
 def absent(run: Run, sections: dict) -> list[str]:
-    """Sections this run has no data for, each with the file or command that would produce it."""
+    """Sections this run has no data for, each with why (when its command ran) or what would produce it."""
+    ran = commands_run(run)
+    analyzed = "study analyze" in ran
     needs = {
-        "models": "scores: summary.json (tuneshift score)",
-        "profiles": "per-layer scores: scores.csv (tuneshift score)",
-        "changes": "base vs tuned: compare.csv / effects.csv (tuneshift compare, tuneshift study analyze)",
-        "correlations": "correlations: correlations.csv (tuneshift study analyze)",
-        "reading": "reading times: a Futrell2018 benchmark (tuneshift score -b Futrell2018-deltall)",
-        "internals": "internals: tuneshift explain outputs (instruction_scores.csv, ffn_shares.csv, heads_*.tsv)",
+        "models": "scores: `tuneshift score MODEL --out DIR`",
+        "profiles": "layer profiles: none of the benchmarks scored here reads several layers (reading-time "
+        "benchmarks score the output only)"
+        if "score" in ran
+        else "layer profiles: a neural benchmark scored with `tuneshift score`",
+        "changes": "base vs tuned: this study has 0 base/tuned pairs"
+        if analyzed
+        else "base vs tuned: `tuneshift compare BASE TUNED --out DIR`",
+        "correlations": "correlations: too few models with both a score and the property"
+        if analyzed
+        else "correlations: `tuneshift study analyze` on a study of several models",
+        "reading": "reading times: no reading-time benchmark in this run (`-b Futrell2018-deltall` adds one)"
+        if "score" in ran
+        else "reading times: `tuneshift score -b Futrell2018-deltall`",
+        "internals": "internals: `tuneshift explain` (instruction attribution, FFN concepts, attention heads)",
     }
     return [text for key, text in needs.items() if sections.get(key) is None]

@@ -1,0 +1,231 @@
+"""Reports of the commands whose results are not score tables: `tuneshift localize` (where the network is, the
+network against random units of its size with a permutation test, the ablation) and `tuneshift tune` (the loss
+curve, the data and options, the base). One self-contained page each, in the style of the main report, with the
+same SVG/PDF and Markdown/LaTeX copies.
+
+>>> write_localize_report("localize-out")  # doctest: +SKIP
+>>> write_tune_report("tuned-model-dir")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from tuneshift._io import write_atomic
+from tuneshift.errors import InvalidInputError
+from tuneshift.report import figures
+from tuneshift.report._embed import Figure, Table, figure, table
+from tuneshift.report._export import DEFAULT_FIGURE_FORMATS, FIGURES_DIR, TABLES_DIR, save_figures, save_tables
+from tuneshift.report._methods import _flat
+
+REPORT_NAME = "report.html"
+
+
+@dataclass
+class Section:
+    """One section of a command's page: a paragraph, facts, figures and titled tables; `quiet` for hints."""
+
+    key: str
+    title: str
+    text: str = ""
+    facts: dict = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[tuple[str, Table]] = field(default_factory=list)
+    quiet: bool = False
+
+
+# -------------------------------------------------------------------------------------------------- localize
+def localize_sections(out_dir: str | Path) -> list[Section]:
+    """The sections of a `tuneshift localize --out DIR` folder (whatever of --score / --ablate / --compare ran)."""
+    from tuneshift.localize import Localization
+    from tuneshift.localize.figures import depth_figure
+
+    out = Path(out_dir)
+    network = Localization.load(out)
+    info = json.loads((out / "localization.json").read_text())
+    problems: dict[str, str] = {}
+    scope = "per layer" if network.scope == "layer" else "of the model"
+    depth_caption = "Selected units per layer (top) over the spread of the t-map across each layer's units (bottom)."
+    where = Section(
+        "network",
+        "Where the network is",
+        f"{network.model}: the {info['n_units_selected']} most selective units of {info['n_units_tested']} "
+        f"(sentences > non-words, Welch t; top {network.top:.2%} {scope}), {info['n_distinct_dimensions']} "
+        f"distinct residual dimensions; {info['n_q05']} units at FDR q < 0.05.",
+        figures=_safe(problems, "depth", depth_figure, network, caption=depth_caption),
+        tables=[("Units per layer", table(network.per_layer(), name="localize-layers"))],
+    )
+    sections = [where]
+    scores = _csv(out / "network_scores.csv")
+    if scores is not None:
+        section = Section(
+            "scores",
+            "Network vs random units",
+            "Brain score of the network's units (all layers concatenated, the benchmark's own regression and "
+            "splits) beside random unit sets of the same size; the one-sided permutation p is (1 + number of random "
+            "sets scoring at least the network) / (random sets + 1), so with 5 random sets it cannot go below 0.167.",
+        )
+        try:
+            benchmark = str(scores["benchmark"].iat[0])
+            drawn, tests = figures.network_vs_random(scores, figures.metric_label(benchmark))
+            caption = (
+                "Network (◆) against random unit sets (●); lines: all units at the best and at the honest layer; "
+                "dotted: noise ceiling."
+            )
+            section.figures.append(figure(drawn, caption, name="localize-vs-random"))
+            frame = pd.DataFrame([{"benchmark": b, **t} for b, t in tests.items()])
+            section.tables.append(("Permutation test", table(frame, name="localize-test")))
+        except (KeyError, IndexError, ValueError) as error:
+            problems["network_scores.csv"] = f"{type(error).__name__}: {error}"
+        section.tables.append(("network_scores.csv", table(scores, name="localize-scores")))
+        sections.append(section)
+    ablation = _csv(out / "ablation.csv")
+    if ablation is not None:
+        sections.append(
+            Section(
+                "ablation",
+                "Ablation",
+                "Natural Stories read with the network's units set to "
+                f"{ablation['ablation'].iat[0] if 'ablation' in ablation else 'zero'}, and with random unit sets of "
+                "the same size: the change in mean surprisal (bits per word) and, when measured, in the fit to "
+                "reading times.",
+                figures=_safe(
+                    problems,
+                    "ablation",
+                    figures.ablation_effects,
+                    ablation,
+                    caption="Ablating the network (◆) vs random units (●).",
+                ),
+                tables=[("ablation.csv", table(ablation, name="localize-ablation"))],
+            )
+        )
+    pairs = _csv(out / "pairs.csv")
+    if pairs is not None:
+        sections.append(Section("pairs", "Base vs tuned networks", "Overlap (Jaccard) of the two networks per layer "
+                                "and over the model, and the correlation of their t-maps.",
+                                tables=[("pairs.csv", table(pairs, name="localize-pairs"))]))  # fmt: skip
+    hints = [
+        text
+        for name, text in (
+            ("network_scores.csv", "--score BENCHMARK scores the network against random units"),
+            ("ablation.csv", "--ablate ablates it on Natural Stories"),
+            ("pairs.csv", "--compare BASE_DIR compares it with a base model's network"),
+        )
+        if not (out / name).exists()
+    ]
+    sections.append(Section("methods", "Methods", facts={key: _flat(value) for key, value in info.items()}))
+    return sections + _quiet(hints, problems, "tuneshift localize")
+
+
+# ------------------------------------------------------------------------------------------------------ tune
+def tune_sections(out_dir: str | Path) -> list[Section]:
+    """The sections of a tuned model directory (`tuneshift tune --out DIR`): loss curve, data, options, base."""
+    out = Path(out_dir)
+    record_path = out / "tuneshift-tune.json"
+    if not record_path.is_file():
+        raise InvalidInputError(f"{out}: no tuneshift-tune.json; give the --out folder of a finished `tuneshift tune`.")
+    record = json.loads(record_path.read_text())
+    problems: dict[str, str] = {}
+    loss = _csv(out / "loss.csv")
+    curve = Section(
+        "loss",
+        "Training loss",
+        f"{record.get('steps', '?')} optimizer steps; loss {record.get('initial_loss', float('nan')):.4g} at the "
+        f"first step, {record.get('final_loss', float('nan')):.4g} at the end ({record.get('final_loss_note', '')}).",
+    )
+    if loss is not None:
+        title = f"{record.get('base_name', record.get('base', ''))} → {out.name}"
+        curve.figures = _safe(problems, "loss curve", figures.loss_curve, loss, title,
+                              caption="Loss per optimizer step (nats per response token), its running mean, and the "
+                              "learning rate (dashed, right axis).")  # fmt: skip
+    base = {key: record[key] for key in ("base", "base_name", "base_source", "base_fingerprint") if key in record}
+    run = {
+        key: _flat(record[key])
+        for key in ("steps", "trainable_parameters", "tokens", "tokens_per_s", "wall_time_s", "peak_memory_mb",
+                    "run_key", "torch", "transformers")
+        if key in record
+    }  # fmt: skip
+    known = {*base, *run, "data", "options", "initial_loss", "final_loss", "final_loss_note"}
+    run |= {key: _flat(value) for key, value in record.items() if key not in known}
+    sections = [
+        curve,
+        Section("base", "Base model", facts=base),
+        Section("data", "Data", facts=_facts(record.get("data", {}))),
+        Section("options", "Options", facts=_facts(record.get("options", {}))),
+        Section("run", "Run", facts=run),
+    ]
+    hints = [f"`tuneshift compare {out}` scores it against its base (the base is read from tuneshift-tune.json)"]
+    return sections + _quiet(hints, problems, "tuneshift tune")
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+def write_localize_report(
+    out_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    tables: Sequence[str] = (),
+    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
+) -> Path:
+    """Write the report of a `tuneshift localize` folder (default ``out_dir/report.html``; figure and table copies
+    as :func:`tuneshift.report.write_report` writes them); return its path."""
+    return _write(out_dir, "localize", localize_sections(out_dir), out, tables, figures)
+
+
+def write_tune_report(
+    out_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    tables: Sequence[str] = (),
+    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
+) -> Path:
+    """Write the report of a tuned model directory (default ``out_dir/report.html``); return its path."""
+    return _write(out_dir, "tune", tune_sections(out_dir), out, tables, figures)
+
+
+def _write(out_dir, command: str, sections: list[Section], out, tables: Sequence[str], formats: Sequence[str]) -> Path:
+    from tuneshift.report._render import _ENVIRONMENT, _version
+
+    folder = Path(out_dir)
+    html = _ENVIRONMENT.get_template("page.html.j2").render(
+        command=command,
+        name=folder.resolve().name,
+        directory=str(folder.resolve()),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=_version(),
+        sections=sections,
+    )
+    save_figures([f for s in sections for f in s.figures], folder / FIGURES_DIR, formats)
+    save_tables([t for s in sections for _, t in s.tables], folder / TABLES_DIR, tables)
+    path = Path(out) if out is not None else folder / REPORT_NAME
+    return write_atomic(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+
+
+def _csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.exists() else None
+
+
+def _facts(values: dict) -> dict:
+    return {key: _flat(value) for key, value in values.items()} if isinstance(values, dict) else {"": values}
+
+
+def _safe(problems: dict[str, str], what: str, plot: Callable[..., object], *args: object, caption: str) -> list:
+    """[the figure] or [] with the error kept for the page (one figure must not take the page down)."""
+    try:
+        return [figure(plot(*args), caption, name=f"{what}")]
+    except Exception as error:  # any plotting failure is named on the page
+        problems[what] = f"{type(error).__name__}: {error}"
+        return []
+
+
+def _quiet(hints: list[str], problems: dict[str, str], command: str) -> list[Section]:
+    """A quiet closing section: what this command can add (options not used) and figures that failed."""
+    if not hints and not problems:
+        return []
+    text = f"Not measured in this run ({command} options that would add it): " + "; ".join(hints) if hints else ""
+    return [Section("more", "Not in this run", text, facts=problems, quiet=True)]
