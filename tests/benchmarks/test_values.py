@@ -63,3 +63,17 @@ def test_tiny_model_values_are_the_numbers_behind_its_scores(tiny_models, tmp_pa
     stored = {u.benchmark: unit_scores(u, store.values(u)) for u in store.units()}
     row = compare_benchmark(stored["Tuckute2024-cka"], stored["Tuckute2024-cka"])
     assert row["unit"] == "split" and row["n_units"] == 10 and row["mean_unit_change"] == 0.0
+
+
+def test_capability_aggregates_are_summarized_by_their_headline_row():
+    from tuneshift.benchmarks import BenchmarkResult
+    from tuneshift.benchmarks._base import summarize
+
+    scores = pd.DataFrame(
+        {"model": "m", "benchmark": "MMLU", "layer": np.nan, "raw": [0.4, 0.9, 0.2], "ceiling": np.nan,
+         "normalized": np.nan, "measure": ["overall", "subject:anatomy", "stem"]}
+    )  # fmt: skip
+    best = summarize(BenchmarkResult(scores))
+    assert best["best_raw"] == 0.4 and best["best_layer"] is None and best["scored"] == "output"
+    units = pd.DataFrame({"layer": [-1], "raw": [0.3], "ceiling": [0.5], "normalized": [0.6]})
+    assert summarize(BenchmarkResult(units))["scored"] == "units"

@@ -139,16 +139,20 @@ def score_rows(model: str, benchmark: str, layers, raw, ceiling: float | None, *
 
 
 def summarize(result: BenchmarkResult) -> dict:
-    """Best layer, its raw and normalized score, and the honest score, for summary.json."""
+    """Best layer, its raw and normalized score, and the honest score, for summary.json. Scores with a ``measure``
+    column (capabilities: one row per aggregate, the headline first) are summarized by their first row."""
     scores = result.scores
-    best = scores.loc[scores["raw"].idxmax()]
+    best = scores.iloc[0] if "measure" in scores else scores.loc[scores["raw"].idxmax()]
     ceiling = float(best["ceiling"]) if np.isfinite(best["ceiling"]) else None
     honest = result.honest_raw if result.honest_raw is not None else float(best["raw"])
-    # what was scored: every layer, or one row: the output surprisal, or a unit view's units (layer label < 0)
-    scored = "layers" if len(scores) > 1 else "units" if pd.notna(best["layer"]) and best["layer"] < 0 else "output"
+    # what was scored: every layer, or the output (surprisal, capability aggregates), or a unit view's units (layer
+    # label < 0); the best layer is None where there was no layer to choose
+    if "measure" in scores or (len(scores) == 1 and not best["layer"] < 0):
+        scored = "output"
+    else:
+        scored = "layers" if len(scores) > 1 else "units"
     return {
-        # None when there was no layer to choose: the output surprisal of reading-time benchmarks, precomputed ones
-        "best_layer": None if pd.isna(best["layer"]) or len(scores) == 1 else int(best["layer"]),
+        "best_layer": int(best["layer"]) if scored == "layers" else None,
         "scored": scored,
         "best_raw": float(best["raw"]),
         "best_normalized": float(best["normalized"]),

@@ -260,7 +260,8 @@ def _story_values(per_story: dict | None) -> xr.Dataset | None:
 
 
 def _scores(model: str, benchmark: str, kind: str, rows: pd.DataFrame, summary: dict, values) -> BenchmarkScores:
-    rows = rows.sort_values("layer")
+    # one row per layer; capability rows are aggregates (a `measure` column), the headline first: compared alone
+    rows = rows.head(1) if "measure" in rows else rows.sort_values("layer")
     honest_layers = [
         layer for value in summary.values() if isinstance(value, dict)
         for layer in value.get("honest_layers_per_split", [])
