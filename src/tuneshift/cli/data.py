@@ -13,7 +13,7 @@ from tuneshift.config import data_dir as resolve_data_dir
 from tuneshift.data import DATASETS, DatasetInfo, FileCheck, fetch_file, verify
 from tuneshift.data._fetch import copy_into_cache, download_file
 
-app = typer.Typer(help="Neural datasets: list, fetch, verify checksums, show paths.", no_args_is_help=True)
+app = typer.Typer(help="Datasets: list, fetch, verify checksums, show paths.", no_args_is_help=True)
 
 
 def _console() -> Console:

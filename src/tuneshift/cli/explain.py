@@ -130,3 +130,13 @@ def _plot_model(loaded: LoadedModel, name: str, sample, out: Path, generation: d
         out / f"{sample.id}_{safe}.png",
         title=f"{name}: {sample.id}",
     )
+
+
+def _mount_internals() -> None:
+    """`tuneshift explain attention|ffn` live in explain_internals; one `explain` group holds all four."""
+    from tuneshift.cli import explain_internals
+
+    app.registered_commands += explain_internals.app.registered_commands
+
+
+_mount_internals()

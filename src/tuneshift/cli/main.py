@@ -30,12 +30,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tuneshift.cli import compare as compare_cli
-from tuneshift.cli import data, explain, explain_internals, models, report, study, zoo
-from tuneshift.cli.localize import localize
-from tuneshift.cli.readout import readout
-from tuneshift.cli.score import score
-from tuneshift.cli.tune import tune
+from tuneshift.cli._lazy import LazyCommand, LazyGroup
 from tuneshift.errors import TuneshiftError
 
 try:  # typer 0.2x ships its own copy of click; older typer uses click itself
@@ -43,24 +38,63 @@ try:  # typer 0.2x ships its own copy of click; older typer uses click itself
 except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
+COMMANDS = {  # in the order `tuneshift --help` lists them; each module is imported only when its command runs
+    "models": LazyCommand("tuneshift.cli.models:app", "List, fetch and inspect models."),
+    "data": LazyCommand("tuneshift.cli.data:app", "Datasets: list, fetch, verify checksums, show paths."),
+    "readout": LazyCommand("tuneshift.cli.readout:readout", "Read a passages TSV through a model."),
+    "score": LazyCommand(
+        "tuneshift.cli.score:score",
+        "Score a model on every layer; results are written as each benchmark finishes, and a rerun resumes.",
+    ),
+    "compare": LazyCommand(
+        "tuneshift.cli.compare:compare",
+        "Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the "
+        "absolute and % change, and a paired test in the benchmark's units (neuroids, splits or stories).",
+    ),
+    "graft": LazyCommand(
+        "tuneshift.cli.graft:graft",
+        "Graft tuned parts into the base (and the reverse) and score each hybrid: the share of the base→tuned change "
+        "of each benchmark that each part recovers, (hybrid − base) / (tuned − base), with intervals from the "
+        "benchmark's own splits or stories.",
+    ),
+    "explain": LazyCommand(
+        "tuneshift.cli.explain:app", "Explain what instruction tuning changed inside a model (Wu et al. 2023)."
+    ),
+    "report": LazyCommand(
+        "tuneshift.cli.report:app",
+        "Write one self-contained HTML page (figures embedded, nothing fetched) of everything finished in DIR, with "
+        "each figure also as SVG and PDF in DIR/report-figures/.",
+    ),
+    "zoo": LazyCommand(
+        "tuneshift.cli.zoo:app",
+        "The model zoo: models of Aw et al. 2023 and the offline catalog, plus your own (--zoo).",
+    ),
+    "study": LazyCommand(
+        "tuneshift.cli.study:app",
+        "Studies over many models: run them (locally or on Ray), then effects and correlations.",
+    ),
+    "tune": LazyCommand(
+        "tuneshift.cli.tune:tune",
+        "Supervised fine-tuning with the loss on response tokens only; LoRA on the family's attention and FFN "
+        "projections by default.",
+    ),
+    "localize": LazyCommand(
+        "tuneshift.cli.localize:localize", "Localize the language network of a model with the Fedorenko 2010 localizer."
+    ),
+}
+
+
+class _Commands(LazyGroup):
+    lazy = COMMANDS
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="tuneshift: what instruction tuning changes in a language model — brain alignment, reading-time alignment "
     "and internal behaviour.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(models.app, name="models")
-app.add_typer(data.app, name="data")
-explain.app.registered_commands += explain_internals.app.registered_commands  # attention, ffn
-app.add_typer(explain.app, name="explain")
-app.command()(readout)
-app.command()(score)
-app.command("compare")(compare_cli.compare)
-app.add_typer(zoo.app, name="zoo")
-app.add_typer(study.app, name="study")
-app.registered_commands += report.app.registered_commands  # tuneshift report DIR
-app.command()(tune)
-app.command()(localize)
 
 _state = {"debug": False}
 INTERRUPTED = 130
