@@ -44,7 +44,10 @@ def graft(
         Path("tuneshift-graft"), help="Output directory: units (resumable), graft.csv, graft-<sweep>.png/.svg."
     ),
     random_init: bool = typer.Option(
-        False, "--random-init", help="Graft BASE's trained weights into its random-init control (TUNED = BASE)."
+        False,
+        "--random-init",
+        metavar="",
+        help="Graft BASE's trained weights into its random-init control (TUNED = BASE).",
     ),
     seed: int = typer.Option(0, help="Seed of --random-init."),
     dtype: str = typer.Option("float32", metavar="DTYPE", help="Dtype of both models: float32, bfloat16, float16."),
@@ -53,7 +56,10 @@ def graft(
 ) -> None:
     """Graft tuned parts into the base (and the reverse) and score each hybrid: the share of the base→tuned change
     of each benchmark that each part recovers, (hybrid − base) / (tuned − base), with intervals from the
-    benchmark's own splits or stories. Hybrids are made in place on the one loaded base and restored after."""
+    benchmark's own splits or stories. Hybrids are made in place on the one loaded base and restored after.
+
+    Example: tuneshift graft smollm2-135m-instruct --random-init -s cumulative-bottom --group 3 -b Tuckute2024-ridge
+    """
     from tuneshift.errors import InvalidParameterError
     from tuneshift.graft import GraftPair, run_sweeps, write_outputs
     from tuneshift.models.load import load_model

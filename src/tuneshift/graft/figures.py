@@ -13,6 +13,14 @@ from matplotlib.figure import Figure
 
 from tuneshift.study.figures import PALETTE
 
+ROW_LABELS = {
+    "leave-one-in": "tuned part grafted into the base",
+    "leave-one-out": "part restored to the base in the tuned model",
+    "cumulative-bottom": "tuned from the bottom up to",
+    "cumulative-top": "tuned from the top down to",
+    "attn-ffn": "tuned sublayers grafted into the base",
+}
+
 
 def share_heatmap(table: pd.DataFrame, sweep: str) -> Figure:
     """Part (rows, in sweep order) × benchmark (columns) of the share of the base→tuned change recovered, annotated
@@ -39,6 +47,7 @@ def share_heatmap(table: pd.DataFrame, sweep: str) -> Figure:
     direction = rows["direction"].iat[0] if len(rows) else "forward"
     what = "tuned parts in base" if direction == "forward" else "base parts in tuned"
     ax.set_title(f"{sweep}: share of the base→tuned change ({what})", fontsize=9)
+    ax.set_ylabel(ROW_LABELS.get(sweep, "parts"), fontsize=8)
     fig.colorbar(image, ax=ax, label="(hybrid − base) / (tuned − base)")
     return fig
 
