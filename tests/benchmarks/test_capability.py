@@ -156,6 +156,7 @@ def test_score_keeps_per_item_values_in_the_store(tmp_path, monkeypatch):
     data.parent.mkdir(parents=True)
     shutil.copy(FIXTURES / "mmlu.jsonl", data)
     monkeypatch.setenv("TUNESHIFT_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
     rows = score(
         model,
         ["MMLU"],
@@ -190,3 +191,18 @@ def test_measured_properties_from_the_store(tmp_path):
     (row,) = measured_properties(tmp_path).to_dict("records")
     assert row["mmlu"] == 0.3 and row["mmlu_stem"] == 0.2 and row["nwp_loss"] == 3.1
     assert row["measured_by"] == "MMLU; WikiText2-nwp"
+
+
+def test_interrupted_run_resumes_from_lm_evals_response_cache(tmp_path, monkeypatch):
+    """With cache on, every answered request is kept per model (weights + dtype): a second run (a resumed one)
+    computes nothing and gives the same answers."""
+    from tuneshift.benchmarks.capability import MMLUOptions, run_mmlu
+
+    monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
+    model = load_model(save_letter_model(tmp_path))
+    options = MMLUOptions(data=str(FIXTURES / "mmlu.jsonl"), subjects="marketing")
+    first = run_mmlu(model, options, cache=True, progress=False)
+    again = run_mmlu(model, options, cache=True, progress=False)
+    assert (first.details["forward_rows"], again.details["forward_rows"]) == (4, 0)
+    assert list(again.values["prediction"].values) == list(first.values["prediction"].values)
+    assert list((tmp_path / "cache" / "lm-eval").glob(f"{model.fingerprint}-float32*.db"))

@@ -25,6 +25,9 @@ Protocol facts (deviations from Aw et al. 2023, who used InstructEval, are liste
 Results: per-item values (``correct(item)`` with ``prediction``, or ``loss(item)`` with ``n_tokens``) for paired
 comparisons, and one score row per aggregate (``measure``: ``overall``, the categories, ``subject:<name>`` /
 ``task:<name>``), layer NaN. ``PRESETS["aw2023"]`` is the paper's setting as a ``score(options=...)`` mapping.
+Resuming: a finished benchmark is a unit of the results store; within one, lm-eval's response cache (per model
+weights and dtype, :func:`response_cache`) keeps every answered request, so an interrupted run picks up where it
+stopped (``cache=False`` turns it off).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import pandas as pd
 import xarray as xr
 
 from tuneshift.benchmarks._base import BENCHMARKS, SCORE_COLUMNS, Benchmark, BenchmarkResult
+from tuneshift.config import cache_root
 from tuneshift.data import bbh as bbh_data
 from tuneshift.data import mmlu as mmlu_data
 from tuneshift.data import wikitext2 as wikitext_data
@@ -211,10 +215,17 @@ def wikitext_task(articles: pd.DataFrame, folder: Path) -> dict:
 
 
 def evaluate(
-    lm, tasks: list[dict], *, num_fewshot: int | None = None, chat_template: bool = False, limit: int = 0
+    lm,
+    tasks: list[dict],
+    *,
+    num_fewshot: int | None = None,
+    chat_template: bool = False,
+    limit: int = 0,
+    responses: str | None = None,
 ) -> dict:
     """:func:`lm_eval.simple_evaluate` on inline task configs (no task index, no hub), samples kept, no bootstrap;
-    `limit` evaluates the first N documents of each task (exemplars still come from the whole task)."""
+    `limit` evaluates the first N documents of each task (exemplars still come from the whole task); `responses`:
+    lm-eval's response cache (a path prefix, see :func:`response_cache`)."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -224,6 +235,7 @@ def evaluate(
         task_manager=TaskManager(include_defaults=False),
         num_fewshot=num_fewshot,
         limit=limit or None,
+        use_cache=responses,
         apply_chat_template=chat_template,
         fewshot_as_multiturn=chat_template,
         log_samples=True,
@@ -275,6 +287,17 @@ def _lm(subject, *, batch_size: int, **kwargs):
     return HarnessLM(subject, batch_size=batch_size, **kwargs)
 
 
+def response_cache(subject, enabled: bool) -> str | None:
+    """lm-eval's response cache for this model's weights and dtype (``<cache_root>/lm-eval/``): every answered
+    request is kept, so an interrupted MMLU/BBH run resumes where it stopped and a rerun with other aggregates costs
+    nothing. None when `enabled` is False (``cache=False``, ``--no-cache``)."""
+    if not enabled:
+        return None
+    folder = cache_root() / "lm-eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"{subject.fingerprint}-{subject.variant.get('dtype', '')}")
+
+
 def check_letters(tokenizer, context: str = "Answer:") -> None:
     """Refuse a tokenizer that splits an answer letter " A".." D" after `context` into several tokens: MMLU's
     one-pass scoring reads one token per option (the fix: ``one_pass=False``, one pass per option)."""
@@ -307,6 +330,7 @@ def run_mmlu(subject, options: MMLUOptions, *, cache: bool = True, progress: boo
             num_fewshot=options.num_fewshot,
             chat_template=options.chat_template,
             limit=options.limit,
+            responses=response_cache(subject, cache),
         )
     frame = _samples(_first(questions, "subject", options.limit), "subject", tasks, output)
     choice = np.array([np.argmax([r[0] for r in s["filtered_resps"]]) for s in frame["sample"]])
@@ -331,6 +355,7 @@ def run_bbh(subject, options: BBHOptions, *, cache: bool = True, progress: bool 
             num_fewshot=options.num_fewshot,
             chat_template=options.chat_template,
             limit=options.limit,
+            responses=response_cache(subject, cache),
         )
     frame = _samples(_first(examples, "task", options.limit), "task", tasks, output)
     correct = np.array([bool(s["exact_match"]) for s in frame["sample"]])
