@@ -21,7 +21,8 @@ from tuneshift.models import load_model
 def timed(name: str, model, options: dict) -> dict:
     bench = BENCHMARKS.get(name)
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = bench.run(model, build(bench.options, options, benchmark=name), progress=True)
+    # cache=False: every request computed (lm-eval's response cache would answer the per-option run from the first)
+    result = bench.run(model, build(bench.options, options, benchmark=name), cache=False, progress=True)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rows = result.scores[~result.scores["measure"].str.contains(":")]
     return {
