@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tuneshift.errors import InvalidParameterError
 from tuneshift.models.catalog import CATALOG, DEFAULT_MODEL
 
 # In a log file or pipe rich would wrap the results table at 80 columns and cut the benchmark names.
@@ -133,7 +132,7 @@ def parse_option_flags(flags: list[str] | None) -> dict:
             target, assignment = "", flag
         key, equals, value = assignment.partition("=")
         if not equals or not key:
-            raise InvalidParameterError("--option", "KEY=VALUE or BENCHMARK:KEY=VALUE", flag)
+            raise typer.BadParameter(f"{flag!r}: expected KEY=VALUE or BENCHMARK:KEY=VALUE.", param_hint="--option")
         (options.setdefault(target, {}) if target else options)[key.strip()] = value.strip()
     return options
 

@@ -47,35 +47,20 @@ LOG2 = float(np.log(2.0))
 
 
 class ReadableModel(HookableModel, Protocol):
-    """What a readout needs of a model (:class:`tuneshift.models.load.LoadedModel` is one); a protocol, so that this
-    module does not import the loader (which imports it: the model's ``representations`` are read here)."""
+    """What a readout needs of a model (:class:`tuneshift.models.load.LoadedModel` is one, its properties read-only);
+    a protocol, so that this module does not import the loader (which imports it: a model's representations are
+    read here)."""
 
     name: str
     tokenizer: transformers.PreTrainedTokenizerBase
-
-    @property
-    def fingerprint(self) -> str: ...
-
-    @property
-    def device(self) -> torch.device: ...
-
-    @property
-    def n_layers(self) -> int: ...
-
-    @property
-    def n_encoder_layers(self) -> int: ...
-
-    @property
-    def is_encoder_decoder(self) -> bool: ...
-
-    @property
-    def hidden_size(self) -> int: ...
-
-    @property
-    def vocab_size(self) -> int: ...
-
-    @property
-    def max_length(self) -> int: ...
+    fingerprint: str
+    device: torch.device
+    n_layers: int
+    n_encoder_layers: int
+    is_encoder_decoder: bool
+    hidden_size: int
+    vocab_size: int
+    max_length: int
 
 
 @dataclass(frozen=True)
