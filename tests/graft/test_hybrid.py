@@ -76,6 +76,12 @@ def test_restored_after_an_error(make_pair):
     with pytest.raises(RuntimeError, match="inside"), pair.graft("second-half", alpha=0.3):
         raise RuntimeError("inside the hybrid")
     assert all(torch.equal(pair.base.hf_model.state_dict()[n], t) for n, t in before.items())
+    outer = pair.graft("attn:0")
+    with outer, outer:  # re-entrant: restored once, on the outer exit
+        pass
+    with outer, pytest.raises(InvalidParameterError, match="one hybrid at a time"), pair.graft("ffn:0"):
+        pass
+    assert all(torch.equal(pair.base.hf_model.state_dict()[n], t) for n, t in before.items())
 
 
 def test_gpt2_fused_qkv_attention_graft_touches_only_attention(make_pair):

@@ -52,6 +52,7 @@ class GraftPair:
         self.tuned_record = _tune_record(tuned.source)
         self.tuned = {name: param.detach() for name, param in tuned.hf_model.named_parameters()}
         self.parts: PartMap = part_map(base.hf_model, base.family)
+        self.active: Graft | None = None  # the hybrid now held in the base's parameters
 
     def graft(self, parts: str | Sequence[str] = "all", *, alpha: float = 1.0, direction: str = "forward") -> Graft:
         """The hybrid with `parts` (names as in :mod:`tuneshift.graft.parts`) moved α of the way to the tuned model
@@ -139,7 +140,12 @@ class Graft:
     # ------------------------------------------------------------------------------------- swapping weights in/out
     def __enter__(self) -> Graft:
         if self._depth == 0:
+            if self.pair.active is not None:
+                raise InvalidParameterError(
+                    "graft", "one hybrid at a time in a base model", f"{self.name} inside {self.pair.active.name}"
+                )
             self._apply()
+            self.pair.active = self
         self._depth += 1
         return self
 
@@ -147,6 +153,7 @@ class Graft:
         self._depth -= 1
         if self._depth == 0:
             self._restore()
+            self.pair.active = None
 
     def _apply(self) -> None:
         params = dict(self.pair.base.hf_model.named_parameters())
