@@ -1,6 +1,8 @@
-"""Benchmark: training throughput (tokens/s) and peak memory of LoRA vs full fine-tuning on the same model.
+"""Benchmark: training throughput (tokens/s) and peak memory of LoRA vs full fine-tuning on the same model; and
+the timings of a trajectory study's output folder.
 
     python benchmarks/tune.py [--model smollm2-135m-instruct] [--steps 8] [--batch-size 2] [--max-length 128]
+    python benchmarks/tune.py --trajectory OUT    # tokens/s per run, seconds per checkpoint × benchmark
 
 Each method runs in its own Python process (peak resident memory is a per-process high-water mark), on the
 bundled Self-Instruct seed tasks, through `tuneshift.tune.tune`. Throughput counts the tokens of every training
@@ -41,6 +43,24 @@ def run_one(model: str, method: str, steps: int, batch_size: int, max_length: in
     }
 
 
+def trajectory_timings(out: Path) -> None:
+    """Print what a trajectory run measured: per run, steps and training tokens/s (first step left out); per scored
+    checkpoint, the load (base + adapter merge + fingerprint) and each benchmark's seconds."""
+    import pandas as pd
+
+    for loss in sorted(out.glob("runs/*/loss.csv")):
+        steady = pd.read_csv(loss).iloc[1:]
+        seconds = (steady["tokens"] / steady["tokens_per_s"]).sum()
+        print(
+            f"{loss.parent.name:<26} steps {len(steady) + 1:>4}  tokens/s {steady['tokens'].sum() / seconds:7.1f}  "
+            f"s/step {seconds / max(len(steady), 1):6.1f}"
+        )
+    for path in sorted(out.glob("runs/*/scored/step-*.json")):
+        record = json.loads(path.read_text())
+        benches = ", ".join(f"{name} {v['seconds']:.0f} s" for name, v in record["benchmarks"].items())
+        print(f"{record['run']:<26} step {record['step']:>4}: load {record['load_s']:.0f} s, {benches}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
@@ -48,7 +68,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--worker", choices=["lora", "full"], help=argparse.SUPPRESS)
+    parser.add_argument("--trajectory", type=Path, help="A trajectory study's output folder: print its timings.")
     args = parser.parse_args()
+    if args.trajectory:
+        trajectory_timings(args.trajectory)
+        return
     if args.worker:
         print(json.dumps(run_one(args.model, args.worker, args.steps, args.batch_size, args.max_length)))
         return

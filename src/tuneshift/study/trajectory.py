@@ -421,6 +421,8 @@ def run_job(job, trajectory: Trajectory, out_dir: str, on_event: Callable | None
     score every checkpoint not yet scored. Returns one outcome; never raises for the run's own failure."""
     run: RunSpec = job.model
     start = time.perf_counter()
+    if on_event:
+        on_event("running", {"model": run.name})
     try:
         counts = tune_and_score(run, trajectory, Path(out_dir))
         state, extra = "done", {"scored": counts["scored"], "tuned_steps": counts["tuned_steps"]}
