@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from tuneshift.localize.localizer import Localization
@@ -27,6 +28,7 @@ def depth_figure(localization: Localization) -> Figure:
     bottom.plot(layers, quantiles[1], color="#2c3e50", label="median unit")
     bottom.plot(layers, np.nanmax(t, axis=1), color="#c0392b", marker=".", label="most selective unit")
     bottom.axhline(0, color="black", linewidth=0.5)
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole blocks
     bottom.set_xlabel("layer (output of block i)")
     bottom.set_ylabel("Welch t, sentences > non-words")
     bottom.legend(fontsize=8, loc="upper left")
