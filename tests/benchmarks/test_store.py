@@ -278,3 +278,28 @@ def test_unsafe_model_labels_never_reach_a_path_and_never_collide(tmp_path):
     assert sorted(json.loads((tmp_path / "summary.json").read_text())) == sorted(labels)
     assert sorted(set(pd.read_csv(tmp_path / "scores.csv", keep_default_na=False)["model"])) == sorted(labels)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".tuneshift.lock", "scores.csv", "summary.json", "units"]
+
+
+def test_a_version_bump_recomputes_that_benchmark_only(tiny_models, tmp_path, monkeypatch, no_recompute):
+    model, other = tiny_models["gpt2"], "Futrell2018-deltall"
+    first = score(model, [FUTRELL, other], tmp_path, cache=False, progress=False)
+    runs = []
+    bench = BENCHMARKS.get(FUTRELL)
+
+    def counted(*args, **kwargs):
+        runs.append(FUTRELL)
+        return bench.run(*args, **kwargs)
+
+    monkeypatch.setitem(BENCHMARKS._entries, FUTRELL, dataclasses.replace(bench, version=2, run=counted))
+    no_recompute(other)
+    again = score(model, [FUTRELL, other], tmp_path, cache=False, progress=False)
+    assert runs == [FUTRELL]
+    keys = dict(zip(again["benchmark"], again["unit"], strict=False))
+    old = dict(zip(first["benchmark"], first["unit"], strict=False))
+    assert keys[FUTRELL] != old[FUTRELL] and keys[other] == old[other]
+    entry = json.loads((tmp_path / "summary.json").read_text())[again["model"].iat[0]][FUTRELL]
+    assert entry["version"] == 2 and entry["unit"] == keys[FUTRELL]  # the newer unit is the one listed
+    assert entry["superseded"] == [old[FUTRELL]]  # the older one stays in units/, named
+    table = pd.read_csv(tmp_path / "scores.csv")
+    assert set(table["unit"]) == {keys[FUTRELL], keys[other]} and not table.duplicated(["benchmark", "layer"]).any()
+    assert len(list((tmp_path / "units").glob("*.json"))) == 3 and ResultStore(tmp_path).refresh() is False

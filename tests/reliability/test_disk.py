@@ -232,3 +232,16 @@ def test_a_cache_entry_that_does_not_fit_is_not_cached_and_the_readout_goes_on(s
         readout = cache.commit("0" * 32, work, words, spec, activations)  # words.csv (700 KB) does not fit
     assert readout.path is None and readout.layer(1)[5].tolist() == list(range(64))
     assert not cache.usable and not (small_disk / ("0" * 32)).exists()
+
+
+def test_a_readout_into_a_full_cache_warns_and_gives_the_uncached_numbers(tiny_models, small_disk):
+    from tuneshift.models.readout import read_out
+
+    words = np.random.default_rng(0).choice(["the", "cat", "sat", "on", "a", "mat", "and", "slept"], size=(8, 500))
+    passages = [list(passage) for passage in words]  # 4000 words × 3 layers × 32 floats: 1.5 MiB > the 1 MiB disk
+    expected = read_out(tiny_models["gpt2"], passages, cache=False, progress=False)
+    with pytest.warns(UserWarning, match=rf"{small_disk}/readout-.*no room for the activations \(1\.5 MiB"):
+        got = read_out(tiny_models["gpt2"], passages, cache_dir=small_disk, progress=False)
+    assert got.path is None and _left(small_disk) == []
+    np.testing.assert_array_equal(got.activations, expected.activations)
+    pd.testing.assert_frame_equal(got.words, expected.words)

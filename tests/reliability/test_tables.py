@@ -128,7 +128,7 @@ def test_another_commands_tables_in_a_scored_folder_are_kept_aside(tmp_path):
     )
     merged.to_csv(tmp_path / "scores.csv", index=False)
     with pytest.warns(UserWarning, match="kept as scores.kept-1.csv"):
-        store.save(_unit("b" * 16))
+        store.save(_unit("b" * 16, model="n"))
     assert len(pd.read_csv(tmp_path / "scores.kept-1.csv")) == len(merged)
     assert _keys(tmp_path) == {"a" * 16, "b" * 16}
     with pytest.warns(UserWarning, match="kept as scores.kept-2.csv"):  # a second time: a second name
@@ -160,3 +160,14 @@ def test_score_and_compare_share_one_folder_without_dropping_rows(tiny_models, t
         zip(table["model"], table["benchmark"], strict=True)
     )
     assert not list(tmp_path.glob("*.kept-*"))
+
+
+def test_a_newer_unit_of_the_same_model_and_benchmark_is_listed_the_older_named(tmp_path):
+    """Other data or another benchmark version under one label: one row set per (model, benchmark), never two."""
+    store = ResultStore(tmp_path)
+    store.save(_unit("a" * 16))
+    store.save(_unit("b" * 16))
+    assert _keys(tmp_path) == {"b" * 16}
+    entry = json.loads((tmp_path / "summary.json").read_text())["m"]["Bench-x"]
+    assert entry["unit"] == "b" * 16 and entry["superseded"] == ["a" * 16]
+    assert ResultStore(tmp_path).refresh() is False  # the older unit is accounted for: no rebuild on every open

@@ -218,21 +218,30 @@ class ResultStore:
 
     def assemble(self) -> tuple[pd.DataFrame, dict]:
         """Rewrite ``scores.csv`` and ``summary.json`` from every unit, under a lock shared by all writers; tables
-        holding rows of other units are moved aside first, never overwritten."""
+        holding rows of other units are moved aside first, never overwritten. Each (model, benchmark) is listed
+        once, by its newest unit: an older one (another benchmark version, other data) stays in units/ and is
+        named in the summary entry's ``superseded``."""
         with self._lock:
             self._keep_foreign({_key_of(path) for path in self.units_dir.glob("*.json")})  # unreadable ones too
             units = self.units()
             labels = _disambiguated(units)
-            summary = {}
+            newest = {(model, unit.benchmark): unit for unit, model in zip(units, labels, strict=True)}
+            superseded: dict[tuple[str, str], list[str]] = {}
             for unit, model in zip(units, labels, strict=True):
+                if newest[model, unit.benchmark] is not unit:
+                    superseded.setdefault((model, unit.benchmark), []).append(unit.key)
+            listed = [(u, m) for u, m in zip(units, labels, strict=True) if newest[m, u.benchmark] is u]
+            summary = {}
+            for unit, model in listed:
                 entry = {**unit.summary, **_flat(unit.provenance), "unit": unit.key}
-                summary.setdefault(model, {})[unit.benchmark] = entry
-            table = pd.concat([u.scores for u in units], ignore_index=True) if units else pd.DataFrame()
-            if units:  # one column assignment for all rows (per-unit `assign` was 90% of a save at 200 units)
-                rows = [len(u.scores) for u in units]
-                table["model"] = np.repeat(labels, rows)
-                table["benchmark"] = np.repeat([u.benchmark for u in units], rows)
-                table["unit"] = np.repeat([u.key for u in units], rows)
+                old = superseded.get((model, unit.benchmark))
+                summary.setdefault(model, {})[unit.benchmark] = {**entry, "superseded": old} if old else entry
+            table = pd.concat([u.scores for u, _ in listed], ignore_index=True) if listed else pd.DataFrame()
+            if listed:  # one column assignment for all rows (per-unit `assign` was 90% of a save at 200 units)
+                rows = [len(u.scores) for u, _ in listed]
+                table["model"] = np.repeat([m for _, m in listed], rows)
+                table["benchmark"] = np.repeat([u.benchmark for u, _ in listed], rows)
+                table["unit"] = np.repeat([u.key for u, _ in listed], rows)
             write_csv(self.root / "scores.csv", table)
             write_json(self.root / "summary.json", summary)
         return table, summary
@@ -332,29 +341,32 @@ def _key_of(unit_file: Path) -> str:
 
 
 def _stale(root: Path, unit_files: list[Path]) -> bool:
-    """Whether the tables miss a unit: a table is absent, older than a unit file, or lacks a unit's key."""
+    """Whether the tables miss a unit: a table is absent, older than a unit file, or lacks a unit's key (listed
+    in scores.csv, or as superseded in summary.json)."""
     if not unit_files:
         return False
     tables = [root / name for name in TABLES]
     try:
-        oldest = min(table.stat().st_mtime_ns for table in tables)
-        if any(path.stat().st_mtime_ns > oldest for path in unit_files):
+        stats = [table.stat() for table in tables]
+        if any(path.stat().st_mtime_ns > min(s.st_mtime_ns for s in stats) for path in unit_files):
             return True
-        listed = _table_units(tables[0])
-    except (OSError, ValueError, pd.errors.ParserError):
+        listed = _listed_keys(*(str(t) for t in tables), *(s.st_mtime_ns for s in stats))
+    except (OSError, ValueError, AttributeError, pd.errors.ParserError):
         return True
     return not {_key_of(path) for path in unit_files} <= listed
 
 
 def _table_units(scores: Path) -> frozenset[str]:
-    """The unit keys a scores.csv lists (read once per file version)."""
-    stat = scores.stat()
-    return _parse_table_units(str(scores), stat.st_mtime_ns, stat.st_size)
+    """The unit keys a scores.csv lists."""
+    return frozenset(pd.read_csv(scores, usecols=["unit"], dtype=str)["unit"].dropna().unique())
 
 
 @lru_cache(maxsize=64)
-def _parse_table_units(path: str, mtime_ns: int, size: int) -> frozenset[str]:
-    return frozenset(pd.read_csv(path, usecols=["unit"], dtype=str)["unit"].dropna().unique())
+def _listed_keys(scores: str, summary: str, scores_mtime_ns: int, summary_mtime_ns: int) -> frozenset[str]:
+    """The unit keys the tables account for: scores.csv's and summary.json's superseded ones (read once per
+    version of the two files)."""
+    entries = [e for bench in json.loads(Path(summary).read_text()).values() for e in bench.values()]
+    return _table_units(Path(scores)) | {key for e in entries for key in e.get("superseded") or []}
 
 
 def _foreign(root: Path, keys: set[str]) -> str:
