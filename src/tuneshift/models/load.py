@@ -231,7 +231,9 @@ def load_model(
         header = _check_files(source, kwargs, weights=not random_init)
     target = "cpu" if device_map else resolve_device(device)
     if header is not None and not device_map and target == "cpu":
-        dequantizing = "gguf_file" in kwargs and not (_dequantized_path(Path(label)) / "config.json").exists()
+        dequantizing = (  # the first load of a GGUF dequantizes it to float32, whatever `dtype`
+            "gguf_file" in kwargs and not random_init and not (_dequantized_path(Path(label)) / "config.json").exists()
+        )
         _guard.check_memory(label, header.n_parameters, "float32" if dequantizing else dtype)
     n_parameters = header.n_parameters if header is not None else None
     with _guard.translated(label, n_parameters=n_parameters, dtype=dtype):
