@@ -31,7 +31,7 @@ def _blocks(doc: Path) -> list[str]:
 @pytest.mark.parametrize("doc", [d for d in DOCS if _blocks(d)], ids=lambda d: d.name)
 def test_every_yaml_example_in_the_docs_loads(doc, tmp_path):
     """Zoo files (a `models:` mapping) are written under the name their first line gives, then every study file
-    (a document with `benchmarks:`) is loaded beside them; a block with `models:` that is neither fails, and any
+    (`models:` and `benchmarks:`) is loaded beside them; a block with `models:` that is neither fails, and any
     other block (another tool's configuration) must still pass the bounded YAML loader."""
     studies = []
     for number, block in enumerate(_blocks(doc)):
@@ -39,7 +39,7 @@ def test_every_yaml_example_in_the_docs_loads(doc, tmp_path):
         named = NAMED.match(block.splitlines()[0]) if block.strip() else None
         path = tmp_path / (named.group(1) if named else f"block-{number + 1}.yaml")
         path.write_text(block)
-        if isinstance(document, dict) and "benchmarks" in document:
+        if isinstance(document, dict) and {"models", "benchmarks"} <= set(document):
             studies.append(path)
         elif isinstance(document, dict) and isinstance(document.get("models"), dict):
             load_zoo([path])
