@@ -132,14 +132,14 @@ class LoadedModel:
         return {"dtype": str(self.hf_model.dtype).removeprefix("torch.")}
 
     def representations(self, passages: Passages, *, layers: Sequence[int] | None = None, **options) -> Representations:
-        """Per-word representations (see :func:`tuneshift.models.subject.model_representations`)."""
-        from tuneshift.models.subject import model_representations
+        """Per-word representations (see :func:`tuneshift.models.readout.model_representations`)."""
+        from tuneshift.models.readout import model_representations
 
         return model_representations(self, passages, self.layers if layers is None else layers, **options)
 
     def surprisal(self, passages: Passages, **options) -> np.ndarray:
-        """(n_words,) surprisal in bits, passages in order (see :func:`tuneshift.models.subject.model_surprisal`)."""
-        from tuneshift.models.subject import model_surprisal
+        """(n_words,) surprisal in bits, passages in order (see :func:`tuneshift.models.readout.model_surprisal`)."""
+        from tuneshift.models.readout import model_surprisal
 
         return model_surprisal(self, passages, **options)
 
