@@ -88,7 +88,6 @@ REQUESTED = {
     ("tuneshift.study.figures", "tuneshift.study.stats"): "change_bars takes the effect summary",
     ("tuneshift.localize.figures", "tuneshift.localize.localizer"): "figures types Localization without importing",
     ("tuneshift.report._pages", "tuneshift.report._render"): "report pages and rendering",
-    ("tuneshift.cli.explain", "tuneshift.cli.explain_internals"): "explain_internals takes _load from explain",
 }
 
 

@@ -41,9 +41,9 @@ def _layers(spec: str | None) -> list[int] | None:
 def _load_pair(model: str, base: str | None) -> dict[str, LoadedModel]:
     """role ("tuned", "base") → loaded model; warns when the base is not the same architecture (family, blocks,
     width), since a base/tuned comparison then compares different models."""
-    from tuneshift.cli.explain import _load
+    from tuneshift.models import load_model
 
-    loaded = {role: _load(name) for role, name in (("tuned", model), ("base", base)) if name is not None}
+    loaded = {role: load_model(name) for role, name in (("tuned", model), ("base", base)) if name is not None}
     if "base" in loaded:
         shape = {role: (m.family.family, m.n_layers, m.hidden_size) for role, m in loaded.items()}
         if shape["base"] != shape["tuned"]:
