@@ -324,6 +324,13 @@ def tune(
     options = options or TuneOptions()
     out = Path(out)
     dataset = dataset or load_dataset(data, data_format)
+    if options.save_every is not None and options.save_every > options.total_steps(len(dataset.examples)):
+        raise InvalidParameterError(  # checked before the model loads
+            "save_every",
+            f"at most the number of steps of this run ({options.total_steps(len(dataset.examples))})",
+            options.save_every,
+            "A checkpoint interval larger than the run saves nothing: lower --save-every.",
+        )
     loaded = load_model(base, dtype=options.dtype, device=options.device)
     base_fingerprint = loaded.fingerprint
     run_key = _run_key(base_fingerprint, dataset, options)
@@ -337,13 +344,6 @@ def tune(
     encoded = encode_dataset(dataset, tokenizer, options, encoder_decoder=encoder_decoder)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     total_steps = options.total_steps(len(encoded))
-    if options.save_every is not None and options.save_every > total_steps:
-        raise InvalidParameterError(
-            "save_every",
-            f"at most the number of steps of this run ({total_steps})",
-            options.save_every,
-            "A checkpoint interval larger than the run saves nothing: lower --save-every.",
-        )
     checkpoint_facts = {
         "base": _base_spec(base),
         "base_name": loaded.name,
