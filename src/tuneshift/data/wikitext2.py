@@ -20,6 +20,11 @@ from tuneshift.data._dataset import DATASETS, DatasetInfo
 from tuneshift.errors import InvalidInputError
 
 CITATION = "Merity, Xiong, Bradbury, Socher (2016). Pointer Sentinel Mixture Models. arXiv:1609.07843."
+BIBTEX = """@article{merity2016pointer,
+  title={Pointer Sentinel Mixture Models},
+  author={Merity, Stephen and Xiong, Caiming and Bradbury, James and Socher, Richard},
+  journal={arXiv preprint arXiv:1609.07843}, year={2016}
+}"""
 _TITLE = re.compile(r"^ = [^=].* = $")  # " = Robert Boulter = ", not " = = Career = = "
 
 
@@ -61,7 +66,7 @@ DATASETS.add(
         name="WikiText2",
         loader=lambda data_dir=None, **kwargs: load_wikitext2(**kwargs),
         description="WikiText-2 test split, tokenized release: 62 articles (bundled, CC BY-SA 3.0)",
-        citation=CITATION,
+        citation=BIBTEX,
         bundled=bundled_path(),
         license="CC BY-SA 3.0",
     ),
