@@ -366,6 +366,23 @@ def test_a_model_larger_than_free_memory_is_refused_before_loading(llama_copy, m
         load_model(llama_copy, dtype="bfloat16")
 
 
+def test_free_memory_counts_swap_and_a_cgroup_limit_less_its_file_cache(tmp_path, monkeypatch):
+    meminfo, group = tmp_path / "meminfo", tmp_path / "cgroup"
+    meminfo.write_text("MemTotal:  16000000 kB\nMemAvailable:  8000000 kB\nSwapFree:  1000000 kB\n")
+    monkeypatch.setattr(_guard, "MEMINFO", meminfo)
+    monkeypatch.setattr(_guard, "CGROUP", group)
+    assert _guard.available_memory() == 9_000_000 * 1024  # no cgroup limit: available memory + free swap
+    group.mkdir()
+    (group / "memory.max").write_text("4000000000\n")
+    (group / "memory.current").write_text("3000000000\n")
+    (group / "memory.stat").write_text("anon 1500000000\ninactive_file 1000000000\nactive_file 500000000\n")
+    assert _guard.available_memory() == 2_000_000_000  # 4 GB limit − (3 GB used − 1 GB reclaimable cache)
+    (group / "memory.max").write_text("max\n")
+    assert _guard.available_memory() == 9_000_000 * 1024
+    meminfo.unlink()
+    assert _guard.available_memory() is None
+
+
 @pytest.mark.parametrize(
     "error",
     [

@@ -45,6 +45,7 @@ SAFETENSORS_BITS = {
     "C64": 64,
 }  # fmt: skip
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+MEMINFO, CGROUP = Path("/proc/meminfo"), Path("/sys/fs/cgroup")  # where free memory is read (Linux)
 _GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 _GGUF_STRING, _GGUF_ARRAY = 8, 9
 _REFETCH = "download or convert the file again (`tuneshift models fetch NAME --force` for a catalog model)"
@@ -396,17 +397,20 @@ def _code_files(auto_map: object) -> str:
 
 # ---------------------------------------------------------------------------------------------------- memory
 def available_memory() -> int | None:
-    """Bytes this process can still obtain: MemAvailable + SwapFree, capped by a cgroup v2 limit (None off Linux)."""
+    """Bytes this process can still obtain: MemAvailable + SwapFree, capped by a cgroup v2 limit less the group's
+    working set (its usage without reclaimable file cache); None where /proc/meminfo is missing."""
     try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines() if ":" in line)
         available = (int(fields["MemAvailable"].split()[0]) + int(fields.get("SwapFree", "0 kB").split()[0])) * 1024
     except (OSError, KeyError, ValueError):
         return None
+    group = CGROUP
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        limit = (group / "memory.max").read_text().strip()
         if limit != "max":
-            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-            available = min(available, int(limit) - used)
+            stat = dict(line.split() for line in (group / "memory.stat").read_text().splitlines())
+            working_set = int((group / "memory.current").read_text()) - int(stat.get("inactive_file", 0))
+            available = min(available, max(0, int(limit) - working_set))
     except (OSError, ValueError):
         pass
     return available
