@@ -24,6 +24,7 @@ from tuneshift.cli.tune import trajectory as trajectory_command
 from tuneshift.errors import InvalidInputError
 from tuneshift.study.trajectory import (
     compare_arms,
+    layer_profiles,
     load_trajectory,
     plan_trajectory,
     run_trajectory,
@@ -137,6 +138,10 @@ def test_summary_comparison_and_figure(local_run):
     assert difference.iloc[2]["p"] == pytest.approx(expected.pvalue)
     one_seed = compare_arms(table[table["seed"] == 0], "instructions", "drop-instruction")
     assert set(one_seed["test"]) == {"none (< 2 seeds)"} and one_seed["p"].isna().all()
+    profiles = layer_profiles(out, steps=[0, 6])  # one layer row per checkpoint for this one-row benchmark
+    assert len(profiles) == 4 * 2 and set(profiles["step"]) == {0, 6}
+    merged = profiles.merge(table, on=["arm", "seed", "step", "benchmark"])
+    np.testing.assert_array_equal(merged["raw"], merged["best_raw"])
     losses = training_losses(out)
     assert len(losses) == 4 * N_STEPS
     figure = trajectory_figure(summary, losses)

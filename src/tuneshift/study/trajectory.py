@@ -635,6 +635,38 @@ def trajectory_table(out_dir: str | os.PathLike) -> pd.DataFrame:
     return table.sort_values(["benchmark", "arm", "seed", "step"]).reset_index(drop=True)
 
 
+def layer_profiles(out_dir: str | os.PathLike, steps: Sequence[int] | None = None) -> pd.DataFrame:
+    """Per-layer scores of the checkpoints at `steps` (default: all): arm, seed, step, benchmark, layer, raw,
+    normalized — read from each run's results store through the unit each checkpoint's record names."""
+    from tuneshift.benchmarks.store import ResultStore
+
+    out = Path(out_dir)
+    frames = []
+    table = trajectory_table(out)
+    wanted = table if steps is None else table[table["step"].isin(list(steps))]
+    for folder in sorted((out / "runs").glob("*")):
+        units = {u.key: u for u in ResultStore(folder / "results").units()} if (folder / "results").is_dir() else {}
+        for path in sorted((folder / "scored").glob("step-*.json")):
+            record = _read_json(path)
+            for benchmark, values in record.get("benchmarks", {}).items():
+                unit = units.get(values.get("unit"))
+                if unit is None:
+                    continue
+                rows = wanted[(wanted["step"] == record["step"]) & (wanted["benchmark"] == benchmark)]
+                if record.get("arm") is not None:
+                    rows = rows[(rows["arm"] == record["arm"]) & (rows["seed"] == record["seed"])]
+                for _, row in rows.iterrows():
+                    scores = unit.scores[["layer", "raw", "normalized"]]
+                    frames.append(
+                        scores.assign(arm=row["arm"], seed=row["seed"], step=row["step"], benchmark=benchmark)
+                    )
+    columns = ["arm", "seed", "step", "benchmark", "layer", "raw", "normalized"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    profiles = pd.concat(frames, ignore_index=True)[columns]
+    return profiles.sort_values(["benchmark", "arm", "seed", "step", "layer"]).reset_index(drop=True)
+
+
 def summarize(table: pd.DataFrame, *, score: str = "best_raw", confidence: float = 0.95) -> pd.DataFrame:
     """Per (benchmark, arm, step): seeds, mean, sd and the t-interval of `score` over seeds (NaN with one seed),
     mean tokens seen and mean loss."""
