@@ -357,31 +357,31 @@ def write_unit_dir(
                    n_layers, "family": "LlamaForCausalLM"}  # fmt: skip
         peak = 0.05 if random_init else 0.2 + 0.01 * index
         for benchmark in benchmarks:
-            values, extra = None, {}
+            values = None
             if benchmark.startswith("Futrell"):
                 kind = "behavioral"
                 surprisal = rng.gamma(2.0, 3.0, 400)
                 rt = 300 + (3 if random_init else 6) * surprisal + rng.normal(0, 20, 400)
                 value = 0.005 if random_init else 0.02
+                measure = "abs_r" if benchmark.endswith("pearsonr") else "delta_ll"
                 values = xr.Dataset(
                     {"surprisal": ("word", surprisal), "mean_rt": ("word", rt), "used": ("word", surprisal < 20),
-                     "raw": ("story", value + STORY_EFFECTS), "ci_low": ("story", value + STORY_EFFECTS - 0.004),
+                     measure: ("story", value + STORY_EFFECTS), "ci_low": ("story", value + STORY_EFFECTS - 0.004),
                      "ci_high": ("story", value + STORY_EFFECTS + 0.004)},
-                    coords={"story": STORIES},
+                    coords={"story": STORIES, "word_story": ("word", np.repeat(STORIES, 40))},
+                    attrs={"paired_unit": "story", "measure": measure},
                 )  # fmt: skip
                 result = reading_result(model, benchmark, n_layers, value, rng)
-                extra = {"unit": "nats/word"}
             else:
                 kind = "neural"
                 result = neural_result(model, benchmark, n_layers, peak, rng)
                 raw = result.scores["raw"].to_numpy()
                 r = raw[:, None, None] + rng.normal(0, 0.02, (n_layers + 1, 10, 30))
-                values = xr.Dataset(
-                    {"r": (("layer", "split", "neuroid"), r)}, coords={"layer": np.arange(n_layers + 1)}
-                )
+                coords = {"layer": np.arange(n_layers + 1), "dataset": ("neuroid", np.repeat(["a", "b"], 15))}
+                values = xr.Dataset({"r": (("layer", "split", "neuroid"), r)}, coords=coords)
             options = {"pooling": "last"} if kind == "neural" else {"context": "story", "sentences": "conllx"}
             key = unit_key(subject["fingerprint"], {"dtype": "float32"}, benchmark, options, "d" * 16)
-            summary = {**summarize(result), **extra}
+            summary = summarize(result)
             unit = new_unit(
                 key, model, benchmark, result.scores, summary, values=values, benchmark_id=benchmark,
                 fingerprint=subject["fingerprint"], variant={"dtype": "float32"}, options=options,

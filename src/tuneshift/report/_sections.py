@@ -130,12 +130,22 @@ def ylabel(run: Run, benchmark: str) -> str:
 
 
 def per_split(run: Run, model: str, benchmark: str) -> np.ndarray | None:
-    """(layers, splits) scores of `model` on `benchmark`, averaged over the benchmark's datasets: from the unit's
-    values (``r(layer, split, neuroid)``, median over neuroids) or the per-split scores its details keep."""
+    """(layers, splits) scores of `model` on `benchmark` as the benchmark aggregates them (median over neuroids,
+    mean over datasets), from the unit's values (``r(layer, split, neuroid)``, or the measure's ``(layer,
+    split)`` scores: CKA / RSA) or the per-split scores its details keep; None when the run kept neither."""
     values = run.values(model, benchmark)
-    if values is not None and "r" in values and {"layer", "split"} <= set(values["r"].dims):
-        r = values["r"].transpose("layer", "split", ...)
-        return np.nanmedian(r.to_numpy().reshape(r.shape[0], r.shape[1], -1), axis=-1)
+    if values is not None and "r" in values and {"layer", "split", "neuroid"} == set(values["r"].dims):
+        r = values["r"].transpose("layer", "split", "neuroid")
+        if "dataset" in r.coords and r.coords["dataset"].dims == ("neuroid",):
+            return r.groupby("dataset").median("neuroid").mean("dataset").transpose("layer", "split").to_numpy()
+        return r.median("neuroid").to_numpy()
+    measure = values.attrs.get("measure") if values is not None else None
+    if measure in getattr(values, "data_vars", {}) and set(values[measure].dims) == {"layer", "split"}:
+        scores = values[measure].transpose("layer", "split")
+        if "dataset" not in scores.coords:
+            return scores.to_numpy()
+        parts = [part.to_numpy() for _, part in scores.groupby("dataset")]  # each dataset's own subsets
+        return np.mean(parts, axis=0) if len({p.shape for p in parts}) == 1 else None
     found = _collect_arrays(run.details.get((model, benchmark), {}), "per_split")
     shapes = {array.shape for array in found}
     return np.mean(found, axis=0) if found and len(shapes) == 1 and found[0].ndim == 2 else None
@@ -410,12 +420,13 @@ def _surprisal_words(run: Run, pooled: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def _stories(run: Run, model: str, benchmark: str) -> list[dict]:
-    """Per-story rows: from the unit's values (``raw``/``ci_low``/``ci_high`` over ``story``), else the details'
-    ``per_story`` records or the plain ``per_story_raw`` map."""
+    """Per-story rows: from the unit's values (the measure named by ``attrs["measure"]`` with ``ci_low``/``ci_high``
+    over ``story``), else the details' ``per_story`` records or the plain ``per_story_raw`` map."""
     values = run.values(model, benchmark)
-    if values is not None and "story" in values.dims and "raw" in values:
-        kept = [name for name in ("raw", "ci_low", "ci_high") if name in values and values[name].dims == ("story",)]
-        frame = values[kept].to_dataframe().reset_index().rename(columns={"raw": "score"})
+    measure = values.attrs.get("measure", "raw") if values is not None else None
+    if values is not None and "story" in values.dims and measure in values.data_vars:
+        kept = [name for name in (measure, "ci_low", "ci_high") if name in values and values[name].dims == ("story",)]
+        frame = values[kept].to_dataframe().reset_index().rename(columns={measure: "score"})
         return frame.assign(story=frame["story"].astype(str)).to_dict("records")
     details = run.details.get((model, benchmark), {})
     if isinstance(details.get("per_story"), list):
