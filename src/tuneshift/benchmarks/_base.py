@@ -147,10 +147,8 @@ def summarize(result: BenchmarkResult) -> dict:
     honest = result.honest_raw if result.honest_raw is not None else float(best["raw"])
     # what was scored: every layer, or the output (surprisal, capability aggregates), or a unit view's units (layer
     # label < 0); the best layer is None where there was no layer to choose
-    if "measure" in scores or (len(scores) == 1 and not best["layer"] < 0):
-        scored = "output"
-    else:
-        scored = "layers" if len(scores) > 1 else "units"
+    units = len(scores) == 1 and pd.notna(best["layer"]) and best["layer"] < 0
+    scored = "output" if "measure" in scores else "layers" if len(scores) > 1 else "units" if units else "output"
     return {
         "best_layer": int(best["layer"]) if scored == "layers" else None,
         "scored": scored,
