@@ -102,7 +102,9 @@ def test_local_and_ray_executors_give_the_same_scores(killed_and_resumed, study_
         on_ray = run_study(load_study(study_file), tmp_path / "ray", executor="ray", progress=False)
     finally:
         ray.shutdown()
-    assert (on_ray.done, on_ray.failed, on_ray.skipped) == (12, 0, 0)
+    # a control with its model's weights is skipped when the model's unit is stored first; two workers may also
+    # compute both at once (Ray runs 2 jobs in parallel here): every task is done or skipped, none failed
+    assert on_ray.done + on_ray.skipped == 12 and on_ray.done >= 6 and on_ray.failed == 0
     pd.testing.assert_frame_equal(_scores(local), _scores(tmp_path / "ray"), rtol=1e-6, atol=1e-9)
     table = model_table(local)
     assert list(table["model"]) == ["tiny-gpt2", "tiny-llama", "tiny-llama-tuned"]  # controls left out
