@@ -273,6 +273,13 @@ def test_bad_files_are_refused_before_work(tiny_model_dirs, tmp_path):
     )
     run = load_trajectory(user).runs[0]
     assert run.name == "mine-seed0" and load_trajectory(user).options_for(run).lora_rank == 2
+    # one of the three is a FinalDataset prompt (its instruction, spacing and case changed): held out and counted
+    wu = load_dataset("finaldataset").examples[5]
+    lines = [{"instruction": f"  {wu.instruction.upper()} ", "input": wu.input, "output": "x"}]
+    lines += [{"instruction": f"Count to {n}.", "output": "1 2 3"} for n in (3, 4)]
+    (tmp_path / "mine.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    plan = plan_trajectory(load_trajectory(user), tmp_path / "out").rows.set_index("run")
+    assert (plan.loc["mine-seed0", "examples"], plan.loc["mine-seed0", "held_out"]) == (2, 1)
 
 
 def test_dry_run_prints_the_plan_and_an_estimate(trajectory_file, tmp_path):
