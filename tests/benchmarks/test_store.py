@@ -199,7 +199,8 @@ def test_values_round_trip_with_string_coords_and_the_benchmark_identity(tmp_pat
         "kind": "neural", "version": 2, "citation": "Pereira et al. 2018",
     }  # fmt: skip
     entry = json.loads((tmp_path / "summary.json").read_text())["m"]["Bench-x"]
-    assert (entry["kind"], entry["version"], entry["unit"]) == ("neural", 2, unit.key)
+    assert (entry["kind"], entry["version"], entry["unit_key"]) == ("neural", 2, unit.key)
+    assert found.provenance["versions"]["numpy"] == np.__version__ and entry["tuneshift_version"]
     assert set(pd.read_csv(tmp_path / "scores.csv")["kind"]) == {"neural"}
     assert ResultStore(tmp_path / "other").values(_unit()) is None  # a benchmark that kept no values
 
@@ -290,8 +291,8 @@ def test_a_version_bump_recomputes_that_benchmark_only(tiny_models, tmp_path, mo
     old = dict(zip(first["benchmark"], first["unit"], strict=False))
     assert keys[FUTRELL] != old[FUTRELL] and keys[other] == old[other]
     entry = json.loads((tmp_path / "summary.json").read_text())[again["model"].iat[0]][FUTRELL]
-    assert entry["version"] == 2 and entry["unit"] == keys[FUTRELL]  # the newer unit is the one listed
+    assert entry["version"] == 2 and entry["unit_key"] == keys[FUTRELL]  # the newer unit is the one listed
     assert entry["superseded"] == [old[FUTRELL]]  # the older one stays in units/, named
     table = pd.read_csv(tmp_path / "scores.csv")
-    assert set(table["unit"]) == {keys[FUTRELL], keys[other]} and not table.duplicated(["benchmark", "layer"]).any()
+    assert set(table["unit_key"]) == {keys[FUTRELL], keys[other]} and not table.duplicated(["benchmark", "layer"]).any()
     assert len(list((tmp_path / "units").glob("*.json"))) == 3 and ResultStore(tmp_path).refresh() is False

@@ -26,7 +26,7 @@ def _unit(key: str, model: str = "m", benchmark: str = "Bench-x"):
 
 
 def _keys(out) -> set[str]:
-    return set(pd.read_csv(out / "scores.csv", dtype={"unit": str})["unit"])
+    return set(pd.read_csv(out / "scores.csv", dtype={"unit_key": str})["unit_key"])
 
 
 def _no_temporaries(out) -> list[str]:
@@ -66,7 +66,7 @@ def test_enospc_between_unit_and_tables_then_a_rerun_says_already_scored_and_reb
     assert "already scored" in capsys.readouterr().err
     table = pd.read_csv(out / "scores.csv")
     assert set(table["benchmark"]) == {"Futrell2018-deltall", FUTRELL}
-    assert again["unit"].iat[0] in set(table["unit"])
+    assert again["unit"].iat[0] in set(table["unit_key"])
     assert set(json.loads((out / "summary.json").read_text())[again["model"].iat[0]]) == set(table["benchmark"])
 
 
@@ -124,7 +124,7 @@ def test_another_commands_tables_in_a_scored_folder_are_kept_aside(tmp_path):
     store = ResultStore(tmp_path)
     store.save(_unit("a" * 16))
     merged = pd.concat(
-        [pd.read_csv(tmp_path / "scores.csv"), pd.read_csv(tmp_path / "scores.csv").assign(unit="c" * 16)]
+        [pd.read_csv(tmp_path / "scores.csv"), pd.read_csv(tmp_path / "scores.csv").assign(unit_key="c" * 16)]
     )
     merged.to_csv(tmp_path / "scores.csv", index=False)
     with pytest.warns(UserWarning, match="kept as scores.kept-1.csv"):
@@ -155,7 +155,7 @@ def test_score_and_compare_share_one_folder_without_dropping_rows(tiny_models, t
     before = pd.read_csv(tmp_path / "scores.csv")
     compare_models(base, tuned, [FUTRELL], tmp_path, cache=False, progress=False)
     table = pd.read_csv(tmp_path / "scores.csv")
-    assert set(before["unit"]) < set(table["unit"])
+    assert set(before["unit_key"]) < set(table["unit_key"])
     assert {(base.name, "Futrell2018-deltall"), (base.name, FUTRELL), (tuned.name, FUTRELL)} <= set(
         zip(table["model"], table["benchmark"], strict=True)
     )
@@ -169,5 +169,14 @@ def test_a_newer_unit_of_the_same_model_and_benchmark_is_listed_the_older_named(
     store.save(_unit("b" * 16))
     assert _keys(tmp_path) == {"b" * 16}
     entry = json.loads((tmp_path / "summary.json").read_text())["m"]["Bench-x"]
-    assert entry["unit"] == "b" * 16 and entry["superseded"] == ["a" * 16]
+    assert entry["unit_key"] == "b" * 16 and entry["superseded"] == ["a" * 16]
     assert ResultStore(tmp_path).refresh() is False  # the older unit is accounted for: no rebuild on every open
+
+
+def test_tables_that_name_the_key_unit_are_the_stores_own_and_rewritten_without_a_warning(tmp_path, recwarn):
+    """Folders scored before the key column was called unit_key are not taken for another command's."""
+    store = ResultStore(tmp_path)
+    store.save(_unit("a" * 16))
+    pd.read_csv(tmp_path / "scores.csv").rename(columns={"unit_key": "unit"}).to_csv(tmp_path / "scores.csv")
+    ResultStore(tmp_path).save(_unit("b" * 16, model="n"))
+    assert _keys(tmp_path) == {"a" * 16, "b" * 16} and not list(tmp_path.glob("*.kept-*")) and not recwarn.list

@@ -30,10 +30,12 @@ import hashlib
 import io
 import json
 import os
+import platform
 import time
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +53,11 @@ if TYPE_CHECKING:
 UNITS = "units"
 FORMAT = 1
 TABLES = ("scores.csv", "summary.json")
+#: The column of scores.csv and the field of summary.json entries that hold a row's unit key (``unit`` is taken:
+#: benchmarks name their measure's unit with it, e.g. Futrell's "|r|").
+KEY = "unit_key"
+#: Packages whose versions each unit records (with Python's).
+ENVIRONMENT = ("torch", "transformers", "numpy", "scipy", "scikit-learn", "xarray", "himalaya", "lm_eval")
 VALUES_SUFFIX = ".nc"
 
 
@@ -233,7 +240,7 @@ class ResultStore:
             listed = [(u, m) for u, m in zip(units, labels, strict=True) if newest[m, u.benchmark] is u]
             summary = {}
             for unit, model in listed:
-                entry = {**unit.summary, **_flat(unit.provenance), "unit": unit.key}
+                entry = {**unit.summary, **_flat(unit.provenance), KEY: unit.key}
                 old = superseded.get((model, unit.benchmark))
                 summary.setdefault(model, {})[unit.benchmark] = {**entry, "superseded": old} if old else entry
             table = pd.concat([u.scores for u, _ in listed], ignore_index=True) if listed else pd.DataFrame()
@@ -241,7 +248,7 @@ class ResultStore:
                 rows = [len(u.scores) for u, _ in listed]
                 table["model"] = np.repeat([m for _, m in listed], rows)
                 table["benchmark"] = np.repeat([u.benchmark for u, _ in listed], rows)
-                table["unit"] = np.repeat([u.key for u, _ in listed], rows)
+                table[KEY] = np.repeat([u.key for u, _ in listed], rows)
             write_csv(self.root / "scores.csv", table)
             write_json(self.root / "summary.json", summary)
         return table, summary
@@ -311,9 +318,15 @@ def new_unit(
 
     values: the benchmark's per-unit values (``BenchmarkResult.values``), saved beside the unit file.
     provenance: what produced it — benchmark_id, fingerprint, variant, options, data_digest, subject, and the
-        benchmark's identity: kind, version, citation (kind and version also go into the tables).
+        benchmark's identity: kind, version, citation (kind and version also go into the tables). The package
+        version, the versions of Python and the numeric packages (``versions``) and the time are added here.
     """
-    provenance = {**provenance, "tuneshift_version": tuneshift.__version__, "finished": time.time()}
+    provenance = {
+        **provenance,
+        "tuneshift_version": tuneshift.__version__,
+        "versions": _environment(),
+        "finished": time.time(),
+    }
     columns = {
         "fingerprint": provenance.get("fingerprint", ""),
         "options": json.dumps(provenance.get("options", {}), sort_keys=True),
@@ -322,6 +335,22 @@ def new_unit(
     }
     columns.update({name: provenance[name] for name in ("kind",) if name in provenance})
     return Unit(key, model, benchmark, scores.assign(**columns), summary, provenance, values)
+
+
+@lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str], ...]:
+    found = [("python", platform.python_version())]
+    for package in ENVIRONMENT:
+        try:
+            found.append((package, metadata.version(package)))
+        except metadata.PackageNotFoundError:
+            continue
+    return tuple(found)
+
+
+def _environment() -> dict[str, str]:
+    """The versions of Python and of the packages that shape the numbers (those installed), for the methods."""
+    return dict(_package_versions())
 
 
 def _flat(provenance: dict) -> dict:
@@ -357,8 +386,9 @@ def _stale(root: Path, unit_files: list[Path]) -> bool:
 
 
 def _table_units(scores: Path) -> frozenset[str]:
-    """The unit keys a scores.csv lists."""
-    return frozenset(pd.read_csv(scores, usecols=["unit"], dtype=str)["unit"].dropna().unique())
+    """The unit keys a scores.csv lists (column ``unit_key``; ``unit`` in tables written before the rename)."""
+    table = pd.read_csv(scores, usecols=lambda column: column in (KEY, "unit"), dtype=str)
+    return frozenset(table[KEY if KEY in table else "unit"].dropna().unique())
 
 
 @lru_cache(maxsize=64)
@@ -375,8 +405,9 @@ def _foreign(root: Path, keys: set[str]) -> str:
     scores, summary = root / "scores.csv", root / "summary.json"
     try:
         if scores.exists():
-            header = scores.open().readline().strip().split(",")
-            if header != [""] and "unit" not in header:
+            with scores.open() as handle:
+                header = handle.readline().strip().split(",")
+            if header != [""] and not {KEY, "unit"} & set(header):
                 return "predate per-unit results" if not keys else "were not assembled from per-unit results"
             if header != [""]:
                 listed = _table_units(scores)
@@ -384,7 +415,7 @@ def _foreign(root: Path, keys: set[str]) -> str:
                     return f"hold results of {len(listed - keys)} unit(s) that are not in {UNITS}/"
         if summary.exists():
             entries = [e for bench in json.loads(summary.read_text()).values() for e in bench.values()]
-            if not scores.exists() and any(e.get("unit") not in keys for e in entries):
+            if not scores.exists() and any(e.get(KEY, e.get("unit")) not in keys for e in entries):
                 return f"hold results that are not in {UNITS}/"
     except (OSError, ValueError, AttributeError, pd.errors.ParserError) as error:
         return f"cannot be read ({type(error).__name__})"
