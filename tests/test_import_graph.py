@@ -84,7 +84,6 @@ def test_the_cycle_finder_finds_a_loop_through_a_function_import(tmp_path):
 #: Loops whose removal is asked of their files' owners (notes/REQUESTS.md, issue 19); any other loop fails, and a
 #: fixed one is simply no longer found. Empty this when they are gone.
 REQUESTED = {
-    ("tuneshift.models.readout", "tuneshift.models.subject"): "models/load.py imports the readout's functions",
     ("tuneshift.study.figures", "tuneshift.study.stats"): "change_bars takes the effect summary",
     ("tuneshift.localize.figures", "tuneshift.localize.localizer"): "figures types Localization without importing",
     ("tuneshift.report._pages", "tuneshift.report._render"): "report pages and rendering",

@@ -111,20 +111,6 @@ class Subject(Protocol):
     def describe(self) -> dict: ...
 
 
-def model_representations(*args: Any, **kwargs: Any) -> Representations:
-    """Moved to :func:`tuneshift.models.readout.model_representations` (kept until models/load.py imports it there)."""
-    from tuneshift.models.readout import model_representations as moved
-
-    return moved(*args, **kwargs)
-
-
-def model_surprisal(*args: Any, **kwargs: Any) -> np.ndarray:
-    """Moved to :func:`tuneshift.models.readout.model_surprisal` (kept until models/load.py imports it there)."""
-    from tuneshift.models.readout import model_surprisal as moved
-
-    return moved(*args, **kwargs)
-
-
 def is_precomputed(subject: Subject) -> bool:
     """Whether `subject`'s surprisal was computed elsewhere, with a context of its own (a :class:`TokenLogprobs`):
     a benchmark can then neither choose nor change how passages are read. The one reader of the contract's optional
