@@ -24,25 +24,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-# the test suite's tiny-model recipe
-from tests.conftest import _configs, _train
+from tests._tiny import save_tiny  # the test suite's tiny models
 
 
 def tiny_models(root: Path) -> dict[str, Path]:
-    from transformers import AutoModelForCausalLM
-
-    tokenizers = {"bytelevel": _train("bytelevel"), "metaspace": _train("metaspace")}
-    paths = {}
-    for family in ("gpt2", "llama", "gpt_neox"):
-        config = _configs(300)[family]
-        tokenizer = tokenizers["metaspace" if family == "llama" else "bytelevel"]
-        config.vocab_size = len(tokenizer)
-        torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(config)
-        model.save_pretrained(root / family)
-        tokenizer.save_pretrained(root / family)
-        paths[family] = root / family
-    return paths
+    torch.manual_seed(0)
+    return save_tiny(root, ["gpt2", "llama", "gpt_neox"])
 
 
 def by_hand(paths: dict[str, Path], benchmarks: list[str], out: Path) -> float:
