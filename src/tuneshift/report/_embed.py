@@ -23,6 +23,7 @@ from matplotlib.figure import Figure as MplFigure
 MIME = {".svg": "image/svg+xml", ".png": "image/png"}
 # Text as paths, not <text> in a font the reader may lack (and never a web font); a fixed salt keeps ids stable.
 SVG_STYLE = {"svg.fonttype": "path", "svg.hashsalt": "tuneshift-report"}
+WIDE_INCHES = 8.0  # figures wider than this span the page's full width
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Figure:
     ylabels: tuple[str, ...] = ()  # the axis labels drawn (the page carries them, so tests can read them)
     xlabels: tuple[str, ...] = ()
     legend: tuple[str, ...] = ()  # the legend entries drawn (reference lines: noise ceiling, controls)
+    wide: bool = False  # drawn wider than a column (panels per benchmark): the page gives it the full width
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ def figure(fig: MplFigure, caption: str, alt: str = "", name: str = "") -> Figur
     legends = [ax.get_legend() for ax in axes]
     legend = tuple(dict.fromkeys(t.get_text() for found in legends if found for t in found.get_texts()))
     alt = alt or (f"{caption} (y axis: {'; '.join(ylabels)})" if ylabels else caption)
-    return Figure(_uri(svg, ".svg"), caption, alt, slug(name) if name else "", svg, fig, ylabels, xlabels, legend)
+    wide = fig.get_figwidth() > WIDE_INCHES
+    return Figure(_uri(svg, ".svg"), caption, alt, slug(name) if name else "", svg, fig, ylabels, xlabels, legend, wide)
 
 
 def slug(text: str) -> str:

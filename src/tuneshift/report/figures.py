@@ -182,7 +182,7 @@ def story_forest(stories: pd.DataFrame, pooled: pd.DataFrame, benchmark: str, xl
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.set_ylim(-0.7, n_rows - 0.3)
     ax.set_xlabel(xlabel)
-    ax.set_title(f"{benchmark}: per story and pooled (◆: 95 % CI over stories)", fontsize=10)
+    ax.set_title(benchmark, fontsize=10)
     ax.legend(fontsize=7.5, frameon=False, loc="best")
     return fig
 
