@@ -48,6 +48,20 @@ def tuned_run(tiny_model_dirs, tmp_path_factory):
     return out, result, in_memory, rows, base
 
 
+def test_a_checkpoint_folder_is_a_model_argument_everywhere(tuned_run):
+    """load_model (hence score, compare, explain, localize, graft) takes a checkpoint folder as it is; models info
+    describes its base; its random-init control is the base's."""
+    from tuneshift.models.load import describe_model, load_model
+
+    out, _, _, _, base = tuned_run
+    manifest = list_checkpoints(out)[-1]
+    loaded = load_model(manifest["path"])
+    assert loaded.fingerprint == manifest["fingerprint"] and loaded.meta["checkpoint"]["step"] == manifest["step"]
+    assert describe_model(manifest["path"])["step"] == manifest["step"]
+    control = load_model(manifest["path"], random_init=True, seed=3)
+    assert control.fingerprint == load_model(base.source, random_init=True, seed=3).fingerprint
+
+
 def test_checkpoint_from_disk_gives_the_in_memory_logits(tuned_run):
     out, result, in_memory, rows, base = tuned_run
     assert result.record["checkpoints"] == [2, 4, 6] and sorted(in_memory) == [2, 4, 6]

@@ -26,7 +26,17 @@ _HOMES = {
     "load_model": "load",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "CATALOG",
+    "DEFAULT_MODEL",
+    "FAMILIES",
+    "LoadedModel",
+    "ModuleMap",
+    "blocks_of",
+    "family_of",
+    "fetch",
+    "load_model",
+]
 
 
 def __getattr__(name: str) -> Any:

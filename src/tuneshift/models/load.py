@@ -25,7 +25,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from tuneshift import config as config_paths
 from tuneshift._io import _umask
 from tuneshift.errors import InvalidParameterError, ModelNotFoundError
-from tuneshift.models import _guard, catalog
+from tuneshift.models import _guard, catalog, checkpoint
 from tuneshift.models._guard import GGUF_MAGIC
 from tuneshift.models.families import ModuleMap, blocks_of, family_of, get_module
 
@@ -222,6 +222,44 @@ def load_model(
     """
     if dtype not in DTYPES:
         raise InvalidParameterError("dtype", f"one of {sorted(DTYPES)}", dtype)
+    if checkpoint.is_checkpoint(model):
+        return _load_checkpoint(Path(model), dtype, device, random_init=random_init, seed=seed)
+    return _load(model, dtype=dtype, device=device, device_map=device_map, random_init=random_init, seed=seed)
+
+
+def _load_checkpoint(path: Path, dtype: str, device: str, *, random_init: bool, seed: int) -> LoadedModel:
+    """A ``tune --save-every`` checkpoint: the base with its LoRA adapter merged in (W + α/r · B A), the base's
+    fingerprint checked against the manifest; or the folder's own weights when it holds the whole model. Its
+    random-init control is the base's."""
+    manifest = checkpoint.read_manifest(path)
+    if random_init:
+        return load_model(manifest["base"], dtype=dtype, device=device, random_init=True, seed=seed)
+    if checkpoint.has_weights(manifest):
+        loaded = _load(path, dtype=dtype, device=device)
+    else:
+        import peft
+
+        base = load_model(manifest["base"], dtype=dtype, device=device)
+        checkpoint.check_base(manifest, base.fingerprint, path, dtype)
+        with _guard.translated(str(path / checkpoint.ADAPTER)):
+            tuned = peft.PeftModel.from_pretrained(base.hf_model, path / checkpoint.ADAPTER).merge_and_unload()
+        tuned.eval()
+        loaded = LoadedModel(base.name, tuned, base.tokenizer, str(path), meta=base.meta)
+    loaded.name = checkpoint.checkpoint_name(manifest)
+    loaded.meta = loaded.meta | {"checkpoint": manifest}
+    return loaded
+
+
+def _load(
+    model: str | os.PathLike,
+    *,
+    dtype: str,
+    device: str,
+    device_map: str | None = None,
+    random_init: bool = False,
+    seed: int = 0,
+) -> LoadedModel:
+    """:func:`load_model` of a model that is not a tuning checkpoint."""
     if not sys.stderr.isatty():  # transformers' per-tensor bars would fill a batch job's log
         transformers.utils.logging.disable_progress_bar()
     source, kwargs, name = _resolve_source(str(model))
@@ -275,6 +313,8 @@ def describe_model(model: str | os.PathLike = catalog.DEFAULT_MODEL) -> dict[str
     The architecture is instantiated on PyTorch's meta device (no memory, no weights read), so this takes a
     second even for a GGUF whose full load would dequantize every tensor.
     """
+    if checkpoint.is_checkpoint(model) and not checkpoint.has_weights(manifest := checkpoint.read_manifest(model)):
+        return describe_model(manifest["base"]) | {"checkpoint": str(model), "step": manifest["step"]}
     source, kwargs, name = _resolve_source(str(model))
     label = str(Path(source) / kwargs["gguf_file"]) if "gguf_file" in kwargs else source
     with _guard.translated(label):

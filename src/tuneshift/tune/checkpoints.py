@@ -16,7 +16,6 @@ changed since is refused), the adapter merged in (W + α/r · B A).
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 import tempfile
@@ -25,35 +24,13 @@ from pathlib import Path
 import torch
 
 from tuneshift._io import write_json
-from tuneshift.errors import InvalidInputError, ModelNotFoundError
+from tuneshift.models.checkpoint import ADAPTER, MANIFEST, is_checkpoint, read_manifest
 
-MANIFEST = "tuneshift-checkpoint.json"
-ADAPTER = "adapter"
 FOLDER = "checkpoints"
 
 
 def step_folder(out: Path, step: int) -> Path:
     return Path(out) / FOLDER / f"step-{step:06d}"
-
-
-def is_checkpoint(path: str | os.PathLike) -> bool:
-    """Whether `path` is a folder written by ``tune --save-every``."""
-    return (Path(path) / MANIFEST).is_file()
-
-
-def read_manifest(path: str | os.PathLike) -> dict:
-    """The manifest of the checkpoint folder `path` (a named error when it is missing or damaged)."""
-    manifest = Path(path) / MANIFEST
-    try:
-        record = json.loads(manifest.read_text(encoding="utf8"))
-    except FileNotFoundError:
-        raise ModelNotFoundError(f"{path} is not a tuning checkpoint: it has no {MANIFEST}.") from None
-    except (OSError, ValueError) as error:
-        raise InvalidInputError(f"{manifest}: damaged checkpoint manifest ({error}). Delete the folder.") from None
-    missing = {"base", "base_fingerprint", "step", "method", "fingerprint"} - set(record)
-    if missing:
-        raise InvalidInputError(f"{manifest}: the checkpoint manifest lacks {sorted(missing)}. Delete the folder.")
-    return record
 
 
 def list_checkpoints(out: str | os.PathLike) -> list[dict]:
@@ -98,42 +75,8 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, tokenizer, manifest: d
 
 
 def load_checkpoint(path: str | os.PathLike, *, dtype: str | None = None, device: str = "cpu"):
-    """The model saved in checkpoint folder `path`, as a :class:`~tuneshift.models.load.LoadedModel` whose
-    fingerprint equals the manifest's (the merged weights of the in-memory model at that step).
+    """The model saved in checkpoint folder `path` (:func:`tuneshift.models.load.load_model` loads any checkpoint
+    folder), in the dtype it was tuned in unless `dtype` says otherwise: its fingerprint equals the manifest's."""
+    from tuneshift.models.load import load_model
 
-    dtype: the compute dtype (default: the one it was tuned in). Raises InvalidInputError when the base model's
-    weights are no longer those the checkpoint was tuned from."""
-    from tuneshift.models.load import LoadedModel, load_model
-
-    path = Path(path)
-    manifest = read_manifest(path)
-    dtype = dtype or manifest.get("dtype", "float32")
-    if manifest.get("merged_weights") or manifest["method"] != "lora":
-        loaded = load_model(path, dtype=dtype, device=device)  # a plain save_pretrained folder as well
-    else:
-        import peft
-
-        base = load_model(manifest["base"], dtype=dtype, device=device)
-        check_base(manifest, base.fingerprint, path, dtype)
-        tuned = peft.PeftModel.from_pretrained(base.hf_model, path / ADAPTER).merge_and_unload()
-        tuned.eval()
-        loaded = LoadedModel(base.name, tuned, base.tokenizer, str(path), meta=base.meta | {"checkpoint": manifest})
-    loaded.name = checkpoint_name(manifest)
-    loaded.meta = loaded.meta | {"checkpoint": manifest}
-    return loaded
-
-
-def checkpoint_name(manifest: dict) -> str:
-    """``<base name>+<run>@step<N>``: what results and tables call a checkpoint."""
-    base = manifest.get("base_name") or Path(str(manifest["base"])).name
-    return f"{base}+{manifest.get('run', 'tuned')}@{manifest['step']}"
-
-
-def check_base(manifest: dict, base_fingerprint: str, where: Path, dtype: str) -> None:
-    """Refuse a checkpoint whose base is not the model it was tuned from (compared in the dtype it was tuned in)."""
-    if dtype == manifest.get("dtype", "float32") and base_fingerprint != manifest["base_fingerprint"]:
-        raise InvalidInputError(
-            f"{where}: this checkpoint was tuned from {manifest['base']} with fingerprint "
-            f"{manifest['base_fingerprint']}, but that model now has fingerprint {base_fingerprint}. Its adapter "
-            "only means something on the original base: restore that model, or tune again."
-        )
+    return load_model(path, dtype=dtype or read_manifest(path).get("dtype", "float32"), device=device)
