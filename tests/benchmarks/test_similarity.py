@@ -21,3 +21,14 @@ def test_honest_layer_is_chosen_on_the_other_subsets():
     score, chosen = similarity._honest(per_split)
     assert chosen == [1, 0, 0, 0]
     assert score == np.mean([0.2, 0.1, 0.1, 0.1])  # below both layers' mean (0.3, 0.275): the choice costs
+
+
+def test_default_run_leaves_out_capabilities_and_single_target_similarity():
+    """`tuneshift score` with no -b runs neither MMLU/BBH/WikiText-2 (hours of CPU; asked for by name) nor CKA on
+    Tuckute2024's single network-averaged target (degenerate), though both stay available by name."""
+    from tuneshift.benchmarks.run import available_benchmarks, check_benchmarks
+
+    default = {b.identifier for b in check_benchmarks(None)}
+    assert {"BBH", "WikiText2-nwp", "Tuckute2024-cka"} <= set(available_benchmarks()) - default
+    assert {"Tuckute2024-linear", "Tuckute2024-ridge", "Futrell2018-pearsonr", "Futrell2018-deltall"} <= default
+    assert [b.identifier for b in check_benchmarks(["Tuckute2024-cka", "BBH"])] == ["Tuckute2024-cka", "BBH"]

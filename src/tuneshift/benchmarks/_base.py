@@ -67,6 +67,9 @@ class Benchmark:
         Consumers (study statistics, the report) ask the result's kind, never parse the id.
     version: the protocol's version; it joins the result key, so a protocol change never reuses old numbers.
     citation: the paper(s) whose protocol and data it implements (BibTeX or "Author et al. year").
+    in_default: run when no benchmark is named. False for the capability benchmarks (hours of CPU for MMLU/BBH:
+        asked for by name) and for similarity on a single response target (Tuckute2024's network average: CKA
+        over one column is degenerate).
     run: ``run(subject, options, *, cache, progress) -> BenchmarkResult``.
     options: its options class (a :class:`ReadoutOptions` subclass; defaults = the published protocol).
     available(): is its data here?  files(): the data files its numbers depend on (their digest keys results).
@@ -81,6 +84,7 @@ class Benchmark:
     files: Callable[[], list[Path]] = list
     version: int = 1
     citation: str = ""
+    in_default: bool = True
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")

@@ -432,6 +432,7 @@ def _register(identifier: str, run, options: type[CapabilityOptions], descriptio
             files=files,
             version=1,
             citation=citation,
+            in_default=False,
         ),
     )
 

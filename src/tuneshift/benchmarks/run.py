@@ -29,9 +29,14 @@ console = Console(stderr=True)
 DEFAULT_VARIANT = {"dtype": "float32"}
 
 
-def available_benchmarks() -> list[str]:
-    """Ids of the registered benchmarks whose data is on this machine (or bundled)."""
-    return [name for name in BENCHMARKS if BENCHMARKS.get(name).available()]
+def available_benchmarks(*, default_only: bool = False) -> list[str]:
+    """Ids of the registered benchmarks whose data is on this machine (or bundled); `default_only`: those of them
+    that run when no benchmark is named (:attr:`Benchmark.in_default`)."""
+    return [
+        name
+        for name in BENCHMARKS
+        if BENCHMARKS.get(name).available() and (BENCHMARKS.get(name).in_default or not default_only)
+    ]
 
 
 def resolve_options(benchmarks: Sequence[Benchmark], options: Mapping[str, Any] | None) -> dict[str, ReadoutOptions]:
@@ -63,15 +68,17 @@ def check_benchmarks(
     why: str = "",
     subject: str = "the subject",
 ) -> list[Benchmark]:
-    """The benchmarks named (default: every available one of `kinds`), checked before anything loads: refused by
-    name when unknown, without data, not of `kinds` (`why` says why), or needing representations (neural,
+    """The benchmarks named (default: every available one of `kinds` that runs by default), checked before anything
+    loads: refused by name when unknown, without data, not of `kinds` (`why` says why), or needing representations (neural,
     similarity) when the subject has none (``layers=False``: a token log-probability file). The one pre-load check
     of ``tuneshift score`` and of :func:`score`."""
     allowed = [k for k in kinds if layers or k not in REPRESENTATION_KINDS]
     if names:
         chosen = [BENCHMARKS.get(name) for name in names]
     else:
-        chosen = [BENCHMARKS.get(name) for name in available_benchmarks() if BENCHMARKS.get(name).kind in allowed]
+        chosen = [
+            BENCHMARKS.get(n) for n in available_benchmarks(default_only=True) if BENCHMARKS.get(n).kind in allowed
+        ]
     missing = [b.identifier for b in chosen if not b.available()]
     if missing:
         raise InvalidParameterError(

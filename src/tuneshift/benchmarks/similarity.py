@@ -129,6 +129,7 @@ def register() -> list[str]:
                     description=f"{' + '.join(protocol.datasets)}: {'linear CKA' if metric == 'cka' else 'RSA'}, "
                     "10 random 90 % subsets (Brain-Score), no ceiling",
                     citation=citation(protocol.datasets, AW2023_CITATION, BRAINSCORE_CITATION),
+                    in_default=not protocol.datasets[0].startswith(SINGLE_NEUROID),
                 ),
             )
             added.append(name)

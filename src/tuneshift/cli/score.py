@@ -79,13 +79,14 @@ def score(
         from tuneshift.models.subject import ReadoutOptions
 
         common = benchmark_options.accepted(ReadoutOptions)
-        table = Table("benchmark", "kind", "data here", "options (--option KEY=VALUE)", "description")
+        table = Table("benchmark", "kind", "data here", "run by default", "options (--option KEY=VALUE)", "description")
         table.caption = "Every benchmark also takes " + ", ".join(f"{k}={v}" for k, v in common.items()) + "."
         for name in BENCHMARKS:
             bench = BENCHMARKS.get(name)
             own = {k: v for k, v in benchmark_options.accepted(bench.options).items() if k not in common}
             listing = "\n".join(f"{key}={value}" for key, value in own.items())
-            table.add_row(name, bench.kind, "yes" if bench.available() else "no", listing, bench.description)
+            here, default = ("yes" if flag else "no" for flag in (bench.available(), bench.in_default))
+            table.add_row(name, bench.kind, here, default, listing, bench.description)
         console.print(table)
         return
     # every name and the data it needs are checked before a model loads (which can take minutes)
