@@ -69,9 +69,9 @@ def check_benchmarks(
     subject: str = "the subject",
 ) -> list[Benchmark]:
     """The benchmarks named (default: every available one of `kinds` that runs by default), checked before anything
-    loads: refused by name when unknown, without data, not of `kinds` (`why` says why), or needing representations (neural,
-    similarity) when the subject has none (``layers=False``: a token log-probability file). The one pre-load check
-    of ``tuneshift score`` and of :func:`score`."""
+    loads: refused by name when unknown, without data, not of `kinds` (`why` says why), or needing representations
+    (neural, similarity) when the subject has none (``layers=False``: a token log-probability file). The one
+    pre-load check of ``tuneshift score`` and of :func:`score`."""
     allowed = [k for k in kinds if layers or k not in REPRESENTATION_KINDS]
     if names:
         chosen = [BENCHMARKS.get(name) for name in names]
