@@ -81,17 +81,8 @@ def test_the_cycle_finder_finds_a_loop_through_a_function_import(tmp_path):
     assert cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
-#: Loops whose removal is asked of their files' owners (notes/REQUESTS.md, issue 19); any other loop fails, and a
-#: fixed one is simply no longer found. Empty this when they are gone.
-REQUESTED = {
-    ("tuneshift.study.figures", "tuneshift.study.stats"): "change_bars takes the effect summary",
-    ("tuneshift.localize.figures", "tuneshift.localize.localizer"): "figures types Localization without importing",
-    ("tuneshift.report._pages", "tuneshift.report._render"): "report pages and rendering",
-}
-
-
 def test_no_import_cycle_inside_tuneshift():
-    found = [loop for loop in cycles(module_graph()) if tuple(loop) not in REQUESTED]
+    found = cycles(module_graph())
     assert not found, "import loops: " + "; ".join(" <-> ".join(loop) for loop in found)
 
 

@@ -13,10 +13,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tuneshift.errors import TuneshiftError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: errno values that mean "no room": the device is full, or the user's quota is.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tuneshift.study import figures
+from tuneshift.study.stats import summarize_effects
 
 
 def _scores() -> pd.DataFrame:
@@ -30,15 +31,15 @@ def test_layer_profiles_on_relative_depth(tmp_path):
 
 def test_change_bars_mean_over_pairs_and_single_pair_ci():
     effects = pd.DataFrame({"pair": ["a", "b", "c"], "benchmark": "X", "pct_change": [2.0, 4.0, 6.0]})
-    fig = figures.change_bars(effects)
+    fig = figures.change_bars(effects, summarize_effects(effects))
     bars = fig.axes[0].patches
     assert len(bars) == 1 and bars[0].get_height() == 4.0
     single = pd.DataFrame({"pair": ["p"], "benchmark": ["Y"], "pct_change": [-3.0], "pct_ci_low": [-5.0],
                            "pct_ci_high": [-1.0], "p": [0.01]})  # fmt: skip
-    assert figures.change_bars(single).axes[0].patches[0].get_height() == -3.0
+    assert figures.change_bars(single, summarize_effects(single)).axes[0].patches[0].get_height() == -3.0
     # a paired test's CI (of the mean per-story change) need not contain the pooled change: drawn all the same
     single[["pct_ci_low", "pct_ci_high"]] = [[1.0, 2.0]]
-    segments = figures.change_bars(single).axes[0].collections[0].get_segments()
+    segments = figures.change_bars(single, summarize_effects(single)).axes[0].collections[0].get_segments()
     np.testing.assert_allclose(segments[0][:, 1], [1.0, 2.0])
 
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-if TYPE_CHECKING:
-    from tuneshift.localize.localizer import Localization
+
+class Localized(Protocol):
+    """What the depth figure reads of a :class:`tuneshift.localize.localizer.Localization` (typed here, not
+    imported: the localizer draws this figure when it saves)."""
+
+    model: str
+    layers: np.ndarray
+    mask: np.ndarray
+    t: np.ndarray
+    top: float
+    scope: str
+    n_units: int
 
 
-def depth_figure(localization: Localization) -> Figure:
+def depth_figure(localization: Localized) -> Figure:
     """Where the network lies in depth: selected units per layer (bars) over the t-map's per-layer spread."""
     figure = Figure(figsize=(7.5, 4.2))
     top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.3]})

@@ -13,8 +13,8 @@ LaTeX to ``report-tables/``.
 """
 
 from tuneshift.report._export import FIGURES_DIR, TABLES_DIR
-from tuneshift.report._pages import write_localize_report, write_tune_report
-from tuneshift.report._render import REPORT_NAME, render_report, write_report
+from tuneshift.report._pages import write_localize_report, write_report, write_tune_report
+from tuneshift.report._render import REPORT_NAME, render_report
 
 __all__ = [
     "FIGURES_DIR",

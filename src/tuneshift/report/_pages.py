@@ -23,8 +23,7 @@ from tuneshift.report import figures
 from tuneshift.report._embed import Figure, Table, figure, table
 from tuneshift.report._export import DEFAULT_FIGURE_FORMATS, FIGURES_DIR, TABLES_DIR, save_figures, save_tables
 from tuneshift.report._methods import _flat
-
-REPORT_NAME = "report.html"
+from tuneshift.report._render import _ENVIRONMENT, REPORT_NAME, _version, write_run_report
 
 
 @dataclass
@@ -165,6 +164,25 @@ def tune_sections(out_dir: str | Path) -> list[Section]:
 
 
 # ---------------------------------------------------------------------------------------------------- writing
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    tables: Sequence[str] = (),
+    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
+) -> Path:
+    """Write the report of `run_dir` to `out` (default ``run_dir/report.html``) atomically, each figure also in
+    `figures` formats (SVG and PDF; png; none: ``()``) in ``run_dir/report-figures/`` and, with `tables` (``"md"``,
+    ``"tex"``), each table in ``run_dir/report-tables/``; return the page's path. A `tuneshift localize` folder
+    or a tuned model directory gets its own page (:func:`write_localize_report`, :func:`write_tune_report`)."""
+    folder = Path(run_dir)
+    if (folder / "localization.json").is_file():
+        return write_localize_report(folder, out, tables=tables, figures=figures)
+    if (folder / "tuneshift-tune.json").is_file() and not (folder / "summary.json").exists():
+        return write_tune_report(folder, out, tables=tables, figures=figures)
+    return write_run_report(folder, out, tables=tables, figures=figures)
+
+
 def write_localize_report(
     out_dir: str | Path,
     out: str | Path | None = None,
@@ -189,7 +207,6 @@ def write_tune_report(
 
 
 def _write(out_dir, command: str, sections: list[Section], out, tables: Sequence[str], formats: Sequence[str]) -> Path:
-    from tuneshift.report._render import _ENVIRONMENT, _version
 
     folder = Path(out_dir)
     html = _ENVIRONMENT.get_template("page.html.j2").render(

@@ -84,24 +84,17 @@ def build_report(run_dir: str | Path) -> Page:
     return Page(html, collect(sections, Figure), collect([sections, recorded], Table))
 
 
-def write_report(
+def write_run_report(
     run_dir: str | Path,
     out: str | Path | None = None,
     *,
     tables: Sequence[str] = (),
     figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
 ) -> Path:
-    """Write the report of `run_dir` to `out` (default ``run_dir/report.html``) atomically, each figure also in
-    `figures` formats (SVG and PDF; png; none: ``()``) in ``run_dir/report-figures/`` and, with `tables` (``"md"``,
-    ``"tex"``), each table in ``run_dir/report-tables/``; return the page's path. A `tuneshift localize` folder
-    or a tuned model directory gets its own page (:func:`write_localize_report`, :func:`write_tune_report`)."""
-    from tuneshift.report._pages import write_localize_report, write_tune_report
-
-    folder = Path(run_dir)
-    if (folder / "localization.json").is_file():
-        return write_localize_report(folder, out, tables=tables, figures=figures)
-    if (folder / "tuneshift-tune.json").is_file() and not (folder / "summary.json").exists():
-        return write_tune_report(folder, out, tables=tables, figures=figures)
+    """Write the report of the results folder `run_dir` (score, compare, study) to `out` (default
+    ``run_dir/report.html``) atomically, each figure also in `figures` formats (SVG and PDF; png; none: ``()``) in
+    ``run_dir/report-figures/`` and, with `tables` (``"md"``, ``"tex"``), each table in ``run_dir/report-tables/``;
+    return the page's path. :func:`tuneshift.report.write_report` picks this or a localize / tune page."""
     page = build_report(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
     save_figures(page.figures, Path(run_dir) / FIGURES_DIR, figures)

@@ -298,6 +298,7 @@ class Comparison:
     def figures(self) -> dict[str, Any]:
         """name → Figure: one layer profile per benchmark and the change bars (with each CI)."""
         from tuneshift.study.figures import change_bars, layer_profiles
+        from tuneshift.study.stats import summarize_effects
 
         layered = self.scores[self.scores["layer"].notna()].groupby("benchmark")["layer"].nunique()
         figures = {
@@ -305,7 +306,8 @@ class Comparison:
             for benchmark in self.table["benchmark"]
             if layered.get(benchmark, 0) > 1  # reading-time benchmarks score the output only: no profile
         }
-        figures["change"] = change_bars(effects_of(self.table))
+        effects = effects_of(self.table)
+        figures["change"] = change_bars(effects, summarize_effects(effects), title="% change, second model vs first")
         return figures
 
     def write(self, out_dir: str | Path) -> list[Path]:

@@ -61,16 +61,14 @@ def layer_profiles(
     return fig
 
 
-def change_bars(effects: pd.DataFrame) -> Figure:
+def change_bars(effects: pd.DataFrame, summary: pd.DataFrame, *, title: str = "Instruction-tuning effect") -> Figure:
     """% change tuned vs base per benchmark: a bar per benchmark with its CI, one dot per pair.
 
-    `effects` is effects.csv (pair, benchmark, pct_change, ...). With several pairs per benchmark the bar is the mean
-    over pairs and the CI a bootstrap of that mean (:func:`tuneshift.study.stats.summarize_effects`); with one pair
-    (a `compare`) the bar is its change and the CI its ``ci_low``/``ci_high`` columns when present.
+    `effects` is effects.csv (pair, benchmark, pct_change, ...), `summary` its summary per benchmark
+    (:func:`tuneshift.study.stats.summarize_effects`: with several pairs the bar is the mean over pairs and the CI a
+    bootstrap of that mean; with one pair, a `compare`, its change and its ``ci_low``/``ci_high``). `title` names
+    what the change is (a compare against a random-init control is not an instruction-tuning effect).
     """
-    from tuneshift.study.stats import summarize_effects
-
-    summary = summarize_effects(effects)
     order = list(summary["benchmark"])
     fig = Figure(figsize=(max(4.0, 1.1 * len(order) + 2), 4.0), layout="constrained")
     ax = fig.add_subplot()
@@ -92,7 +90,7 @@ def change_bars(effects: pd.DataFrame) -> Figure:
     ax.set_xticks(positions, labels, fontsize=8, rotation=20 if len(order) > 4 else 0)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylabel("% change, tuned vs base")
-    ax.set_title("Instruction-tuning effect")
+    ax.set_title(title)
     return fig
 
 

@@ -323,7 +323,8 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         write_json(out / "analysis.json", analysis.summary()),
     ]
     if len(analysis.effects):
-        written += save_figure(change_bars(analysis.effects), out / "figures" / "effects")
+        bars = change_bars(analysis.effects, summarize_effects(analysis.effects))
+        written += save_figure(bars, out / "figures" / "effects")
     pearson = analysis.correlations[analysis.correlations["method"] == "pearson"]
     for row in pearson.itertuples():
         subset = analysis.table if row.subset.startswith("all") else analysis.table[analysis.table["instruction_tuned"]]
