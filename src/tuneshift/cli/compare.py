@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from tuneshift.errors import InvalidParameterError
-from tuneshift.report import write_report
 
 console = Console(soft_wrap=True)
 
@@ -94,4 +93,6 @@ def compare(
     for row in result.table.itertuples():
         if row.unit == "split":
             console.print(f"[yellow]{row.benchmark}[/yellow]: {row.note}")
+    from tuneshift.report import write_report
+
     console.print(f"compare.csv, compare.json and figures/ in {out}; report: {write_report(out)}")

@@ -10,8 +10,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 import typer
 
 from tuneshift._io import write_atomic, write_csv, write_json
@@ -48,7 +46,13 @@ def attribution(
         _load(model), prompt=prompt, response=response, max_new_tokens=max_new_tokens, chat_template=chat_template
     )
     matrix = result.matrix.numpy()
-    write_atomic(out / "attribution.npy", lambda p: np.save(open(p, "wb"), matrix))
+    import numpy as np
+
+    def save(path: Path) -> None:
+        with open(path, "wb") as handle:
+            np.save(handle, matrix)
+
+    write_atomic(out / "attribution.npy", save)
     write_json(
         out / "tokens.json",
         {
@@ -96,6 +100,8 @@ def instructions(
                 _plot_model(loaded, name, next(s for s in samples if s.id == plot), out, generation)
     if not frames:
         raise typer.BadParameter("give --attributions DIR or --model M", param_hint="--attributions/--model")
+    import pandas as pd
+
     scores = ins.join_ratings(pd.concat(frames, ignore_index=True), rating_table)
     summary = ins.summarize(scores, base, tuned)
     write_csv(out / "instruction_scores.csv", scores)

@@ -4,14 +4,17 @@ neural benchmark against random units, ablate it on Natural Stories, and compare
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 
 from tuneshift._io import write_csv
 from tuneshift.errors import InvalidParameterError
 from tuneshift.models.catalog import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 console = Console(stderr=True)
 
@@ -77,6 +80,8 @@ def localize(
             )
             for name in score
         ]
+        import pandas as pd
+
         scores = pd.concat(tables, ignore_index=True)
         write_csv(out / "network_scores.csv", scores)
         console.print(scores.to_string(index=False))
@@ -106,6 +111,9 @@ def localize(
         pairs = compare_networks(Localization.load(compare).select(network.top, network.scope), network)
         write_csv(out / "pairs.csv", pairs)
         console.print(pairs.tail(1).to_string(index=False))
+    from tuneshift.report import write_localize_report
+
+    console.print(f"report: {write_localize_report(out)}")
 
 
 def _story_passages(stories: str, words_per_story: int) -> tuple[list[list[str]], pd.DataFrame]:

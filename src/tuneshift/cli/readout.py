@@ -18,11 +18,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 
-from tuneshift.data.validate import read_table
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.models.catalog import DEFAULT_MODEL
 
@@ -40,6 +38,8 @@ def read_passages_tsv(path: Path) -> tuple[list[str], list[list[str]]]:
     Labels are kept as written (``01``, ``1`` and ``1.0`` are three passages); an empty, header-only or non-UTF-8
     file, a missing column, a blank label or word raise InvalidInputError naming the file and line.
     """
+    from tuneshift.data.validate import read_table
+
     frame = read_table(path, sep="\t", what="passages TSV")
     missing = {"passage", "word"} - set(frame.columns)
     if missing:
@@ -50,7 +50,7 @@ def read_passages_tsv(path: Path) -> tuple[list[str], list[list[str]]]:
     for column in ("passage", "word"):
         blank = (frame[column].str.strip() == "").to_numpy()
         if blank.any():
-            row = int(np.flatnonzero(blank)[0]) + 2  # file line: the header is line 1
+            row = int(blank.nonzero()[0][0]) + 2  # file line: the header is line 1
             raise InvalidInputError(f"{path}, row {row}: empty {column}; every row needs a non-blank `{column}`.")
     pairs = [(label, words.tolist()) for label, words in frame.groupby("passage", sort=False)["word"]]
     return [label for label, _ in pairs], [words for _, words in pairs]
@@ -178,6 +178,8 @@ def readout(
             store_dtype=store_dtype,
             cache=cache,
         )
+        import numpy as np
+
         result.words = result.words.assign(passage=np.asarray(labels, dtype=object)[result.words["passage"]])
         staging = Path(tempfile.mkdtemp(prefix=_staging_name(), dir=out))
         try:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tuneshift.report import write_report
-from tuneshift.study import stats
-from tuneshift.study.properties import merge_properties, read_properties
-from tuneshift.study.zoo import load_zoo
+from tuneshift.cli.tune import trajectory
+
+if TYPE_CHECKING:
+    from tuneshift.study import stats
 
 app = typer.Typer(help="Studies over many models: run them (locally or on Ray), then effects and correlations.")
 console = Console(soft_wrap=True)
@@ -47,6 +48,8 @@ def _show(analysis: stats.Analysis) -> None:
 
 
 def _finish(analysis: stats.Analysis, out: Path | None) -> None:
+    from tuneshift.study import stats
+
     if analysis.effects.empty:
         console.print(
             "0 base/tuned pairs: no instruction-tuned model (instruction_tuned: true) has its base_model among the "
@@ -60,6 +63,9 @@ def _finish(analysis: stats.Analysis, out: Path | None) -> None:
             {p.relative_to(out).parts[0] + ("/" if len(p.relative_to(out).parts) > 1 else "") for p in written}
         )
         console.print(f"wrote {len(written)} files to {out}: {', '.join(names)}")
+        from tuneshift.report import write_report
+
+        console.print(f"report: {write_report(out)}")
 
 
 @app.command()
@@ -71,6 +77,10 @@ def correlate(
     zoo: list[Path] | None = ZOO,
 ) -> None:
     """Instruction-tuning effects and alignment correlations of any table of models (the paper's analyses)."""
+    from tuneshift.study import stats
+    from tuneshift.study.properties import merge_properties, read_properties
+    from tuneshift.study.zoo import load_zoo
+
     frame = stats.read_table(str(table))
     if properties:
         specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
@@ -90,6 +100,9 @@ def _run_help() -> str:
     )
 
 
+app.command()(trajectory)
+
+
 @app.command(help=_run_help())
 def run(
     study_file: Path = typer.Argument(..., help="STUDY.yaml: models, benchmarks, controls, options (see below)."),
@@ -103,6 +116,7 @@ def run(
     ),
     zoo: list[Path] | None = ZOO,
 ) -> None:
+    from tuneshift.report import write_report
     from tuneshift.study.run import load_study, plan_study, run_study
 
     study = load_study(study_file, zoo or ())
@@ -151,12 +165,21 @@ def analyze(
     honest: bool = typer.Option(False, help="Use the honest score (layer chosen on training folds), not the best."),
     zoo: list[Path] | None = ZOO,
 ) -> None:
-    """Effects and correlations of a study's models; writes effects.csv, correlations.csv, figures into the study."""
+    """Effects and correlations of a study's models; writes effects.csv, correlations.csv, figures into the study.
+
+    Capabilities the study measured (MMLU, BBH, WikiText2-nwp units in the folder) replace imported ones (the zoo's,
+    --properties); the table's `measured_by` column says which benchmark each measured value came from."""
+    from tuneshift.benchmarks.capability import measured_properties
+    from tuneshift.study import stats
+    from tuneshift.study.properties import merge_properties, read_properties
     from tuneshift.study.run import model_table
+    from tuneshift.study.zoo import load_zoo
 
     frame = model_table(study_dir, score="honest_raw" if honest else "best_raw")
-    if properties:
+    imported = [read_properties(p) for p in properties or ()]
+    measured = measured_properties(study_dir)
+    sources = imported + ([measured] if not measured.empty else [])
+    if sources:
         specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
-        frame = merge_properties(frame, [read_properties(p) for p in properties], specs)
+        frame = merge_properties(frame, sources, specs)
     _finish(stats.analyze(frame, where or (), source=str(study_dir)), study_dir)
-    console.print(f"report: {write_report(study_dir)}")

@@ -93,6 +93,9 @@ def tune(
     if record.get("checkpoints"):
         where = result.out_dir / "checkpoints"
         console.print(f"Checkpoints at steps {record['checkpoints']}: {where}", highlight=False)
+    from tuneshift.report import write_tune_report
+
+    console.print(f"Report: {write_tune_report(result.out_dir)}", highlight=False)
 
 
 def trajectory(

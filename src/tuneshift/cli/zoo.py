@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
-
-from tuneshift.study.stats import apply_where
-from tuneshift.study.zoo import REPORTED_KEYS, load_zoo
 
 app = typer.Typer(help="The model zoo: models of Aw et al. 2023 and the offline catalog, plus your own (--zoo).")
 console = Console(soft_wrap=True)
@@ -25,6 +21,9 @@ def list_models(
     where: list[str] | None = typer.Option(None, "--where", help="Keep models matching, e.g. family!=gpt2."),
 ) -> None:
     """One line per model: family, base model, tuned, size, layers, checkpoint and reported brain score."""
+    from tuneshift.study.stats import apply_where
+    from tuneshift.study.zoo import load_zoo
+
     table = apply_where(load_zoo(zoo or ()).table(), where or ())
     view = Table("model", "family", "base model", "tuned", "params (B)", "layers", "spec", "brain_avg (reported)")
     for row in table.itertuples():
@@ -44,12 +43,16 @@ def list_models(
 
 def _text(value: object, template: str = "{}") -> str:
     """A table cell: empty for a missing value (None or NaN)."""
+    import pandas as pd
+
     return "" if value is None or pd.isna(value) else template.format(value)
 
 
 @app.command("show")
 def show(name: str, zoo: list[Path] | None = ZOO_OPTION) -> None:
     """Every field of one model, as YAML, and the file and line that defined it."""
+    from tuneshift.study.zoo import REPORTED_KEYS, load_zoo
+
     entry = load_zoo(zoo or ())[name]
     fields = {key: value for key, value in entry.row().items() if key not in REPORTED_KEYS and value not in (None, "")}
     fields.pop("model")
@@ -70,6 +73,8 @@ def export(
     `tuneshift zoo export --csv aw2023.csv --where source=aw2023` writes the paper's table; `tuneshift study
     correlate aw2023.csv --where family!=gpt2` reproduces its correlations."""
     from tuneshift._io import write_csv
+    from tuneshift.study.stats import apply_where
+    from tuneshift.study.zoo import load_zoo
 
     table = apply_where(load_zoo(zoo or ()).table(), where or ()).drop(columns=["defined_at"])
     if str(csv) == "-":
