@@ -69,7 +69,7 @@ def test_other_options_add_a_labelled_unit(tiny_models, tmp_path):
     }  # fmt: skip
     # batch size changes speed, not numbers: it is no part of the key
     same = score(model, [FUTRELL], tmp_path, options={"batch_size": 2}, cache=False, progress=False)
-    assert same["unit"].iat[0] == story["unit"].iat[0]
+    assert same["unit_key"].iat[0] == story["unit_key"].iat[0]
 
 
 def test_options_are_validated_with_what_is_accepted():
@@ -95,7 +95,7 @@ def test_truncated_unit_is_named_and_recomputed(tiny_models, tmp_path):
     with pytest.warns(UserWarning, match=unit.name):
         again = score(model, [FUTRELL], tmp_path, cache=False, progress=False)
     assert again["raw"].iat[0] == pytest.approx(first["raw"].iat[0])
-    assert json.loads(unit.read_text())["key"] == first["unit"].iat[0]
+    assert json.loads(unit.read_text())["key"] == first["unit_key"].iat[0]
 
 
 def test_same_weights_under_a_second_name_reuse_the_unit(tiny_model_dirs, tmp_path, no_recompute):
@@ -287,8 +287,8 @@ def test_a_version_bump_recomputes_that_benchmark_only(tiny_models, tmp_path, mo
     no_recompute(other)
     again = score(model, [FUTRELL, other], tmp_path, cache=False, progress=False)
     assert runs == [FUTRELL]
-    keys = dict(zip(again["benchmark"], again["unit"], strict=False))
-    old = dict(zip(first["benchmark"], first["unit"], strict=False))
+    keys = dict(zip(again["benchmark"], again["unit_key"], strict=False))
+    old = dict(zip(first["benchmark"], first["unit_key"], strict=False))
     assert keys[FUTRELL] != old[FUTRELL] and keys[other] == old[other]
     entry = json.loads((tmp_path / "summary.json").read_text())[again["model"].iat[0]][FUTRELL]
     assert entry["version"] == 2 and entry["unit_key"] == keys[FUTRELL]  # the newer unit is the one listed

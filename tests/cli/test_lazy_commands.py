@@ -13,12 +13,13 @@ from tuneshift.cli.main import COMMANDS, app
 HEAVY = ("torch", "transformers", "pandas", "sklearn", "scipy", "matplotlib")
 
 
-def test_top_level_help_imports_no_heavy_library():
+@pytest.mark.parametrize("args", [["--help"], ["study", "--help"], ["data", "--help"], ["zoo", "--help"]])
+def test_help_imports_no_heavy_library(args):
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from tuneshift.cli.main import app\n"
-        "result = CliRunner().invoke(app, ['--help'])\n"
+        f"result = CliRunner().invoke(app, {args!r})\n"
         "assert result.exit_code == 0, result.output\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

@@ -66,7 +66,7 @@ def test_enospc_between_unit_and_tables_then_a_rerun_says_already_scored_and_reb
     assert "already scored" in capsys.readouterr().err
     table = pd.read_csv(out / "scores.csv")
     assert set(table["benchmark"]) == {"Futrell2018-deltall", FUTRELL}
-    assert again["unit"].iat[0] in set(table["unit_key"])
+    assert again["unit_key"].iat[0] in set(table["unit_key"])
     assert set(json.loads((out / "summary.json").read_text())[again["model"].iat[0]]) == set(table["benchmark"])
 
 

@@ -16,7 +16,8 @@ from tuneshift._yaml import parse_yaml
 from tuneshift.cli.study import app as study_app
 from tuneshift.cli.zoo import app as zoo_app
 from tuneshift.study import load_zoo
-from tuneshift.study.run import EXAMPLE, load_study
+from tuneshift.study.example import EXAMPLE
+from tuneshift.study.run import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]

@@ -114,7 +114,7 @@ def score(
     Without `out_dir` nothing is written and nothing is reused.
     """
     units = score_units(subject, benchmarks, out_dir, options=options, cache=cache, progress=progress)
-    frames = [unit.scores.assign(model=unit.model, benchmark=unit.benchmark, unit=unit.key) for unit in units]
+    frames = [unit.scores.assign(model=unit.model, benchmark=unit.benchmark, unit_key=unit.key) for unit in units]
     return pd.concat(frames, ignore_index=True)
 
 

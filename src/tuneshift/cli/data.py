@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import typer
@@ -10,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tuneshift.config import data_dir as resolve_data_dir
-from tuneshift.data import DATASETS, DatasetInfo, FileCheck, fetch_file, verify
-from tuneshift.data._fetch import copy_into_cache, download_file
+
+if TYPE_CHECKING:
+    from tuneshift.data import DatasetInfo, FileCheck
 
 app = typer.Typer(help="Datasets: list, fetch, verify checksums, show paths.", no_args_is_help=True)
 
@@ -24,10 +26,12 @@ def _console() -> Console:
 DATA_DIR = typer.Option(
     None, "--data-dir", help="Data directory (default: $TUNESHIFT_DATA or ~/.cache/tuneshift/data)."
 )
-NAME = typer.Argument(..., help=f"Dataset name ({', '.join(DATASETS.names())}).")
+NAME = typer.Argument(..., help="Dataset name, as `tuneshift data list` shows it (e.g. Tuckute2024, MMLU).")
 
 
 def _info(name: str) -> DatasetInfo:
+    from tuneshift.data import DATASETS
+
     return DATASETS.get(name)  # an unknown name: one line and exit 1, as every command (cli.main)
 
 
@@ -45,6 +49,8 @@ def _source(info: DatasetInfo) -> str:
 @app.command("list")
 def list_datasets(data_dir: Path | None = DATA_DIR) -> None:
     """Every dataset: whether its files are here and intact (cheap check), their size, and where they come from."""
+    from tuneshift.data import DATASETS
+
     table = Table("name", "present", "size", "source", "description")
     for name in DATASETS.names():
         info = DATASETS.get(name)
@@ -69,6 +75,9 @@ def fetch(
     force: bool = typer.Option(False, "--force", help="Download again even when the files are here."),
 ) -> None:
     """Download the dataset's files (sha1-checked), or install them from --from."""
+    from tuneshift.data import fetch_file
+    from tuneshift.data._fetch import copy_into_cache, download_file
+
     info = _info(name)
     if info.bundled:
         _console().print(f"{name} ships with tuneshift: {info.bundled}")
@@ -85,6 +94,8 @@ def fetch(
 def verify_command(name: str = NAME, data_dir: Path | None = DATA_DIR) -> None:
     """Hash every file of the dataset and compare it with the published sha1 (or, where none is published, the one
     recorded at fetch); exit 1 when a file is missing or differs."""
+    from tuneshift.data import verify
+
     _info(name)
     checks = verify(name, data_dir)
     for check in checks:

@@ -114,7 +114,7 @@ def score(
             subjects = [units_view(subjects[0], selection, cache=cache) for selection in units]
     for subject in subjects:
         rows = run_score(subject, chosen, out, options=options, cache=cache)
-        model_label, keys = rows["model"].iat[0], set(rows["unit"])
+        model_label, keys = rows["model"].iat[0], set(rows["unit_key"])
         summaries = {u.benchmark: u.summary for u in store.units() if u.key in keys and u.model == model_label}
         console.print(results_table(model_label, summaries))
     from tuneshift.report import write_report

@@ -89,7 +89,7 @@ def correlate(
 
 
 def _run_help() -> str:
-    from tuneshift.study.run import EXAMPLE
+    from tuneshift.study.example import EXAMPLE
 
     example = "\n".join(f"    {line}" for line in EXAMPLE.splitlines())
     return (

@@ -40,7 +40,7 @@ ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 N_BOOT = 1000
 TABLE_COLUMNS = [
     "sweep", "step", "part", "parts", "direction", "alpha", "benchmark", "score", "honest", "base", "tuned",
-    "share", "share_ci_low", "share_ci_high", "ci_from", "fingerprint", "unit", "seconds",
+    "share", "share_ci_low", "share_ci_high", "ci_from", "fingerprint", "unit_key", "seconds",
 ]  # fmt: skip
 
 
@@ -125,8 +125,8 @@ def run_sweeps(
         started = time.perf_counter()
         scored = score(graft, benchmarks, out_dir, options=options, cache=cache, progress=progress)
         seconds = time.perf_counter() - started
-        for bench_label, key in scored.drop_duplicates("unit")[["benchmark", "unit"]].itertuples(index=False):
-            rows.append({**asdict(step), "parts": ",".join(step.parts), "benchmark": bench_label, "unit": key,
+        for bench_label, key in scored.drop_duplicates("unit_key")[["benchmark", "unit_key"]].itertuples(index=False):
+            rows.append({**asdict(step), "parts": ",".join(step.parts), "benchmark": bench_label, "unit_key": key,
                          "fingerprint": graft.fingerprint, "seconds": seconds})  # fmt: skip
     return graft_table(pd.DataFrame(rows), ResultStore(out_dir))
 
@@ -136,14 +136,14 @@ def graft_table(steps: pd.DataFrame, store: ResultStore, *, n_boot: int = N_BOOT
     seconds; the ends' rows have sweep "ends", part "base" / "tuned"): scores read from the units in `store`."""
     units = {unit.key: unit for unit in store.units()}
     table = steps.assign(
-        score=[units[k].summary["best_raw"] for k in steps["unit"]],
-        honest=[units[k].summary.get("honest_raw", np.nan) for k in steps["unit"]],
+        score=[units[k].summary["best_raw"] for k in steps["unit_key"]],
+        honest=[units[k].summary.get("honest_raw", np.nan) for k in steps["unit_key"]],
     )
     ends = table[table["sweep"] == "ends"].set_index(["benchmark", "part"])
     shares = []
     for row in table.itertuples(index=False):
-        base_unit, tuned_unit = (units[ends.loc[(row.benchmark, end), "unit"]] for end in ("base", "tuned"))
-        shares.append(recovered(base_unit, tuned_unit, units[row.unit], store, n_boot=n_boot, seed=seed))
+        base_unit, tuned_unit = (units[ends.loc[(row.benchmark, end), "unit_key"]] for end in ("base", "tuned"))
+        shares.append(recovered(base_unit, tuned_unit, units[row.unit_key], store, n_boot=n_boot, seed=seed))
     table = pd.concat([table.reset_index(drop=True), pd.DataFrame(shares)], axis=1)
     return table[TABLE_COLUMNS]
 

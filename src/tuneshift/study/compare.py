@@ -366,7 +366,7 @@ def compare_models(
     for benchmark in first[0].index:
         a, b = (
             unit_scores(u, store.values(u))
-            for u in (units[f.at[benchmark, "unit"], f.at[benchmark, "model"]] for f in first)
+            for u in (units[f.at[benchmark, "unit_key"], f.at[benchmark, "model"]] for f in first)
         )
         rows.append(compare_benchmark(a, b, seed=seed))
         honest_layers[benchmark] = {a.model: a.honest_layers, b.model: b.honest_layers}

@@ -1,7 +1,7 @@
 """`tuneshift study run`: many models × many benchmarks, locally or on a Ray cluster, resumable and failure-tolerant.
 
 A study file names models (zoo names or mappings), benchmarks and options (documented with an example in
-docs/study.md and ``tuneshift study run --help``; :data:`EXAMPLE`)::
+docs/study.md and ``tuneshift study run --help``; :data:`tuneshift.study.example.EXAMPLE`)::
 
     models:
       - flan-t5-small
@@ -68,26 +68,6 @@ CHECKPOINT_FILES = re.compile(
 )
 FAILURE_COLUMNS = ["model", "spec", "benchmark", "state", "error", "stage", "seconds", "host", "run_id", "traceback"]
 #: A commented study file (docs/study.md and ``study run --help`` show it; a test loads it).
-EXAMPLE = """\
-# study.yaml: run with `tuneshift study run study.yaml --out DIR`
-models:
-  - flan-t5-small          # a zoo name (`tuneshift zoo list`)
-  - t5-small
-  - name: my-tuned         # your own model: a name and its weights
-    spec: /shared/models/my-tuned   # hub id, folder, .gguf, catalog name
-    base_model: t5-small   # its base, for `study analyze` pairs
-    instruction_tuned: true
-    params_b: 0.06         # optional: billions, for memory estimates
-# benchmark ids from `tuneshift score --list`
-benchmarks: [Tuckute2024-ridge, Futrell2018-pearsonr]
-controls: true             # also score random-init controls
-seed: 0                    # the controls' seed
-# how models load: dtype, device, device_map, cache, num_cpus, num_gpus
-options: {dtype: float32, device: cpu}
-benchmark_options:         # checked when the study loads
-  Futrell2018-pearsonr: {sentences: brainscore}
-zoo: []                    # more zoo files, relative to this file
-"""
 
 
 @dataclass(frozen=True, eq=False)

@@ -514,10 +514,10 @@ def _score_checkpoint(run: RunSpec, manifest: dict, benchmarks: list[str], traje
             cache=bool(trajectory.score_options.get("cache", True)),
             progress=False,
         )
-        key = str(rows["unit"].iloc[0])
+        key = str(rows["unit_key"].iloc[0])
         unit = next(u for u in ResultStore(store_dir).units() if u.key == key)
         summary = {name: unit.summary.get(name) for name in (*SCORES, "best_layer")}
-        record["benchmarks"][benchmark] = summary | {"unit": key, "seconds": time.perf_counter() - begun}
+        record["benchmarks"][benchmark] = summary | {"unit_key": key, "seconds": time.perf_counter() - begun}
         write_json(record_path, record)
     return len(benchmarks)
 
@@ -649,7 +649,7 @@ def layer_profiles(out_dir: str | os.PathLike, steps: Sequence[int] | None = Non
         for path in sorted((folder / "scored").glob("step-*.json")):
             record = _read_json(path)
             for benchmark, values in record.get("benchmarks", {}).items():
-                unit = units.get(values.get("unit"))
+                unit = units.get(values.get("unit_key"))
                 if unit is None:
                     continue
                 rows = wanted[(wanted["step"] == record["step"]) & (wanted["benchmark"] == benchmark)]
