@@ -124,6 +124,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextmanager
+def naming_full_disk(path: str | os.PathLike, saved: str = "") -> Iterator[None]:
+    """Turn a full disk met by library writes inside the block (torch, safetensors, transformers' save_pretrained)
+    into :class:`DiskFullError` naming `path` and what is `saved`; the caller writes into a temporary place, so no
+    partial file is left."""
+    path = Path(path)
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        if out_of_space(error, path.parent if path.parent.exists() else Path.cwd()):
+            full = error if isinstance(error, DiskFullError) else DiskFullError(path)
+            raise (full.saying(saved) if saved else full) from error
+        raise
+
+
 def _umask() -> int:
     """The process umask (read by setting and restoring it: there is no getter)."""
     mask = os.umask(0o022)

@@ -23,7 +23,7 @@ import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from tuneshift import config as config_paths
-from tuneshift._io import _umask
+from tuneshift._io import _umask, naming_full_disk
 from tuneshift.errors import InvalidParameterError, ModelNotFoundError
 from tuneshift.models import _guard, catalog, checkpoint
 from tuneshift.models._guard import GGUF_MAGIC
@@ -375,8 +375,10 @@ def _dequantized(gguf: Path) -> Path:
         dense.hf_quantizer = None
         if hasattr(dense.config, "quantization_config"):
             del dense.config.quantization_config
-        dense.save_pretrained(partial)
-        AutoTokenizer.from_pretrained(gguf.parent, **kwargs).save_pretrained(partial)
+        saved = f"nothing: the float32 cache of {gguf.name} needs about {_size_of(dense)} free there"
+        with naming_full_disk(target / "model.safetensors", saved):
+            dense.save_pretrained(partial)
+            AutoTokenizer.from_pretrained(gguf.parent, **kwargs).save_pretrained(partial)
         try:
             partial.rename(target)
         except OSError:  # another process finished first: its copy is the same
@@ -385,6 +387,11 @@ def _dequantized(gguf: Path) -> Path:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def _size_of(model: torch.nn.Module) -> str:
+    """The bytes of `model`'s parameters, for people (GB)."""
+    return f"{sum(p.numel() * p.element_size() for p in model.parameters()) / 1e9:.1f} GB"
 
 
 def _check_files(source: str, kwargs: dict, *, weights: bool) -> _guard.WeightsHeader | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from tuneshift._io import write_json
+from tuneshift._io import naming_full_disk, write_json
 from tuneshift.models.checkpoint import ADAPTER, MANIFEST, is_checkpoint, read_manifest
 
 FOLDER = "checkpoints"
@@ -59,14 +59,16 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, tokenizer, manifest: d
     manifest = manifest | {"fingerprint": fingerprint, "merged_weights": save_merged}
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    saved = f"the checkpoints before step {manifest['step']} and the training state (the same command resumes)"
     try:
-        if manifest["method"] == "lora":
-            model.save_pretrained(partial / ADAPTER, save_embedding_layers=False)
-            (partial / ADAPTER / "README.md").unlink(missing_ok=True)  # peft's empty model card
-        if save_merged or manifest["method"] != "lora":
-            plain.save_pretrained(partial)
-            tokenizer.save_pretrained(partial)
-        write_json(partial / MANIFEST, manifest)
+        with naming_full_disk(folder, saved):
+            if manifest["method"] == "lora":
+                model.save_pretrained(partial / ADAPTER, save_embedding_layers=False)
+                (partial / ADAPTER / "README.md").unlink(missing_ok=True)  # peft's empty model card
+            if save_merged or manifest["method"] != "lora":
+                plain.save_pretrained(partial)
+                tokenizer.save_pretrained(partial)
+            write_json(partial / MANIFEST, manifest)
         shutil.rmtree(folder, ignore_errors=True)  # a step redone after a kill: the same weights again
         partial.rename(folder)
     finally:

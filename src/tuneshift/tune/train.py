@@ -28,6 +28,7 @@ import resource
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ import torch
 import transformers
 from torch.nn import functional
 
-from tuneshift._io import atomic_path, write_csv, write_json
+from tuneshift._io import atomic_path, naming_full_disk, write_csv, write_json
 from tuneshift.errors import InvalidInputError, InvalidParameterError, TuneshiftError
 from tuneshift.models.families import blocks_of, family_of, get_module
 from tuneshift.tune.checkpoints import is_checkpoint, list_checkpoints, read_manifest, save_checkpoint, step_folder
@@ -570,6 +571,27 @@ def _finished(out: Path, run_key: str) -> TuneResult | None:
     return TuneResult(out, record, pd.read_csv(out / "loss.csv"))
 
 
+def _save_model(out: Path, tuned, tokenizer) -> None:
+    """Write the tuned model into `out` through a temporary folder inside it (files moved in when all are written):
+    a full disk leaves no partial model and says whether a resume checkpoint is there to finish from."""
+    out.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".model-", dir=out))
+    state = out / CHECKPOINT
+    saved = (
+        f"the last resume checkpoint is kept in {state}: free space and run the same command (it resumes there)"
+        if state.is_file()
+        else "no resume checkpoint was due yet (--checkpoint-every): free space and tune again"
+    )
+    try:
+        with naming_full_disk(out / "model.safetensors", saved):
+            tuned.save_pretrained(partial)
+            tokenizer.save_pretrained(partial)
+        for item in partial.iterdir():
+            item.replace(out / item.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 def _finish(
     out, base, loaded, dataset: Dataset, options: TuneOptions, model, history, run_key, *, final_model: bool
 ) -> TuneResult:
@@ -577,8 +599,7 @@ def _finish(
     if final_model:
         tuned = merged(model)
         tuned.eval()
-        tuned.save_pretrained(out)
-        loaded.tokenizer.save_pretrained(out)
+        _save_model(out, tuned, loaded.tokenizer)
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(history)
     write_csv(out / "loss.csv", frame)
