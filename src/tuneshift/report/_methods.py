@@ -76,21 +76,10 @@ def protocol(run: Run, benchmark: str) -> dict:
         if name == benchmark and isinstance(details.get("protocol"), dict):
             return {**details["protocol"], "source": "recorded"}
     identifier = benchmark.split(" [")[0]
-    from tuneshift.benchmarks.neural import PROTOCOLS
-    from tuneshift.metrics.splits import DEFAULTS
+    from tuneshift.benchmarks.neural import PROTOCOLS, NeuralOptions, protocol_facts
 
-    if identifier in PROTOCOLS:
-        neural = PROTOCOLS[identifier]
-        splits = DEFAULTS[neural.cv]
-        return {
-            "regression": neural.regression,
-            "cv": neural.cv,
-            "n_splits": neural.n_splits or splits["n_splits"],
-            "split_seed": splits["random_state"],
-            "honest_method": "loo" if neural.regression == "ridge" else "inner",
-            "inner_splits": 5,
-            "source": "registered protocol",
-        }
+    if identifier in PROTOCOLS:  # units scored before benchmarks recorded their protocol
+        return {**protocol_facts(PROTOCOLS[identifier], NeuralOptions()), "source": "registered protocol"}
     kind = _kind(run, benchmark)
     if kind in ("neural", "similarity") and identifier.rsplit("-", 1)[-1] in ("cka", "rdm"):
         return {"regression": identifier.rsplit("-", 1)[-1], "cv": "10 random 90 % subsets", "split_seed": 1,
