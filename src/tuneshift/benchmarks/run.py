@@ -106,7 +106,7 @@ def score(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Run `benchmarks` (default: every available one `subject` can take) on `subject`; return this run's score
-    rows (with the ``unit`` key of each: ``ResultStore(out_dir).units()`` holds their summaries, provenance and
+    rows (with the ``unit_key`` of each: ``ResultStore(out_dir).units()`` holds their summaries, provenance and
     values; :func:`score_units` returns the units themselves).
 
     options: benchmark options (see :func:`resolve_options`), e.g. ``{"context": "stream"}`` or
