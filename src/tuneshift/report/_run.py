@@ -173,8 +173,8 @@ def _score_tables(directory: Path) -> tuple[pd.DataFrame, dict]:
 
 
 def _units(directory: Path, summary: pd.DataFrame) -> dict[tuple[str, str], Any]:
-    """(model, benchmark) → the store's Unit behind each summary row (matched by the row's ``unit`` key), when the
-    directory keeps per-unit results."""
+    """(model, benchmark) → the store's Unit behind each summary row (matched by the row's ``unit_key``; ``unit``
+    in tables written before the rename), when the directory keeps per-unit results."""
     column = next((c for c in ("unit_key", "unit") if c in summary), None)  # the store's name for the key
     if not (directory / "units").is_dir() or summary.empty or column is None:
         return {}
