@@ -112,7 +112,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         tmp_path = Path(tmp)
-        tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a results folder is shared with colleagues
+        tmp_path.chmod(0o666 & ~current_umask())  # mkstemp makes 0600; a results folder is shared with colleagues
         yield tmp_path
         os.replace(tmp_path, path)
     except (OSError, RuntimeError) as error:
@@ -139,7 +139,7 @@ def naming_full_disk(path: str | os.PathLike, saved: str = "") -> Iterator[None]
         raise
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process umask (read by setting and restoring it: there is no getter)."""
     mask = os.umask(0o022)
     os.umask(mask)

@@ -26,12 +26,12 @@ import torch
 
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.graft.parts import PartMap, part_map, split_parts
-from tuneshift.models.load import _VOLATILE_CONFIG_KEYS, LoadedModel, _tokenizer_signature
+from tuneshift.models.load import VOLATILE_CONFIG_KEYS, LoadedModel, tokenizer_signature
 from tuneshift.models.subject import Passages, Representations
 
 DIRECTIONS = ("forward", "reverse")
 # Config fields a tuned copy may change without changing its numbers (generation defaults, special-token ids).
-_NUMBERS_UNCHANGED = _VOLATILE_CONFIG_KEYS | {"use_cache", "pad_token_id", "bos_token_id", "eos_token_id"}
+_NUMBERS_UNCHANGED = VOLATILE_CONFIG_KEYS | {"use_cache", "pad_token_id", "bos_token_id", "eos_token_id"}
 TUNE_RECORD = "tuneshift-tune.json"  # written by `tuneshift tune` beside the merged weights
 
 
@@ -237,7 +237,7 @@ def check_pair(base: LoadedModel, tuned: LoadedModel) -> None:
     ]
     if changed:
         raise InvalidInputError(f"{what}: configs that change the numbers differ ({_few(changed)}).")
-    if _tokenizer_signature(base.tokenizer) != _tokenizer_signature(tuned.tokenizer):
+    if tokenizer_signature(base.tokenizer) != tokenizer_signature(tuned.tokenizer):
         raise InvalidInputError(
             f"{what}: other tokenizers (a hybrid reads text with the base's; the tuned model would read it otherwise)."
         )

@@ -23,7 +23,7 @@ import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from tuneshift import config as config_paths
-from tuneshift._io import _umask, naming_full_disk
+from tuneshift._io import current_umask, naming_full_disk
 from tuneshift.errors import InvalidParameterError, ModelNotFoundError
 from tuneshift.models import _guard, catalog, checkpoint
 from tuneshift.models._guard import GGUF_MAGIC
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEVICES = ("cpu", "cuda", "mps", "auto")
 # Config fields that change with the saving library, not with the model: left out of the fingerprint.
-_VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures"}
+VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures"}
 
 
 @dataclass
@@ -108,9 +108,9 @@ class LoadedModel:
         values (rounded to float16 precision): fine-tuning changes them all, and hashing 14 GB would take minutes.
         """
         digest = hashlib.sha256()
-        cfg = {k: v for k, v in self.hf_model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
+        cfg = {k: v for k, v in self.hf_model.config.to_dict().items() if k not in VOLATILE_CONFIG_KEYS}
         digest.update(json.dumps(cfg, sort_keys=True, default=str).encode())
-        digest.update(_tokenizer_signature(self.tokenizer).encode())
+        digest.update(tokenizer_signature(self.tokenizer).encode())
         with torch.no_grad():
             for name, tensor in self.hf_model.state_dict().items():
                 flat = tensor.detach().reshape(-1)
@@ -168,7 +168,9 @@ def context_length(config: transformers.PretrainedConfig) -> int:
     return 512
 
 
-def _tokenizer_signature(tokenizer: transformers.PreTrainedTokenizerBase) -> str:
+def tokenizer_signature(tokenizer: transformers.PreTrainedTokenizerBase) -> str:
+    """SHA-256 of the tokenizer's full definition (fast backend's JSON, else its vocabulary): equal for tokenizers
+    that read text alike. Part of a model's fingerprint, and what a graft pair must share."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -363,7 +365,7 @@ def _dequantized(gguf: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    partial.chmod(0o777 & ~_umask())
+    partial.chmod(0o777 & ~current_umask())
     try:
         kwargs = _guard.loading_kwargs(gguf_file=gguf.name)
         model_config = AutoConfig.from_pretrained(gguf.parent, **kwargs)

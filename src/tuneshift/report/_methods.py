@@ -52,7 +52,7 @@ def methods(run: Run) -> dict:
         else None,
         "benchmarks": _benchmarks(run),
         "protocol": BEST_AND_HONEST,
-        "settings": {key: _flat(value) for key, value in run.methods.get("settings", {}).items()},
+        "settings": {key: flat_value(value) for key, value in run.methods.get("settings", {}).items()},
         "environment": _environment(run),
     }
 
@@ -118,7 +118,7 @@ def _benchmarks(run: Run) -> Table | None:
             "options": _distinct(json.dumps(u.provenance.get("options", {}), sort_keys=True) for u in units),
             "data digest": _distinct(u.provenance.get("data_digest") for u in units),
             "wall_s": _wall(units),
-            **{key: _flat(value) for key, value in recorded.get(name, {}).items()},
+            **{key: flat_value(value) for key, value in recorded.get(name, {}).items()},
         }
         rows.append({k: v for k, v in row.items() if v not in (None, "")})
     return table(pd.DataFrame(rows), name="methods-benchmarks")
@@ -156,12 +156,12 @@ def _description(benchmark: str) -> str:
         return "(not a registered benchmark of this tuneshift version)"
 
 
-def _flat(value: object) -> object:
+def flat_value(value: object) -> object:
     """Nested values (a checksum per file, seeds) as one readable string."""
     if isinstance(value, dict):
-        return "; ".join(f"{key}: {_flat(item)}" for key, item in value.items())
+        return "; ".join(f"{key}: {flat_value(item)}" for key, item in value.items())
     if isinstance(value, list | tuple):
-        return ", ".join(str(_flat(item)) for item in value)
+        return ", ".join(str(flat_value(item)) for item in value)
     return value
 
 

@@ -22,8 +22,8 @@ from tuneshift.errors import InvalidInputError
 from tuneshift.report import figures
 from tuneshift.report._embed import Figure, Table, figure, table
 from tuneshift.report._export import DEFAULT_FIGURE_FORMATS, FIGURES_DIR, TABLES_DIR, save_figures, save_tables
-from tuneshift.report._methods import _flat
-from tuneshift.report._render import _ENVIRONMENT, REPORT_NAME, _version, write_run_report
+from tuneshift.report._methods import flat_value
+from tuneshift.report._render import REPORT_NAME, TEMPLATES, tuneshift_version, write_run_report
 
 
 @dataclass
@@ -118,7 +118,7 @@ def localize_sections(out_dir: str | Path) -> list[Section]:
         )
         if not (out / name).exists()
     ]
-    sections.append(Section("methods", "Methods", facts={key: _flat(value) for key, value in info.items()}))
+    sections.append(Section("methods", "Methods", facts={key: flat_value(value) for key, value in info.items()}))
     return sections + _quiet(hints, problems, "tuneshift localize")
 
 
@@ -145,13 +145,13 @@ def tune_sections(out_dir: str | Path) -> list[Section]:
                               "learning rate (dashed, right axis).")  # fmt: skip
     base = {key: record[key] for key in ("base", "base_name", "base_source", "base_fingerprint") if key in record}
     run = {
-        key: _flat(record[key])
+        key: flat_value(record[key])
         for key in ("steps", "trainable_parameters", "tokens", "tokens_per_s", "wall_time_s", "peak_memory_mb",
                     "run_key", "torch", "transformers")
         if key in record
     }  # fmt: skip
     known = {*base, *run, "data", "options", "initial_loss", "final_loss", "final_loss_note"}
-    run |= {key: _flat(value) for key, value in record.items() if key not in known}
+    run |= {key: flat_value(value) for key, value in record.items() if key not in known}
     sections = [
         curve,
         Section("base", "Base model", facts=base),
@@ -209,12 +209,12 @@ def write_tune_report(
 def _write(out_dir, command: str, sections: list[Section], out, tables: Sequence[str], formats: Sequence[str]) -> Path:
 
     folder = Path(out_dir)
-    html = _ENVIRONMENT.get_template("page.html.j2").render(
+    html = TEMPLATES.get_template("page.html.j2").render(
         command=command,
         name=folder.resolve().name,
         directory=str(folder.resolve()),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        version=_version(),
+        version=tuneshift_version(),
         sections=sections,
     )
     save_figures([f for s in sections for f in s.figures], folder / FIGURES_DIR, formats)
@@ -228,7 +228,7 @@ def _csv(path: Path) -> pd.DataFrame | None:
 
 
 def _facts(values: dict) -> dict:
-    return {key: _flat(value) for key, value in values.items()} if isinstance(values, dict) else {"": values}
+    return {key: flat_value(value) for key, value in values.items()} if isinstance(values, dict) else {"": values}
 
 
 def _safe(problems: dict[str, str], what: str, plot: Callable[..., object], *args: object, caption: str) -> list:

@@ -37,7 +37,7 @@ TITLES = {
 }
 REPORT_NAME = "report.html"
 
-_ENVIRONMENT = jinja2.Environment(
+TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("tuneshift.report", "templates"),
     autoescape=jinja2.select_autoescape(["html", "html.j2"]),
     undefined=jinja2.StrictUndefined,
@@ -69,11 +69,11 @@ def build_report(run_dir: str | Path) -> Page:
     if absent or run.unreadable:
         present = list(dict.fromkeys([*present, "missing"]))
     recorded = methods(run)
-    html = _ENVIRONMENT.get_template("report.html.j2").render(
+    html = TEMPLATES.get_template("report.html.j2").render(
         name=run.directory.resolve().name,
         directory=str(run.directory.resolve()),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        version=_version(),
+        version=tuneshift_version(),
         stats=_stats(run),
         contents=[(key, TITLES[key]) for key in [*present, "methods"]],
         sections=sections,
@@ -116,7 +116,7 @@ def _stats(run: Run) -> dict[str, int]:
     return stats
 
 
-def _version() -> str:
+def tuneshift_version() -> str:
     try:
         return metadata.version("tuneshift")
     except metadata.PackageNotFoundError:
