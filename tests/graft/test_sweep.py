@@ -1,5 +1,6 @@
 """Sweeps scored through the ordinary runner: ends equal the models' own scores, shares 0 and 1 at the ends, units
-reused on a rerun, intervals from paired per-story / per-split values, figures and the CLI."""
+reused on a rerun, intervals from paired per-story / per-split values, parts kept tuned in every hybrid, figures,
+the report and the CLI."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from typer.testing import CliRunner
 
 from tests._tiny import load_tiny
 from tests.graft.conftest import NORM_BENCH, SURPRISAL_BENCH, tuned_copy
+from tests.report.page import column, read_page
 from tuneshift.benchmarks.run import score
 from tuneshift.benchmarks.store import Unit
 from tuneshift.cli.graft import graft as graft_command
 from tuneshift.errors import InvalidParameterError
 from tuneshift.graft import GraftPair, run_sweeps, sweep_steps, sweep_units, write_outputs
-from tuneshift.graft.figures import alpha_curves, share_heatmap
 from tuneshift.graft.sweep import paired_values, recovered
+from tuneshift.report.figures import alpha_curves, share_heatmap
 
 
 def test_sweep_steps_walk_units_in_order(make_pair):
@@ -81,8 +83,14 @@ def test_graft_ends_score_as_the_models_and_sweeps_resume(tiny_model_dirs, test_
         "graft-leave-one-in.png",
         "graft-cumulative-bottom.svg",
         "graft-alpha.png",
+        "report.html",
     }
     assert all(p.stat().st_size > 1000 for p in written)
+    page = read_page(tmp_path / "report.html")  # run_sweeps wrote it too; write_outputs rewrote it
+    assert page.sections == ["pair", "sweep-leave-one-in", "sweep-cumulative-bottom", "sweep-alpha", "wall"]
+    assert column(page, "Absolute scores (best-layer raw)", "base") == [
+        f"{own[0][b]:.4g}" for b in sorted(own[0].index)
+    ]
 
 
 def _unit(best_raw: float, **summary) -> Unit:
@@ -118,8 +126,33 @@ def test_paired_values_read_stored_values_at_the_best_layer():
 
 def test_figures_are_returned_not_written(make_pair, test_benchmarks, tmp_path):
     table = run_sweeps(make_pair("gpt2"), ["attn-ffn", "alpha"], test_benchmarks[0], tmp_path, alphas=[0, 1])
+    files = sorted(tmp_path.rglob("*"))
     assert isinstance(share_heatmap(table, "attn-ffn"), Figure) and isinstance(alpha_curves(table), Figure)
-    assert not list(tmp_path.glob("*.png"))
+    assert sorted(tmp_path.rglob("*")) == files
+
+
+def test_always_parts_stay_tuned_in_every_hybrid(make_pair, test_benchmarks, tmp_path):
+    pair = make_pair("llama")
+    final = set(pair.parts.resolve("norm:final"))
+    units = [u for u in sweep_units(pair.parts) if u != "norm:final"]
+    steps = {s: sweep_steps(pair, s, always=["norm:final"]) for s in ("leave-one-in", "leave-one-out", "alpha")}
+    assert [s.part for s in steps["leave-one-in"]] == units  # the default units leave out the part kept tuned
+    for step in [s for found in steps.values() for s in found]:
+        graft = pair.graft(step.parts, alpha=step.alpha, direction=step.direction, always=step.always)
+        assert all(graft.weights.get(name) == 1.0 for name in final), step
+    restored = pair.graft("block:0", direction="reverse", always="norm:final")
+    assert not set(pair.parts.resolve("block:0")) & set(restored.weights) and "always:norm:final" in restored.name
+    assert pair.graft([], always="norm:final").fingerprint not in (pair.base.fingerprint, pair.tuned_fingerprint)
+
+    table = run_sweeps(pair, ["cumulative-bottom"], [SURPRISAL_BENCH], tmp_path, always=["norm:final"])
+    ends = table[table["sweep"] == "ends"].set_index("part")
+    assert list(ends.index) == ["base", "tuned", "always"] and ends.loc["always", "always"] == "norm:final"
+    assert (ends.loc["base", "share"], ends.loc["tuned", "share"]) == (0.0, 1.0)  # the share keeps its definition
+    assert 0.0 != ends.loc["always", "share"] != 1.0
+    cumulative = table[table["sweep"] == "cumulative-bottom"]
+    assert (cumulative["always"] == "norm:final").all() and cumulative["share"].iat[-1] == 1.0  # all units: tuned
+    assert '"always": [\n    "norm:final"' in (tmp_path / "graft.json").read_text()
+    assert "Kept tuned in every hybrid: norm:final" in read_page(tmp_path / "report.html").text
 
 
 def test_cli(tiny_model_dirs, test_benchmarks, tmp_path):
@@ -141,10 +174,15 @@ def test_cli(tiny_model_dirs, test_benchmarks, tmp_path):
         "--alpha",
         "0,1",
     ]
-    result = runner.invoke(app, [*args, "--group", "2", "-b", SURPRISAL_BENCH, "--out", str(out)])
+    flags = ["--group", "2", "--always", "embed", "-o", "batch_size=2", "-b", SURPRISAL_BENCH, "--out", str(out)]
+    result = runner.invoke(app, [*args, *flags])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "graft.csv")
     assert set(table["sweep"]) == {"ends", "cumulative-top", "alpha"} and (out / "graft-cumulative-top.png").exists()
+    assert set(table.loc[table["sweep"] != "ends", "always"]) == {"embed"} and "embed" not in set(table["part"])
+    assert (out / "report.html").exists() and '"batch_size": "2"' in (out / "graft.json").read_text()
+    bad_option = runner.invoke(app, [*args, "-o", "no_such=1", "-b", SURPRISAL_BENCH, "--out", str(tmp_path / "x")])
+    assert isinstance(bad_option.exception, InvalidParameterError) and not (tmp_path / "x").exists()
     refused = runner.invoke(
         app, [str(tiny_model_dirs["gpt2"]), str(tiny_model_dirs["gpt2"]), "--random-init", "-b", "x"]
     )

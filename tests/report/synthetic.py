@@ -390,3 +390,42 @@ def write_unit_dir(
             )  # fmt: skip
             store.save(unit)
     return directory
+
+
+def write_graft_dir(directory: Path, n_blocks: int = 4, *, always: str = "norm:final", seed: int = 0) -> Path:
+    """What `tuneshift graft -s leave-one-in -s cumulative-bottom -s alpha --always norm:final` leaves for its report:
+    graft.csv (:data:`tuneshift.graft.sweep.TABLE_COLUMNS`) and graft.json, on one neural and one reading-time
+    benchmark; shares rise with depth, intervals from 10 splits / stories."""
+    from tuneshift.graft.sweep import TABLE_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    ends = {"Tuckute2024-ridge": (0.05, 0.34), "Futrell2018-deltall": (0.002, 0.021)}
+    units = ["embed", *(f"block:{i}" for i in range(n_blocks))]
+    steps = [
+        ("ends", 0, "base", "", "", 0.0),
+        ("ends", 1, "tuned", "all", "", 1.0),
+        ("ends", 2, "always", "", always, 0.6),
+    ]
+    steps += [("leave-one-in", i, u, u, always, 0.6 + 0.05 * i) for i, u in enumerate(units)]
+    steps += [("cumulative-bottom", i, u, ",".join(units[: i + 1]), always, 0.6 + 0.4 * (i + 1) / len(units))
+              for i, u in enumerate(units)]  # fmt: skip
+    steps += [("alpha", i, "all", "all", always, 0.6 + 0.4 * a**2) for i, a in enumerate((0.0, 0.5, 1.0))]
+    rows = []
+    for sweep, step, part, parts, kept, share in steps:
+        alpha = (0.0, 0.5, 1.0)[step] if sweep == "alpha" else 1.0
+        for benchmark, (base, tuned) in ends.items():
+            value = share + (rng.normal(0, 0.03) if 0 < share < 1 else 0.0)
+            half = 0.0 if sweep == "ends" and part != "always" else 0.08
+            rows.append({"sweep": sweep, "step": step, "part": part, "parts": parts, "always": kept,
+                         "direction": "forward", "alpha": alpha, "benchmark": benchmark,
+                         "score": base + value * (tuned - base), "honest": base + value * (tuned - base) - 0.01,
+                         "base": base, "tuned": tuned, "share": value, "share_ci_low": value - half,
+                         "share_ci_high": value + half, "ci_from": "10 paired split", "fingerprint": f"{step:016x}",
+                         "unit_key": f"{len(rows):016x}", "seconds": 4.0 + step})  # fmt: skip
+    write_csv(directory / "graft.csv", pd.DataFrame(rows)[TABLE_COLUMNS])
+    write_json(directory / "graft.json", {
+        "base": "smollm2-135m [random-init]", "base_fingerprint": f"{1:016x}", "tuned": "smollm2-135m",
+        "tuned_fingerprint": f"{2:016x}", "tuned_source": "/models/smollm2-135m", "sweeps": ["leave-one-in"],
+        "benchmarks": list(ends), "units": [], "group": 1, "alphas": [0.0, 0.5, 1.0], "always": [always], "options": {},
+    })  # fmt: skip
+    return directory

@@ -1,7 +1,7 @@
 """The reports in real headless Chromium (Debian's package, driven by Playwright): no console error, no request
 beyond the file itself, every figure drawn at a non-zero size and not blank, axis labels that name each
 benchmark's metric, reference lines where the run has their data, quiet hints, and tables that sort on a header
-click and filter as one types. Score, compare, study (with correlations), localize and tune reports.
+click and filter as one types. Score, compare, study (with correlations), localize, tune and graft reports.
 
 They skip on a machine without Chromium: `apt-get install -y chromium` (Debian) and `pip install -e .[test]`
 (Playwright) run them; .ci/run installs both."""
@@ -17,6 +17,7 @@ import pytest
 
 from tests.report.synthetic import (
     write_compare_dir,
+    write_graft_dir,
     write_internals_dir,
     write_localize_dir,
     write_score_dir,
@@ -208,6 +209,23 @@ def test_localize_and_tune_reports_in_chromium(browser, tmp_path, kind):
         assert [f["x"] for f in labels] == ["optimizer step"]
     else:
         assert len(labels) == 3 and "noise ceiling" in labels[1]["legend"]
+
+
+def test_graft_report_in_chromium(browser, tmp_path):
+    write_graft_dir(tmp_path)
+    path = write_report(tmp_path, figures=FAST)
+    opened = open_report(browser, path)
+    check_loaded_cleanly(opened, path)
+    labels = figure_labels(opened.page)
+    assert len(labels) == 3  # two share heatmaps and the α curves
+    assert labels[0]["y"] == "tuned part grafted into the base | (hybrid − base) / (tuned − base)"
+    assert labels[2]["y"] == "share of base→tuned change" and labels[2]["x"].startswith("α")
+    label = "Hybrids of leave-one-in"
+    header = opened.page.locator(f'table[aria-label="{label}"] th')
+    share = header.all_inner_texts().index("share")
+    header.nth(share).click()
+    keys = column_keys(opened.page, label, share)
+    assert keys == sorted(keys, key=float) and len(keys) == 10
 
 
 def test_report_of_a_real_tiny_model_score_run(browser, tiny_models, tmp_path):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.report.page import column, read_page
-from tests.report.synthetic import write_localize_dir, write_tune_dir
+from tests.report.synthetic import write_graft_dir, write_localize_dir, write_tune_dir
 from tuneshift.report import write_localize_report, write_report, write_tune_report
 
 FAST = ("svg",)
@@ -97,3 +97,21 @@ def test_methods_section_states_what_the_run_used(tiny_models, tmp_path):
     import tuneshift
 
     assert f"tuneshift {tuneshift.__version__}" in " ".join(page.text.split())
+
+
+def test_graft_report_heatmaps_alpha_curve_hybrids_ends_and_wall_times(tmp_path):
+    write_graft_dir(tmp_path)
+    page = read_page(write_report(tmp_path, figures=FAST))  # write_report recognises the graft folder
+    assert page.sections == ["pair", "sweep-leave-one-in", "sweep-cumulative-bottom", "sweep-alpha", "wall"]
+    heatmap, _, alpha = page.figures
+    assert heatmap["data-ylabels"] == "tuned part grafted into the base | (hybrid − base) / (tuned − base)"
+    assert alpha["data-ylabels"] == "share of base→tuned change" and "linear in α" in alpha["data-legend"]
+    assert "α" in alpha["data-xlabels"] and "Tuckute2024-ridge" in alpha["data-legend"]
+    ends = page.tables["Absolute scores (best-layer raw)"]
+    assert ends[0] == ["benchmark", "base", "tuned", "always baseline", "change", "always baseline share"]
+    assert column(page, "Absolute scores (best-layer raw)", "base") == ["0.002", "0.05"]
+    hybrids = page.tables["Hybrids of leave-one-in"]
+    assert {"part", "alpha", "score", "share", "share_ci_low", "share_ci_high", "always"} <= set(hybrids[0])
+    assert set(column(page, "Hybrids of leave-one-in", "always")) == {"norm:final"} and len(hybrids) == 1 + 5 * 2
+    assert column(page, "Wall time per sweep", "sweep") == ["ends", "leave-one-in", "cumulative-bottom", "alpha"]
+    assert "Kept tuned in every hybrid: norm:final" in page.text and "smollm2-135m [random-init]" in page.text

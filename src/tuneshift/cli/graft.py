@@ -40,8 +40,23 @@ def graft(
     benchmark: list[str] = typer.Option(
         ..., "--benchmark", "-b", metavar="ID", help="Benchmark id (repeatable; `tuneshift score --list` shows them)."
     ),
+    always: list[str] = typer.Option(
+        None,
+        "--always",
+        metavar="PART",
+        help="A part kept tuned in every hybrid of the sweeps (repeatable), e.g. norm:final where the final norm "
+        "carries most of the change; the table adds the base with only these tuned (the always baseline).",
+    ),
+    option: list[str] = typer.Option(
+        None,
+        "--option",
+        "-o",
+        metavar="[BENCHMARK:]KEY=VALUE",
+        help="Benchmark option (repeatable), as for `tuneshift score`; with BENCHMARK: for one benchmark only.",
+    ),
     out: Path = typer.Option(
-        Path("tuneshift-graft"), help="Output directory: units (resumable), graft.csv, graft-<sweep>.png/.svg."
+        Path("tuneshift-graft"),
+        help="Output directory: units (resumable), graft.csv, graft.json, graft-<sweep>.png/.svg, report.html.",
     ),
     random_init: bool = typer.Option(
         False,
@@ -58,10 +73,13 @@ def graft(
     of each benchmark that each part recovers, (hybrid − base) / (tuned − base), with intervals from the
     benchmark's own splits or stories. Hybrids are made in place on the one loaded base and restored after.
 
-    Example: tuneshift graft smollm2-135m-instruct --random-init -s cumulative-bottom --group 3 -b Tuckute2024-ridge
+    Example: tuneshift graft smollm2-135m-instruct --random-init -s cumulative-bottom --group 3 --always norm:final
+    -b Tuckute2024-ridge
     """
+    from tuneshift.benchmarks.run import check_benchmarks, resolve_options
+    from tuneshift.cli.score import parse_option_flags
     from tuneshift.errors import InvalidParameterError
-    from tuneshift.graft import GraftPair, run_sweeps, write_outputs
+    from tuneshift.graft import GraftPair, run_sweeps
     from tuneshift.models.load import load_model
 
     if random_init == (tuned is not None):
@@ -69,11 +87,15 @@ def graft(
             "TUNED", "a tuned model, or --random-init (not both)", tuned, "Pass TUNED or --random-init."
         )
     alphas = parse_alphas(alpha)
+    options = parse_option_flags(option)
+    resolve_options(check_benchmarks(benchmark), options)  # names, data and options checked before the loads
     base_model = load_model(base, dtype=dtype, device=device, random_init=random_init, seed=seed)
     tuned_model = load_model(tuned or base, dtype=dtype, device=device)
     pair = GraftPair(base_model, tuned_model)
-    table = run_sweeps(pair, sweep, benchmark, out, units=parts, group=group, alphas=alphas, cache=cache)
-    written = write_outputs(table, out)
+    table = run_sweeps(
+        pair, sweep, benchmark, out, units=parts, group=group, alphas=alphas, always=always or (), options=options,
+        cache=cache,
+    )  # fmt: skip
     shown = Table(title=f"{tuned_model.name} into {base_model.name}: share of the change recovered")
     for column in ("sweep", "part", "direction", "α", "benchmark", "score", "share [95 % CI]"):
         shown.add_column(column, justify="right" if column in ("α", "score", "share [95 % CI]") else "left")
@@ -84,7 +106,7 @@ def graft(
             f"{row.share:.2f}{interval}",
         )  # fmt: skip
     console.print(shown)
-    console.print(f"Wrote {', '.join(str(p) for p in written)}")
+    console.print(f"Wrote {out / 'graft.csv'}, its figures and the report: {out / 'report.html'}")
 
 
 def parse_alphas(text: str) -> list[float]:

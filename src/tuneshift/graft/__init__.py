@@ -2,7 +2,8 @@
 
 ``GraftPair(base, tuned).graft("attn:*", alpha=1.0, direction="forward")`` is a Subject (see
 :mod:`tuneshift.graft.hybrid`); part names come from :mod:`tuneshift.graft.parts`; standard sweeps, the
-share-recovered table and its figures from :mod:`tuneshift.graft.sweep` and :mod:`tuneshift.graft.figures`.
+share-recovered table and its outputs (graft.csv, figures drawn by :mod:`tuneshift.report.figures`, report.html) from
+:mod:`tuneshift.graft.sweep`.
 """
 
 from tuneshift.graft.hybrid import Graft, GraftPair, check_pair

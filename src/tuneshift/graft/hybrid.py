@@ -54,19 +54,29 @@ class GraftPair:
         self.parts: PartMap = part_map(base.hf_model, base.family)
         self.active: Graft | None = None  # the hybrid now held in the base's parameters
 
-    def graft(self, parts: str | Sequence[str] = "all", *, alpha: float = 1.0, direction: str = "forward") -> Graft:
+    def graft(
+        self,
+        parts: str | Sequence[str] = "all",
+        *,
+        alpha: float = 1.0,
+        direction: str = "forward",
+        always: str | Sequence[str] = (),
+    ) -> Graft:
         """The hybrid with `parts` (names as in :mod:`tuneshift.graft.parts`) moved α of the way to the tuned model
         ("forward": base + α·(tuned − base) on the parts, base elsewhere), or the tuned model with `parts` moved α
-        of the way back to the base ("reverse"). No parts: the base (forward) or the tuned model (reverse)."""
+        of the way back to the base ("reverse"). No parts: the base (forward) or the tuned model (reverse).
+        `always`: parts that hold the tuned weights (w = 1) whatever `parts`, α and direction ask."""
         if direction not in DIRECTIONS:
             raise InvalidParameterError("direction", f"one of {DIRECTIONS}", direction)
         if not (np.isfinite(alpha) and 0.0 <= alpha <= 1.0):
             raise InvalidParameterError("alpha", "a number in [0, 1] (0: base, 1: tuned)", alpha)
-        names = set(self.parts.resolve(parts))
+        names, kept = set(self.parts.resolve(parts)), set(self.parts.resolve(always))
         inside = float(alpha) if direction == "forward" else 1.0 - float(alpha)
         outside = 0.0 if direction == "forward" else 1.0
-        weights = {name: inside if name in names else outside for name in self.parts.all}
+        weights = {name: 1.0 if name in kept else inside if name in names else outside for name in self.parts.all}
         label = ",".join(split_parts(parts)) or "none"
+        if kept:
+            label += f"+always:{','.join(split_parts(always))}"
         return Graft(self, {k: w for k, w in weights.items() if w != 0.0}, label, float(alpha), direction)
 
     def describe(self) -> dict:

@@ -10,6 +10,12 @@ Sweeps walk the model's *units* bottom to top — ``embed``, every block (or eve
   (default: all blocks at once, ``attn:*`` vs ``ffn:*`` vs ``norm:*``);
 - ``alpha``: base + α·(tuned − base) on the whole model (or on the units given), for each α.
 
+``always`` parts (e.g. ``norm:final`` where the final norm carries most of a change) hold the tuned weights in every
+hybrid of the sweeps, whatever the step asks; the default units leave out those that lie wholly within them. The
+share keeps its definition against the base and the tuned model, and the table adds the *always baseline* (the base
+with only the always parts tuned; sweep "ends", part "always"): a step's share minus the baseline's is what the step
+adds on top of the always parts.
+
 Every hybrid is a :class:`tuneshift.graft.hybrid.Graft` scored by :func:`tuneshift.benchmarks.run.score` into one
 output directory: each (hybrid, benchmark) is a unit there, so an interrupted sweep resumes where it stopped and the
 ends (base, tuned) are shared by all sweeps. The share of the base→tuned change a hybrid recovers is
@@ -29,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuneshift._io import write_csv
+from tuneshift._io import write_csv, write_json
 from tuneshift.benchmarks.store import ResultStore, Unit
 from tuneshift.errors import InvalidParameterError
 from tuneshift.graft.hybrid import GraftPair
@@ -38,16 +44,17 @@ from tuneshift.graft.parts import PartMap, split_parts
 SWEEPS = ("leave-one-in", "leave-one-out", "cumulative-bottom", "cumulative-top", "attn-ffn", "alpha")
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 N_BOOT = 1000
+TABLE, RECORD = "graft.csv", "graft.json"
 TABLE_COLUMNS = [
-    "sweep", "step", "part", "parts", "direction", "alpha", "benchmark", "score", "honest", "base", "tuned",
+    "sweep", "step", "part", "parts", "always", "direction", "alpha", "benchmark", "score", "honest", "base", "tuned",
     "share", "share_ci_low", "share_ci_high", "ci_from", "fingerprint", "unit_key", "seconds",
 ]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Step:
-    """One hybrid of a sweep: `parts` (names given to :meth:`GraftPair.graft`) with `direction` and `alpha`;
-    `part` is what the table shows (the unit added, left out, or reached)."""
+    """One hybrid of a sweep: `parts` (names given to :meth:`GraftPair.graft`) with `direction`, `alpha` and the
+    `always` parts kept tuned; `part` is what the table shows (the unit added, left out, or reached)."""
 
     sweep: str
     step: int
@@ -55,6 +62,7 @@ class Step:
     parts: tuple[str, ...]
     direction: str = "forward"
     alpha: float = 1.0
+    always: tuple[str, ...] = ()
 
 
 def sweep_units(parts: PartMap, group: int = 1) -> list[str]:
@@ -69,34 +77,54 @@ def sweep_units(parts: PartMap, group: int = 1) -> list[str]:
 
 
 def sweep_steps(
-    pair: GraftPair, sweep: str, *, units: Sequence[str] | None = None, group: int = 1, alphas: Sequence[float] = ALPHAS
+    pair: GraftPair,
+    sweep: str,
+    *,
+    units: Sequence[str] | None = None,
+    group: int = 1,
+    alphas: Sequence[float] = ALPHAS,
+    always: Sequence[str] = (),
 ) -> list[Step]:
-    """The hybrids of `sweep` (one of :data:`SWEEPS`) over `units` (default :func:`sweep_units`)."""
+    """The hybrids of `sweep` (one of :data:`SWEEPS`) over `units` (default :func:`sweep_units`, less the units
+    wholly within the `always` parts), each keeping `always` tuned."""
     if sweep not in SWEEPS:
         raise InvalidParameterError("sweep", f"one of {SWEEPS}", sweep)
     given = split_parts(units) if units else None
-    for unit in given or ():
+    kept = tuple(split_parts(always))
+    for unit in [*(given or ()), *kept]:
         pair.parts.resolve(unit)  # an unknown part is refused before anything is scored
+    held = set(pair.parts.resolve(kept))
+
+    def free(defaults: list[str]) -> list[str]:
+        return [unit for unit in defaults if not set(pair.parts.resolve(unit)) <= held]
+
+    def step(i: int, part: str, parts: Sequence[str], **how: Any) -> Step:
+        return Step(sweep, i, part, tuple(parts), always=kept, **how)
+
     if sweep == "alpha":
         label = ",".join(given) if given else "all"
-        return [Step(sweep, i, label, tuple(given or ["all"]), alpha=float(a)) for i, a in enumerate(alphas)]
+        return [step(i, label, given or ["all"], alpha=float(a)) for i, a in enumerate(alphas)]
     if sweep == "attn-ffn":
         blocks = [u.split(":", 1)[1] for u in given or ["block:*"] if u.startswith("block:")]
         if not blocks:
             raise InvalidParameterError("parts", "block units (block:I, ranges, block:*) for the attn-ffn sweep", given)
         pieces = [f"{kind}:{index}" for index in blocks for kind in ("attn", "ffn", "norm")]
-        return [Step(sweep, i, piece, (piece,)) for i, piece in enumerate(pieces)]
-    seq = given or sweep_units(pair.parts, group)
+        return [step(i, piece, [piece]) for i, piece in enumerate(pieces if given else free(pieces))]
+    seq = given or free(sweep_units(pair.parts, group))
     if sweep == "leave-one-in":
-        return [Step(sweep, i, unit, (unit,)) for i, unit in enumerate(seq)]
+        return [step(i, unit, [unit]) for i, unit in enumerate(seq)]
     if sweep == "leave-one-out":
-        return [Step(sweep, i, unit, (unit,), direction="reverse") for i, unit in enumerate(seq)]
+        return [step(i, unit, [unit], direction="reverse") for i, unit in enumerate(seq)]
     if sweep == "cumulative-bottom":
-        return [Step(sweep, i, unit, tuple(seq[: i + 1])) for i, unit in enumerate(seq)]
-    return [Step(sweep, i, unit, tuple(seq[len(seq) - i - 1 :])) for i, unit in enumerate(reversed(seq))]
+        return [step(i, unit, seq[: i + 1]) for i, unit in enumerate(seq)]
+    return [step(i, unit, seq[len(seq) - i - 1 :]) for i, unit in enumerate(reversed(seq))]
 
 
-ENDS = [Step("ends", 0, "base", ()), Step("ends", 1, "tuned", ("all",))]
+def end_steps(always: Sequence[str] = ()) -> list[Step]:
+    """The reference hybrids: the base, the tuned model and, with `always` parts, the base with only those tuned."""
+    kept = tuple(split_parts(always))
+    baseline = [Step("ends", 2, "always", (), always=kept)] if kept else []
+    return [Step("ends", 0, "base", ()), Step("ends", 1, "tuned", ("all",)), *baseline]
 
 
 def run_sweeps(
@@ -108,32 +136,46 @@ def run_sweeps(
     units: Sequence[str] | None = None,
     group: int = 1,
     alphas: Sequence[float] = ALPHAS,
+    always: Sequence[str] = (),
     options: Mapping[str, Any] | None = None,
     cache: bool = True,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Score the ends (base, tuned) and every hybrid of `sweeps` on `benchmarks` into `out_dir` (resumable), and
-    return the table of :func:`graft_table` (one row per hybrid × benchmark; ``seconds``: its wall time here)."""
+    """Score the ends (base, tuned, the always baseline) and every hybrid of `sweeps` (`always` parts kept tuned in
+    each) on `benchmarks` into `out_dir` (resumable), write there ``graft.json`` (the pair and the settings) and
+    :func:`write_outputs` (graft.csv, figures, report.html), and return the table of :func:`graft_table` (one row
+    per hybrid × benchmark; ``seconds``: its wall time here). `options`: benchmark options, as
+    :func:`tuneshift.benchmarks.run.score` takes them."""
     from tuneshift.benchmarks.run import score
 
-    steps = ENDS + [
-        step for sweep in sweeps for step in sweep_steps(pair, sweep, units=units, group=group, alphas=alphas)
+    steps = end_steps(always) + [
+        step
+        for sweep in sweeps
+        for step in sweep_steps(pair, sweep, units=units, group=group, alphas=alphas, always=always)
     ]
+    settings = {"sweeps": list(sweeps), "benchmarks": list(benchmarks), "units": split_parts(units or []),
+                "group": group, "alphas": list(alphas), "always": split_parts(always),
+                "options": dict(options or {})}  # fmt: skip
+    write_json(Path(out_dir) / RECORD, {**pair.describe(), **settings})
     rows = []
     for step in steps:
-        graft = pair.graft(step.parts, alpha=step.alpha, direction=step.direction)
+        graft = pair.graft(step.parts, alpha=step.alpha, direction=step.direction, always=step.always)
         started = time.perf_counter()
         scored = score(graft, benchmarks, out_dir, options=options, cache=cache, progress=progress)
         seconds = time.perf_counter() - started
         for bench_label, key in scored.drop_duplicates("unit_key")[["benchmark", "unit_key"]].itertuples(index=False):
-            rows.append({**asdict(step), "parts": ",".join(step.parts), "benchmark": bench_label, "unit_key": key,
-                         "fingerprint": graft.fingerprint, "seconds": seconds})  # fmt: skip
-    return graft_table(pd.DataFrame(rows), ResultStore(out_dir))
+            rows.append({**asdict(step), "parts": ",".join(step.parts), "always": ",".join(step.always),
+                         "benchmark": bench_label, "unit_key": key, "fingerprint": graft.fingerprint,
+                         "seconds": seconds})  # fmt: skip
+    table = graft_table(pd.DataFrame(rows), ResultStore(out_dir))
+    write_outputs(table, out_dir)
+    return table
 
 
 def graft_table(steps: pd.DataFrame, store: ResultStore, *, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """:data:`TABLE_COLUMNS` for `steps` (sweep, step, part, parts, direction, alpha, benchmark, unit, fingerprint,
-    seconds; the ends' rows have sweep "ends", part "base" / "tuned"): scores read from the units in `store`."""
+    """:data:`TABLE_COLUMNS` for `steps` (sweep, step, part, parts, always, direction, alpha, benchmark, unit_key,
+    fingerprint, seconds; the ends' rows have sweep "ends", part "base" / "tuned" / "always"): scores read from the
+    units in `store`."""
     units = {unit.key: unit for unit in store.units()}
     table = steps.assign(
         score=[units[k].summary["best_raw"] for k in steps["unit_key"]],
@@ -199,15 +241,17 @@ def paired_values(unit: Unit, store: ResultStore) -> pd.Series | None:
 
 
 def write_outputs(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """``graft.csv`` and the figures (PNG + SVG) in `out_dir`: one share heatmap per part sweep
-    (``graft-<sweep>``), the α curves (``graft-alpha``). Returns the paths written."""
-    from tuneshift.graft.figures import alpha_curves, share_heatmap
+    """``graft.csv``, the figures (PNG + SVG) — one share heatmap per part sweep (``graft-<sweep>``), the α curves
+    (``graft-alpha``) — and the report (``report.html``, :func:`tuneshift.report.write_graft_report`) in `out_dir`.
+    Returns the paths written."""
+    from tuneshift.report import write_graft_report
+    from tuneshift.report.figures import alpha_curves, share_heatmap
     from tuneshift.study.figures import save_figure
 
     out_dir = Path(out_dir)
-    written = [write_csv(out_dir / "graft.csv", table)]
+    written = [write_csv(out_dir / TABLE, table)]
     for sweep in [s for s in table["sweep"].unique() if s not in ("ends", "alpha")]:
         written += save_figure(share_heatmap(table, sweep), out_dir / f"graft-{sweep}")
     if (table["sweep"] == "alpha").any():
         written += save_figure(alpha_curves(table), out_dir / "graft-alpha")
-    return written
+    return [*written, write_graft_report(out_dir)]

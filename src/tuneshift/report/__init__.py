@@ -1,6 +1,6 @@
 """One self-contained HTML report per results folder: `tuneshift score`, `compare`, `study run`/`analyze`,
-`explain` (:func:`write_report`), `localize` (:func:`write_localize_report`) and `tune` (:func:`write_tune_report`;
-:func:`write_report` dispatches to both when given their folders).
+`explain` (:func:`write_report`), `localize` (:func:`write_localize_report`), `tune` (:func:`write_tune_report`) and
+`graft` (:func:`write_graft_report`); :func:`write_report` dispatches to each when given its folder.
 
 >>> from tuneshift.report import write_report
 >>> write_report("tuneshift-results", tables=("md", "tex"))  # doctest: +SKIP
@@ -13,7 +13,7 @@ LaTeX to ``report-tables/``.
 """
 
 from tuneshift.report._export import FIGURES_DIR, TABLES_DIR
-from tuneshift.report._pages import write_localize_report, write_report, write_tune_report
+from tuneshift.report._pages import write_graft_report, write_localize_report, write_report, write_tune_report
 from tuneshift.report._render import REPORT_NAME, render_report
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "REPORT_NAME",
     "TABLES_DIR",
     "render_report",
+    "write_graft_report",
     "write_localize_report",
     "write_report",
     "write_tune_report",

@@ -1,10 +1,11 @@
 """Reports of the commands whose results are not score tables: `tuneshift localize` (where the network is, the
-network against random units of its size with a permutation test, the ablation) and `tuneshift tune` (the loss
-curve, the data and options, the base). One self-contained page each, in the style of the main report, with the
-same SVG/PDF and Markdown/LaTeX copies.
+network against random units of its size with a permutation test, the ablation), `tuneshift tune` (the loss
+curve, the data and options, the base) and `tuneshift graft` (the share of the change each part recovers). One
+self-contained page each, in the style of the main report, with the same SVG/PDF and Markdown/LaTeX copies.
 
 >>> write_localize_report("localize-out")  # doctest: +SKIP
 >>> write_tune_report("tuned-model-dir")  # doctest: +SKIP
+>>> write_graft_report("tuneshift-graft")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -163,6 +164,92 @@ def tune_sections(out_dir: str | Path) -> list[Section]:
     return sections + _quiet(hints, problems, "tuneshift tune")
 
 
+# ----------------------------------------------------------------------------------------------------- graft
+GRAFT_TEXT = {
+    "leave-one-in": "The base with one unit of the tuned model grafted in: what each unit carries on its own.",
+    "leave-one-out": "The tuned model with one unit restored to the base: what is lost without each unit.",
+    "cumulative-bottom": "The base with the tuned units from the bottom up to each row: where the change builds up.",
+    "cumulative-top": "The base with the tuned units from the top down to each row.",
+    "attn-ffn": "The base with the tuned attention, feed-forward or norms of the blocks: which sublayer carries it.",
+}
+HYBRID_COLUMNS = ["part", "parts", "always", "direction", "alpha", "benchmark", "score", "honest", "share",
+                  "share_ci_low", "share_ci_high", "ci_from", "seconds"]  # fmt: skip
+
+
+def graft_sections(out_dir: str | Path) -> list[Section]:
+    """The sections of a `tuneshift graft --out DIR` folder: the pair and its absolute scores, one heatmap of the
+    share recovered per part sweep, the α curves, every hybrid, wall times (from graft.csv and graft.json)."""
+    out = Path(out_dir)
+    frame = _csv(out / "graft.csv")
+    if frame is None:
+        raise InvalidInputError(f"{out}: no graft.csv; give the --out folder of a finished `tuneshift graft`.")
+    frame[["parts", "always"]] = frame.reindex(columns=["parts", "always"]).fillna("")
+    record = json.loads((out / "graft.json").read_text()) if (out / "graft.json").is_file() else {}
+    problems: dict[str, str] = {}
+    ends = frame[frame["sweep"] == "ends"]
+    absolute = ends.pivot_table(index="benchmark", columns="part", values="score", aggfunc="first")
+    absolute = absolute.reindex(columns=[c for c in ("base", "tuned", "always") if c in absolute.columns])
+    absolute = absolute.assign(change=absolute["tuned"] - absolute["base"]).rename_axis(columns=None)
+    if "always" in absolute:
+        share = ends[ends["part"] == "always"].set_index("benchmark")["share"]
+        absolute = absolute.rename(columns={"always": "always baseline"}).assign(**{"always baseline share": share})
+    kept = record.get("always") or sorted({a for a in frame["always"] if a})
+    sweeps = [s for s in dict.fromkeys(frame["sweep"]) if s != "ends"]
+    what = (
+        f"{record.get('tuned', 'the tuned model')} grafted into {record.get('base', 'the base')}: the share of the "
+        "base→tuned change of each benchmark's best-layer raw score a hybrid recovers, (hybrid − base) / (tuned − "
+        "base) — 0: none of the change, 1: all of it. Intervals (95 %) resample the benchmark's paired units "
+        "(splits, stories) for base, tuned and hybrid together; without them, the hybrid's own score interval."
+    )
+    if kept:
+        what += (
+            f" Kept tuned in every hybrid: {', '.join(kept)}; the always baseline is the base with only those tuned "
+            "(a row's share minus the baseline's is what that row adds)."
+        )
+    shown = ("base", "base_fingerprint", "tuned", "tuned_fingerprint", "tuned_source", "tuned_from", "units",
+             "group", "alphas", "options")  # fmt: skip
+    facts = {key: flat_value(record[key]) for key in shown if record.get(key) not in (None, "", [], {})}
+    sections = [
+        Section(
+            "pair",
+            "Base and tuned",
+            what,
+            facts={**facts, "sweeps": ", ".join(sweeps) or "none", "always tuned": ", ".join(kept) or "none"},
+            tables=[("Absolute scores (best-layer raw)", table(absolute.reset_index(), name="graft-ends"))],
+        )
+    ]
+    for sweep in sweeps:
+        rows = frame[frame["sweep"] == sweep].sort_values(["step", "benchmark"])
+        if sweep == "alpha":
+            title = "α curve"
+            text = "base + α·(tuned − base) on the parts named; the dotted diagonal is a change linear in the weights."
+            caption = "Share of the change recovered against α, with its 95 % interval."
+            drawn = _safe(problems, "graft-alpha", figures.alpha_curves, frame, caption=caption)
+        else:
+            title, text = sweep, GRAFT_TEXT.get(sweep, "")
+            caption = "Share of the base→tuned change per part (rows) and benchmark (columns), 95 % interval below it."
+            drawn = _safe(problems, f"graft-{sweep}", figures.share_heatmap, frame, sweep, caption=caption)
+        hybrids = table(rows, HYBRID_COLUMNS, name=f"graft-{sweep}")
+        sections.append(
+            Section(f"sweep-{sweep}", title, text, figures=drawn, tables=[(f"Hybrids of {sweep}", hybrids)])
+        )
+    steps = frame.drop_duplicates(["sweep", "step"])
+    wall = steps.groupby("sweep", sort=False).agg(hybrids=("step", "size"), seconds=("seconds", "sum")).reset_index()
+    sections.append(
+        Section(
+            "wall",
+            "Wall time",
+            f"{steps['seconds'].sum():.1f} s in all: each hybrid scored on {frame['benchmark'].nunique()} "
+            "benchmark(s) in the run that wrote graft.csv (a hybrid found finished in the results store takes ~0 s).",
+            tables=[("Wall time per sweep", table(wall, name="graft-wall"))],
+        )
+    )
+    more = {"leave-one-in": "what each unit carries alone", "cumulative-bottom": "where the change builds up",
+            "alpha": "the α curve"}  # fmt: skip
+    hints = [f"-s {sweep}: {why}" for sweep, why in more.items() if sweep not in sweeps]
+    return sections + _quiet(hints, problems, "tuneshift graft")
+
+
 # ---------------------------------------------------------------------------------------------------- writing
 def write_report(
     run_dir: str | Path,
@@ -174,8 +261,11 @@ def write_report(
     """Write the report of `run_dir` to `out` (default ``run_dir/report.html``) atomically, each figure also in
     `figures` formats (SVG and PDF; png; none: ``()``) in ``run_dir/report-figures/`` and, with `tables` (``"md"``,
     ``"tex"``), each table in ``run_dir/report-tables/``; return the page's path. A `tuneshift localize` folder
-    or a tuned model directory gets its own page (:func:`write_localize_report`, :func:`write_tune_report`)."""
+    folder, a tuned model directory or a `tuneshift graft` folder gets its own page (:func:`write_localize_report`,
+    :func:`write_tune_report`, :func:`write_graft_report`)."""
     folder = Path(run_dir)
+    if (folder / "graft.csv").is_file():
+        return write_graft_report(folder, out, tables=tables, figures=figures)
     if (folder / "localization.json").is_file():
         return write_localize_report(folder, out, tables=tables, figures=figures)
     if (folder / "tuneshift-tune.json").is_file() and not (folder / "summary.json").exists():
@@ -204,6 +294,17 @@ def write_tune_report(
 ) -> Path:
     """Write the report of a tuned model directory (default ``out_dir/report.html``); return its path."""
     return _write(out_dir, "tune", tune_sections(out_dir), out, tables, figures)
+
+
+def write_graft_report(
+    out_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    tables: Sequence[str] = (),
+    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
+) -> Path:
+    """Write the report of a `tuneshift graft` folder (default ``out_dir/report.html``); return its path."""
+    return _write(out_dir, "graft", graft_sections(out_dir), out, tables, figures)
 
 
 def _write(out_dir, command: str, sections: list[Section], out, tables: Sequence[str], formats: Sequence[str]) -> Path:
