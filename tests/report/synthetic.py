@@ -429,3 +429,36 @@ def write_graft_dir(directory: Path, n_blocks: int = 4, *, always: str = "norm:f
         "benchmarks": list(ends), "units": [], "group": 1, "alphas": [0.0, 0.5, 1.0], "always": [always], "options": {},
     })  # fmt: skip
     return directory
+
+
+def write_trajectory_dir(directory: Path, *, seeds: tuple[int, ...] = (0, 1), steps: int = 30, every: int = 10) -> Path:
+    """A trajectory study folder as `tuneshift study run TRAJECTORY.yaml` leaves it for its report: trajectory.json,
+    each checkpoint's scored record (runs/<run>/scored/step-N.json; the base as runs/base, step 0) and each run's
+    loss.csv; two arms on one neural and one reading-time benchmark, the instruction arm rising along the run."""
+    rng = np.random.default_rng(0)
+    arms, benchmarks = ["instructions", "drop-instruction"], {"Tuckute2024-ridge": 0.30, "Futrell2018-deltall": 0.015}
+    write_json(directory / "trajectory.json", {
+        "base": "gemma3-270m", "data": "seed-tasks", "format": None, "seeds": list(seeds), "steps": steps,
+        "save_every": every, "arms": [{"name": a, "data": None, "format": None, "options": {}} for a in arms],
+        "tune_options": {"batch_size": 1, "max_length": 128}, "benchmarks": list(benchmarks), "benchmark_options": {},
+        "score_options": {}, "holdout": "finaldataset", "source": "traj.yaml", "checkpoint_steps": [0, 10, 20, 30],
+        "holdout_note": "training examples whose instruction is one of Wu et al.'s FinalDataset prompts were removed",
+    })  # fmt: skip
+
+    def record(run: str, arm: str | None, seed: int | None, step: int, rise: float) -> dict:
+        scores = {b: {"best_raw": base * (1 + rise * step / steps) + (rng.normal(0, 0.01 * base) if step else 0.0),
+                      "honest_raw": base * 0.9, "best_normalized": None, "best_layer": 12, "unit_key": f"{step:016x}",
+                      "seconds": 20.0} for b, base in benchmarks.items()}  # fmt: skip
+        return {"run": run, "arm": arm, "seed": seed, "step": step, "tokens_seen": 400 * step, "loss": 2.0 - step / 60,
+                "fingerprint": f"{len(run) * 1000 + step:016x}", "model": run, "benchmarks": scores}  # fmt: skip
+
+    write_json(directory / "runs" / "base" / "scored" / "step-000000.json", record("base", None, None, 0, 0.0))
+    for arm, rise in zip(arms, (0.2, 0.02), strict=True):
+        for seed in seeds:
+            run = directory / "runs" / f"{arm}-seed{seed}"
+            for step in range(every, steps + 1, every):
+                write_json(run / "scored" / f"step-{step:06d}.json", record(run.name, arm, seed, step, rise))
+            step = np.arange(1, steps + 1)
+            loss = 2.2 * np.exp(-step / 12) + 1.2 + rng.normal(0, 0.05, steps)
+            write_csv(run / "loss.csv", pd.DataFrame({"step": step, "loss": loss, "tokens": 400}))
+    return directory

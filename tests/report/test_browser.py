@@ -1,7 +1,7 @@
 """The reports in real headless Chromium (Debian's package, driven by Playwright): no console error, no request
 beyond the file itself, every figure drawn at a non-zero size and not blank, axis labels that name each
 benchmark's metric, reference lines where the run has their data, quiet hints, and tables that sort on a header
-click and filter as one types. Score, compare, study (with correlations), localize, tune and graft reports.
+click and filter as one types. Score, compare, study (with correlations), localize, tune, graft and trajectory reports.
 
 They skip on a machine without Chromium: `apt-get install -y chromium` (Debian) and `pip install -e .[test]`
 (Playwright) run them; .ci/run installs both."""
@@ -22,6 +22,7 @@ from tests.report.synthetic import (
     write_localize_dir,
     write_score_dir,
     write_study_dir,
+    write_trajectory_dir,
     write_tune_dir,
     write_unit_dir,
 )
@@ -226,6 +227,17 @@ def test_graft_report_in_chromium(browser, tmp_path):
     header.nth(share).click()
     keys = column_keys(opened.page, label, share)
     assert keys == sorted(keys, key=float) and len(keys) == 10
+
+
+def test_trajectory_report_in_chromium(browser, tmp_path):
+    write_trajectory_dir(tmp_path)
+    path = write_report(tmp_path, figures=FAST)
+    opened = open_report(browser, path)
+    check_loaded_cleanly(opened, path)
+    curves, loss = figure_labels(opened.page)
+    assert curves["x"] == "optimizer step" and "ΔLL (nats / word)" in curves["y"].split(" | ")
+    assert "base (step 0)" in curves["legend"] and "drop-instruction: mean of n = 2 seeds" in curves["legend"]
+    assert loss["legend"].split(" | ")[0] == "drop-instruction, seed 0"
 
 
 def test_report_of_a_real_tiny_model_score_run(browser, tiny_models, tmp_path):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.report.page import column, read_page
-from tests.report.synthetic import write_graft_dir, write_localize_dir, write_tune_dir
+from tests.report.synthetic import write_graft_dir, write_localize_dir, write_trajectory_dir, write_tune_dir
 from tuneshift.report import write_localize_report, write_report, write_tune_report
 
 FAST = ("svg",)
@@ -115,3 +115,25 @@ def test_graft_report_heatmaps_alpha_curve_hybrids_ends_and_wall_times(tmp_path)
     assert set(column(page, "Hybrids of leave-one-in", "always")) == {"norm:final"} and len(hybrids) == 1 + 5 * 2
     assert column(page, "Wall time per sweep", "sweep") == ["ends", "leave-one-in", "cumulative-bottom", "alpha"]
     assert "Kept tuned in every hybrid: norm:final" in page.text and "smollm2-135m [random-init]" in page.text
+
+
+def test_trajectory_report_curves_with_seed_bands_losses_differences_and_checkpoints(tmp_path):
+    write_trajectory_dir(tmp_path)
+    page = read_page(write_report(tmp_path, figures=FAST))  # write_report recognises the trajectory folder
+    assert page.sections == ["design", "curves", "loss", "checkpoints"]
+    curves, loss = page.figures
+    assert curves["data-ylabels"] == "ΔLL (nats / word) | encoding r (Pearson; ridge, median over neuroids)"
+    legend = curves["data-legend"].split(" | ")
+    assert legend[:2] == ["base (step 0)", "one seed (thin)"] and "instructions: mean of n = 2 seeds" in legend
+    assert curves["data-xlabels"] == "optimizer step" and loss["data-ylabels"] == "training loss (nats / loss token)"
+    assert "n = 2 seed(s) per arm" in page.text and "on 1 degree(s) of freedom" in page.text
+    assert set(column(page, "Difference between arms (seeds as the unit)", "test")) == {"paired t"}
+    assert column(page, "Per checkpoint, over seeds", "n_seeds")[1:4] == ["2", "2", "2"]
+    assert len(page.tables["Every checkpoint"]) == 1 + 2 * 2 * 4 * 2  # arms × seeds × (3 + base) × benchmarks
+
+
+def test_trajectory_report_with_one_seed_says_there_is_no_interval(tmp_path):
+    write_trajectory_dir(tmp_path, seeds=(0,))
+    page = read_page(write_report(tmp_path, figures=FAST))
+    assert "with one seed there is no interval" in page.text
+    assert set(column(page, "Difference between arms (seeds as the unit)", "test")) == {"none (< 2 seeds)"}

@@ -20,8 +20,11 @@ import typer
 from scipy import stats
 from typer.testing import CliRunner
 
+from tests.report.page import read_page
+from tuneshift.cli.study import app as study_app
 from tuneshift.cli.tune import trajectory as trajectory_command
 from tuneshift.errors import InvalidInputError
+from tuneshift.report.figures import trajectory_curves, trajectory_losses
 from tuneshift.study.trajectory import (
     compare_arms,
     layer_profiles,
@@ -30,7 +33,6 @@ from tuneshift.study.trajectory import (
     run_trajectory,
     summarize,
     training_losses,
-    trajectory_figure,
     trajectory_table,
 )
 from tuneshift.tune import TuneOptions, encode_dataset, load_dataset
@@ -144,9 +146,22 @@ def test_summary_comparison_and_figure(local_run):
     np.testing.assert_array_equal(merged["raw"], merged["best_raw"])
     losses = training_losses(out)
     assert len(losses) == 4 * N_STEPS
-    figure = trajectory_figure(summary, losses)
-    assert [ax.get_title() for ax in figure.axes] == [BENCHMARK, "training loss"]
-    assert len(figure.axes[0].lines) == 2  # one mean curve per arm
+    figure = trajectory_curves(table, summary)
+    (panel,) = figure.axes
+    assert panel.get_title().startswith(BENCHMARK) and panel.get_xlabel() == "optimizer step"
+    assert len(panel.lines) == 1 + 4 + 2  # the base, one thin line per (arm, seed), one mean curve per arm
+    assert len(trajectory_losses(losses).axes[0].lines) == 4  # one loss curve per (arm, seed)
+
+
+def test_study_run_on_a_trajectory_file_resumes_it_and_writes_its_report(local_run, trajectory_file):
+    out, _ = local_run
+    result = CliRunner().invoke(study_app, ["run", str(trajectory_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "0 tuning steps and 0 checkpoint × benchmark scorings now" in said  # all finished before
+    page = read_page(out / "report.html")
+    assert page.sections == ["design", "curves", "loss", "checkpoints"] and len(page.figures) == 2
+    assert "n = 2 seed(s) per arm" in page.text and (out / "trajectory-loss.png").stat().st_size > 5000
 
 
 def test_ray_executor_gives_the_same_numbers(local_run, trajectory_file, tmp_path):

@@ -94,9 +94,11 @@ def _run_help() -> str:
     example = "\n".join(f"    {line}" for line in EXAMPLE.splitlines())
     return (
         "Score every model of a study on every benchmark; a rerun skips what the results store holds, failures go "
-        "to failures.csv.\n\nExit status: 0 every task done (or done before), 1 error (nothing run), 2 usage error, "
-        "3 some tasks failed (listed in OUT/failures.csv; rerun to retry them).\n\nA commented study file "
-        f"(docs/study.md explains each field):\n\n\b\n{example}"
+        "to failures.csv. A trajectory file (`trajectory:`, docs/trajectory.md) runs as `study trajectory` does: "
+        "arms × seeds tuned, every checkpoint scored, OUT/report.html.\n\nExit status: 0 every task done (or done "
+        "before), 1 error (nothing run), 2 usage error, 3 some tasks failed (listed in OUT/failures.csv; rerun to "
+        "retry them).\n\nA commented study file (docs/study.md explains each field):"
+        f"\n\n\b\n{example}"
     )
 
 
@@ -118,7 +120,11 @@ def run(
 ) -> None:
     from tuneshift.report import write_report
     from tuneshift.study.run import load_study, plan_study, run_study
+    from tuneshift.study.trajectory import is_trajectory_file
 
+    if is_trajectory_file(study_file):  # arms × seeds tuned and scored along the run: `study trajectory`
+        trajectory(study_file, out, dry_run=dry_run, executor=executor, address=address, quiet=False)
+        return
     study = load_study(study_file, zoo or ())
     plan = plan_study(study, out)
     if dry_run:

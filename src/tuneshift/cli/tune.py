@@ -110,7 +110,8 @@ def trajectory(
 ) -> None:
     """Tune every (arm, seed) of FILE with checkpoints and score every checkpoint (step 0 = the base) on every
     benchmark: OUT/trajectory.csv, trajectory_summary.csv (mean and CI over seeds), arm_differences.csv (seeds as
-    the unit) and trajectory.png. Arms: instructions, drop-instruction, plain-lm, or a data file plus options."""
+    the unit), trajectory.png, trajectory-loss.png and report.html. Arms: instructions, drop-instruction, plain-lm,
+    or a data file plus options. `tuneshift study run FILE` does the same."""
     from tuneshift.study.trajectory import estimate_seconds, load_trajectory, plan_trajectory, run_trajectory
 
     spec = load_trajectory(file)
@@ -134,5 +135,8 @@ def trajectory(
     )
     for failure in outcome.failures:
         console.print(f"[red]failed[/red] {failure['model']}: {failure.get('error', '')}", highlight=False)
+    from tuneshift.report import write_trajectory_report
+
+    console.print(f"Report: {write_trajectory_report(out)}", highlight=False)
     if outcome.failed:
         raise typer.Exit(3)

@@ -1,6 +1,7 @@
 """One self-contained HTML report per results folder: `tuneshift score`, `compare`, `study run`/`analyze`,
 `explain` (:func:`write_report`), `localize` (:func:`write_localize_report`), `tune` (:func:`write_tune_report`) and
-`graft` (:func:`write_graft_report`); :func:`write_report` dispatches to each when given its folder.
+`graft` (:func:`write_graft_report`) and trajectory studies (:func:`write_trajectory_report`); :func:`write_report`
+dispatches to each when given its folder.
 
 >>> from tuneshift.report import write_report
 >>> write_report("tuneshift-results", tables=("md", "tex"))  # doctest: +SKIP
@@ -13,7 +14,13 @@ LaTeX to ``report-tables/``.
 """
 
 from tuneshift.report._export import FIGURES_DIR, TABLES_DIR
-from tuneshift.report._pages import write_graft_report, write_localize_report, write_report, write_tune_report
+from tuneshift.report._pages import (
+    write_graft_report,
+    write_localize_report,
+    write_report,
+    write_trajectory_report,
+    write_tune_report,
+)
 from tuneshift.report._render import REPORT_NAME, render_report
 
 __all__ = [
@@ -24,5 +31,6 @@ __all__ = [
     "write_graft_report",
     "write_localize_report",
     "write_report",
+    "write_trajectory_report",
     "write_tune_report",
 ]

@@ -1,11 +1,13 @@
 """Reports of the commands whose results are not score tables: `tuneshift localize` (where the network is, the
 network against random units of its size with a permutation test, the ablation), `tuneshift tune` (the loss
-curve, the data and options, the base) and `tuneshift graft` (the share of the change each part recovers). One
-self-contained page each, in the style of the main report, with the same SVG/PDF and Markdown/LaTeX copies.
+curve, the data and options, the base), `tuneshift graft` (the share of the change each part recovers) and a
+trajectory study (scores along the tuning run, seeds as the unit). One self-contained page each, in the style of
+the main report, with the same SVG/PDF and Markdown/LaTeX copies.
 
 >>> write_localize_report("localize-out")  # doctest: +SKIP
 >>> write_tune_report("tuned-model-dir")  # doctest: +SKIP
 >>> write_graft_report("tuneshift-graft")  # doctest: +SKIP
+>>> write_trajectory_report("trajectory-out")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -250,6 +252,88 @@ def graft_sections(out_dir: str | Path) -> list[Section]:
     return sections + _quiet(hints, problems, "tuneshift graft")
 
 
+# ------------------------------------------------------------------------------------------------ trajectory
+def trajectory_sections(out_dir: str | Path) -> list[Section]:
+    """The sections of a trajectory study folder (`tuneshift study run|trajectory FILE --out DIR`): the design and
+    its seeds, the scores along the run per arm (seed bands, each seed, the base), the arm differences with seeds
+    as the unit, the training losses, and the table per checkpoint — whatever has finished."""
+    from tuneshift.study.trajectory import compare_arms, summarize, training_losses, trajectory_table
+
+    out = Path(out_dir)
+    if not (out / "trajectory.json").is_file():
+        raise InvalidInputError(f"{out}: no trajectory.json; give the --out folder of a trajectory study.")
+    record = json.loads((out / "trajectory.json").read_text())
+    problems: dict[str, str] = {}
+    frame = trajectory_table(out)
+    seeds, arms = record.get("seeds", []), [arm["name"] for arm in record.get("arms", [])]
+    tuned = frame[frame["step"] > 0]
+    finished = tuned.groupby("arm")["seed"].nunique().to_dict() if len(tuned) else {}
+    n = len(seeds)
+    design = (
+        f"{record.get('base')} tuned in {len(arms)} arm(s) ({', '.join(arms)}) × {n} seed(s) "
+        f"({', '.join(map(str, seeds))}) for {record.get('steps')} steps, a checkpoint every "
+        f"{record.get('save_every')} (step 0 is the base), scored on {', '.join(record.get('benchmarks', []))}."
+    )
+    spread = (
+        "with one seed there is no interval, and no test between arms."
+        if n == 1
+        else f"the band is the 95 % t-interval over them, on {n - 1} degree(s) of freedom."
+    )
+    plain = f"{design} n = {n} seed(s) per arm: seeds are the unit of replication; each curve is their mean, {spread}"
+    if finished and any(finished.get(arm, 0) < n for arm in arms):
+        plain += " Finished so far: " + ", ".join(f"{arm} {finished.get(arm, 0)} of {n} seeds" for arm in arms) + "."
+    facts = {"holdout": record.get("holdout_note", record.get("holdout")), "data": record.get("data"),
+             "tuning options": flat_value(record.get("tune_options") or {}) or "defaults",
+             "benchmark options": flat_value(record.get("benchmark_options") or {}) or "defaults",
+             "checkpoint steps": flat_value(record.get("checkpoint_steps", []))}  # fmt: skip
+    sections = [Section("design", "Design", plain, facts=facts)]
+    if len(frame):
+        summary = summarize(frame)
+        caption = (
+            "Per benchmark, the score against the optimizer step: per arm the mean over seeds (dots) with its 95 % "
+            "t-interval (band) and each seed (thin lines); dashed grey: the base (step 0)."
+        )
+        pairs = [compare_arms(frame, a, b) for i, a in enumerate(sorted(arms)) for b in sorted(arms)[i + 1 :]]
+        differences = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame()
+        sections.append(
+            Section(
+                "curves",
+                "Scores along the run",
+                figures=_safe(problems, "trajectory", figures.trajectory_curves, frame, summary, caption=caption),
+                tables=[("Difference between arms (seeds as the unit)", table(differences, name="arm-differences"))]
+                if len(differences)
+                else [],
+            )
+        )
+    losses = training_losses(out)
+    if len(losses):
+        caption = "Training loss of every (arm, seed) run: colour by arm, line style by seed."
+        sections.append(
+            Section(
+                "loss",
+                "Training loss",
+                figures=_safe(problems, "trajectory-loss", figures.trajectory_losses, losses, caption=caption),
+            )
+        )
+    if len(frame):
+        per_checkpoint = summarize(frame).rename(columns={"mean": "mean best_raw"})
+        sections.append(
+            Section(
+                "checkpoints",
+                "Per checkpoint",
+                "Mean and 95 % interval over seeds per benchmark, arm and step (tokens seen and training loss are "
+                "means over seeds; loss: mean since the previous checkpoint, nats per loss token), then every "
+                "checkpoint.",
+                tables=[
+                    ("Per checkpoint, over seeds", table(per_checkpoint, name="trajectory-summary")),
+                    ("Every checkpoint", table(frame.drop(columns=["base"]), name="trajectory")),
+                ],
+            )
+        )
+    hints = [] if len(frame) else ["nothing is scored yet: `tuneshift study run FILE --out DIR` resumes the study"]
+    return sections + _quiet(hints, problems, "tuneshift study run")
+
+
 # ---------------------------------------------------------------------------------------------------- writing
 def write_report(
     run_dir: str | Path,
@@ -261,9 +345,12 @@ def write_report(
     """Write the report of `run_dir` to `out` (default ``run_dir/report.html``) atomically, each figure also in
     `figures` formats (SVG and PDF; png; none: ``()``) in ``run_dir/report-figures/`` and, with `tables` (``"md"``,
     ``"tex"``), each table in ``run_dir/report-tables/``; return the page's path. A `tuneshift localize` folder
-    folder, a tuned model directory or a `tuneshift graft` folder gets its own page (:func:`write_localize_report`,
-    :func:`write_tune_report`, :func:`write_graft_report`)."""
+    folder, a tuned model directory, a `tuneshift graft` folder or a trajectory study gets its own page
+    (:func:`write_localize_report`, :func:`write_tune_report`, :func:`write_graft_report`,
+    :func:`write_trajectory_report`)."""
     folder = Path(run_dir)
+    if (folder / "trajectory.json").is_file():
+        return write_trajectory_report(folder, out, tables=tables, figures=figures)
     if (folder / "graft.csv").is_file():
         return write_graft_report(folder, out, tables=tables, figures=figures)
     if (folder / "localization.json").is_file():
@@ -305,6 +392,17 @@ def write_graft_report(
 ) -> Path:
     """Write the report of a `tuneshift graft` folder (default ``out_dir/report.html``); return its path."""
     return _write(out_dir, "graft", graft_sections(out_dir), out, tables, figures)
+
+
+def write_trajectory_report(
+    out_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    tables: Sequence[str] = (),
+    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
+) -> Path:
+    """Write the report of a trajectory study folder (default ``out_dir/report.html``); return its path."""
+    return _write(out_dir, "trajectory", trajectory_sections(out_dir), out, tables, figures)
 
 
 def _write(out_dir, command: str, sections: list[Section], out, tables: Sequence[str], formats: Sequence[str]) -> Path:

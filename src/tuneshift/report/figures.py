@@ -510,3 +510,67 @@ def alpha_curves(table: pd.DataFrame) -> Figure:
     ax.axhline(1, color="0.8", linewidth=0.8)
     ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+# ------------------------------------------------------------------------------------------------- trajectory
+SCORE_NAMES = {"best_raw": "best layer", "honest_raw": "honest layer", "best_normalized": "best layer / ceiling"}
+
+
+def arm_colours(arms: Sequence[str]) -> dict[str, str]:
+    """One colour per arm (sorted), the same in every trajectory figure."""
+    return {arm: PALETTE[i % len(PALETTE)] for i, arm in enumerate(sorted(arms))}
+
+
+def trajectory_curves(
+    table: pd.DataFrame, summary: pd.DataFrame, *, x: str = "step", score: str = "best_raw"
+) -> Figure:
+    """One panel per benchmark: `score` against `x` ("step" or "tokens_seen") per arm — the mean over seeds with
+    its 95 % t-interval as a band (:func:`tuneshift.study.trajectory.summarize`) and each seed as a thin line
+    (`table`: :func:`tuneshift.study.trajectory.trajectory_table`) — and the base (step 0) as a reference line."""
+    benchmarks = sorted(summary["benchmark"].unique())
+    colours = arm_colours(table["arm"].unique())
+    fig = Figure(figsize=(4.6 * len(benchmarks) + 0.6, 3.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(benchmarks), squeeze=False).ravel())
+    for ax, benchmark in zip(axes, benchmarks, strict=True):
+        mine = table[table["benchmark"] == benchmark]
+        base = mine.loc[mine["step"] == 0, score].dropna()
+        if len(base):
+            ax.axhline(float(base.iat[0]), color=CONTROL_COLOR, ls="--", lw=1.2, label="base (step 0)")
+        for index, (arm, run) in enumerate(mine.groupby(["arm", "seed"], sort=True)):
+            run = run.sort_values("step")
+            label = "one seed (thin)" if index == 0 else None
+            ax.plot(run[x], run[score], color=colours[arm[0]], lw=0.7, alpha=0.45, label=label)
+        for arm, curve in summary[summary["benchmark"] == benchmark].groupby("arm", sort=True):
+            curve = curve.sort_values(x)
+            n = int(curve.loc[curve["step"] > 0, "n_seeds"].min()) if (curve["step"] > 0).any() else 0
+            ax.plot(curve[x], curve["mean"], "o-", color=colours[arm], lw=1.8, ms=4,
+                    label=f"{arm}: mean of n = {n} seed{'s' if n != 1 else ''}")  # fmt: skip
+            if curve["ci_low"].notna().any():
+                ax.fill_between(curve[x], curve["ci_low"], curve["ci_high"], color=colours[arm], alpha=0.18, lw=0)
+        ax.set_xlabel("optimizer step" if x == "step" else "tokens seen")
+        if x == "step":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(metric_label(benchmark))
+        ax.set_title(f"{benchmark} ({SCORE_NAMES.get(score, score)}; band: 95 % CI over seeds)", fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def trajectory_losses(losses: pd.DataFrame) -> Figure:
+    """Training loss per optimizer step of every (arm, seed) run (:func:`tuneshift.study.trajectory.training_losses`):
+    a running mean per run, coloured by arm, one line style per seed."""
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    colours = arm_colours(losses["arm"].unique())
+    styles = {seed: ("-", "--", ":", "-.")[i % 4] for i, seed in enumerate(sorted(losses["seed"].unique()))}
+    window = max(1, int(losses.groupby(["arm", "seed"]).size().max()) // 20)
+    for (arm, seed), run in losses.groupby(["arm", "seed"], sort=True):
+        run = run.sort_values("step")
+        ax.plot(run["step"], run["loss"].rolling(window, min_periods=1).mean(), color=colours[arm], ls=styles[seed],
+                lw=1.3, label=f"{arm}, seed {seed}")  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (nats / loss token)")
+    ax.set_title("Training loss per run" + (f" (running mean of {window} steps)" if window > 1 else ""), fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    return fig

@@ -32,8 +32,9 @@ tuning from its last resume state and skips every checkpoint × benchmark alread
 
 Analysis: ``DIR/trajectory.csv`` (one row per arm, seed, step, benchmark: tokens seen, loss, scores),
 :func:`summarize` (mean and t-interval over seeds per arm and step), :func:`compare_arms` (the difference between two
-arms per step and over the whole run, seeds as the unit: paired t-test when both arms ran the same seeds) and
-:func:`trajectory_figure`.
+arms per step and over the whole run, seeds as the unit: paired t-test when both arms ran the same seeds); the
+figures are :func:`tuneshift.report.figures.trajectory_curves` and ``trajectory_losses``, and the folder's report
+:func:`tuneshift.report.write_trajectory_report`.
 """
 
 from __future__ import annotations
@@ -138,6 +139,18 @@ class Trajectory:
 
 
 # --------------------------------------------------------------------------------------------------- parsing
+
+
+def is_trajectory_file(path: str | os.PathLike) -> bool:
+    """Is `path` a trajectory file (a mapping with `trajectory:`), which `tuneshift study run` runs as a trajectory?
+    False for anything else, unreadable files included (the study loader names their problem)."""
+    from tuneshift._yaml import load_yaml
+
+    try:
+        document = load_yaml(path, what="study file")
+    except InvalidInputError:
+        return False
+    return isinstance(document, dict) and "trajectory" in document
 
 
 def load_trajectory(path: str | os.PathLike) -> Trajectory:
@@ -751,9 +764,11 @@ def training_losses(out_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def write_analysis(out_dir: str | os.PathLike, *, score: str = "best_raw") -> dict[str, Path]:
-    """trajectory.csv, trajectory_summary.csv, arm_differences.csv (every pair of arms) and trajectory.png in
-    `out_dir`, from its finished checkpoints. Returns the paths written."""
+    """trajectory.csv, trajectory_summary.csv, arm_differences.csv (every pair of arms), trajectory.png (the curves,
+    :func:`tuneshift.report.figures.trajectory_curves`) and trajectory-loss.png (the training losses) in `out_dir`,
+    from its finished checkpoints. Returns the paths written."""
     from tuneshift._io import atomic_path
+    from tuneshift.report.figures import trajectory_curves, trajectory_losses
 
     out = Path(out_dir)
     table = trajectory_table(out)
@@ -766,45 +781,16 @@ def write_analysis(out_dir: str | os.PathLike, *, score: str = "best_raw") -> di
         "table": out / "trajectory.csv",
         "summary": out / "trajectory_summary.csv",
         "differences": out / "arm_differences.csv",
-        "figure": out / "trajectory.png",
     }
     write_csv(paths["table"], table)
     write_csv(paths["summary"], summary)
     write_csv(paths["differences"], pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame())
-    figure = trajectory_figure(summary, training_losses(out), score=score)
-    with atomic_path(paths["figure"]) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
+    losses = training_losses(out)
+    drawn = {"figure": ("trajectory.png", trajectory_curves(table, summary, score=score))}
+    if len(losses):
+        drawn["loss_figure"] = ("trajectory-loss.png", trajectory_losses(losses))
+    for key, (name, figure) in drawn.items():
+        with atomic_path(out / name) as tmp:
+            figure.savefig(tmp, format="png", dpi=120)
+        paths[key] = out / name
     return paths
-
-
-def trajectory_figure(
-    summary: pd.DataFrame, losses: pd.DataFrame | None = None, *, x: str = "step", score: str = "best_raw"
-):
-    """A matplotlib Figure: one panel per benchmark (mean `score` per arm against `x` — "step" or "tokens_seen" —
-    with its seed interval as a band) and, given `losses`, the training loss per arm (mean over seeds, smoothed).
-    No I/O: the caller saves or shows it."""
-    from matplotlib.figure import Figure
-
-    benchmarks = sorted(summary["benchmark"].unique())
-    panels = len(benchmarks) + (losses is not None and len(losses) > 0)
-    figure = Figure(figsize=(4.2 * panels, 3.6))
-    axes = figure.subplots(1, panels, squeeze=False)[0]
-    colours = {arm: f"C{i}" for i, arm in enumerate(sorted(summary["arm"].unique()))}
-    for ax, benchmark in zip(axes, benchmarks, strict=False):
-        for arm, frame in summary[summary["benchmark"] == benchmark].groupby("arm"):
-            frame = frame.sort_values(x)
-            n = int(frame["n_seeds"].max())
-            ax.plot(frame[x], frame["mean"], marker="o", color=colours[arm], label=f"{arm} (n={n} seeds)")
-            ax.fill_between(frame[x], frame["ci_low"], frame["ci_high"], color=colours[arm], alpha=0.2, lw=0)
-        ax.set(title=benchmark, xlabel=x.replace("_", " "), ylabel=score.replace("_", " "))
-        ax.legend(fontsize=8)
-    if panels > len(benchmarks):
-        ax = axes[-1]
-        for arm, frame in losses.groupby("arm"):
-            mean = frame.groupby("step")["loss"].mean()
-            window = max(1, len(mean) // 20)
-            ax.plot(mean.index, mean.rolling(window, min_periods=1).mean(), color=colours.get(arm), label=arm)
-        ax.set(title="training loss", xlabel="step", ylabel="nats / loss token")
-        ax.legend(fontsize=8)
-    figure.tight_layout()
-    return figure
