@@ -1,11 +1,12 @@
 """Graft sweeps on a real model against its random-init control, timed per sweep.
 
     python benchmarks/graft.py [--model smollm2-135m-instruct] [--sweeps cumulative-bottom leave-one-in]
-        [--group 3] [-b Tuckute2024-ridge -b Futrell2018-deltall] [--out DIR]
+        [--group 3] [--always norm:final] [-b Tuckute2024-ridge -b Futrell2018-deltall] [--out DIR]
 
 Base = the model's random-init control (seed 0), tuned = the trained model: the largest change available offline.
 Each sweep's hybrids are scored into one results directory (resumable: rerun to continue), then the table
-(graft.csv) and figures are written there; the script prints each sweep's wall time and the share table.
+(graft.csv), figures and report.html are written there; the script prints each sweep's wall time and the share
+table. --always keeps a part tuned in every hybrid (the final norm carries most of SmolLM2's reading-time fit).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--sweeps", nargs="+", default=["cumulative-bottom", "leave-one-in"])
     parser.add_argument("--group", type=int, default=3, help="blocks per unit (3: every 3rd block)")
+    parser.add_argument("--always", action="append", default=[], help="part kept tuned in every hybrid")
     parser.add_argument("-b", "--benchmark", action="append", dest="benchmarks")
     parser.add_argument("--out", default="graft-results")
     args = parser.parse_args()
@@ -37,7 +39,7 @@ def main() -> None:
     tables = []
     for sweep in args.sweeps:
         started = time.perf_counter()
-        table = run_sweeps(pair, [sweep], benchmarks, args.out, group=args.group, progress=False)
+        table = run_sweeps(pair, [sweep], benchmarks, args.out, group=args.group, always=args.always, progress=False)
         hybrids = len(table) // len(benchmarks)
         print(f"{sweep}: {time.perf_counter() - started:.1f} s wall ({hybrids} hybrids incl. ends)", flush=True)
         tables.append(table if not tables else table[table["sweep"] != "ends"])
