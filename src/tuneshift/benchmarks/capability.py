@@ -16,7 +16,8 @@ Protocol facts (deviations from Aw et al. 2023, who used InstructEval, are liste
   size, as is the overall accuracy.
 - BBH: exact match of the greedy generation with lm-eval's 3-shot answer-only prompts (Suzgun et al.'s exemplars),
   or with ``chain_of_thought`` the 3-shot CoT prompts and lm-eval's "the answer is (.*)" extraction. Categories are
-  derived (:data:`tuneshift.data.bbh.CATEGORIES`: Aw et al. did not publish theirs).
+  derived (:data:`tuneshift.data.bbh.CATEGORIES`: neither Aw et al. nor InstructEval publish theirs; what was
+  searched is listed there).
 - WikiText2-nwp: every token of each article scored once, in windows of ``window`` tokens advancing by ``stride``
   (overlapping left context); the article's first token conditioned on BOS (else EOS). ``raw`` is the mean
   next-token cross-entropy in nats per token; word perplexity is exp(total NLL / words) with words counted by
@@ -59,8 +60,11 @@ DEVIATIONS = (
     "MMLU k-shot exemplars come from the subject's test questions (first k, never the question itself), not the "
     "dev split, which the data file lacks.",
     "Prompts, few-shot formatting and answer extraction are lm-evaluation-harness 0.4's, not InstructEval's.",
-    "BBH categories are derived from Suzgun et al.'s algorithmic/NLP split and the task descriptions; Aw et al. "
-    "did not publish their task-to-category mapping.",
+    "BBH categories are derived from Suzgun et al.'s algorithmic/NLP split and the task descriptions: neither Aw "
+    "et al. nor InstructEval (declare-lab/instruct-eval@49bbd2ce) publishes a task-to-category mapping.",
+    "BBH overall is the mean over examples (lm-eval's group weighting); InstructEval's bbh.py prints the unweighted "
+    "mean over the 27 tasks, uses each task's first 3 test examples as exemplars (scoring the rest) with an "
+    "'Answer:' prompt, and counts a generation correct when it starts with the target.",
     "WikiText-2 NWP loss: tokenized release (with <unk>), per-article documents, overlapping windows; Aw et al. do "
     "not state their windowing.",
 )
