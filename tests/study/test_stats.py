@@ -116,6 +116,37 @@ def test_kinds_come_from_the_registered_benchmarks(monkeypatch):
     np.testing.assert_allclose(prepared[stats.BEHAVIOR], [0.3, 0.4])
 
 
+def test_capability_effects_are_read_in_each_benchmarks_direction():
+    """A study's capability columns get tuning effects: a loss that falls (WikiText2-nwp declares lower is better)
+    is ``better`` per pair and over pairs, an accuracy that falls ``worse``; % change stays arithmetic."""
+    table = pd.DataFrame(
+        {
+            "model": ["b1", "t1", "b2", "t2"],
+            "instruction_tuned": [False, True, False, True],
+            "base_model": [None, "b1", None, "b2"],
+            "Pereira2018-linear": [0.2, 0.22, 0.3, 0.33],
+            "MMLU [num_fewshot=5]": [0.40, 0.36, 0.50, 0.45],
+            "WikiText2-nwp": [4.0, 3.6, 3.0, 2.7],
+        }
+    )
+    effect = stats.effects(stats.prepare(table))
+    wiki = effect[effect["benchmark"] == "WikiText2-nwp"]
+    np.testing.assert_allclose(wiki["pct_change"], [-10.0, -10.0])
+    assert wiki["effect"].tolist() == ["better", "better"] and not wiki["higher_is_better"].any()
+    mmlu = effect[effect["benchmark"] == "MMLU [num_fewshot=5]"]
+    assert mmlu["effect"].tolist() == ["worse", "worse"] and mmlu["higher_is_better"].all()
+    assert effect["benchmark"].unique().tolist() == [
+        "Pereira2018-linear", stats.BRAIN, "MMLU [num_fewshot=5]", "WikiText2-nwp"
+    ]  # fmt: skip
+    summary = stats.summarize_effects(effect).set_index("benchmark")
+    assert summary.loc["WikiText2-nwp", "direction"] == "better" and summary.loc["WikiText2-nwp", "mean_pct"] < 0
+    assert summary.loc["MMLU [num_fewshot=5]", "direction"] == "worse"
+    assert summary.loc["Pereira2018-linear", "direction"] == "better"
+    # an effects table written before the direction column: the registry says which way is better
+    old = effect.drop(columns=["higher_is_better", "effect"])
+    assert stats.summarize_effects(old).set_index("benchmark").loc["WikiText2-nwp", "direction"] == "better"
+
+
 def test_bootstrap_ci_and_wilcoxon_on_known_values():
     values = np.arange(1.0, 11.0)
     low, high = stats.bootstrap_mean_ci(values, seed=0)

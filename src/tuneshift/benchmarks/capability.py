@@ -423,7 +423,16 @@ def _details(options: CapabilityOptions, lm, n_items: int) -> dict:
     return {"n_items": n_items, "forward_rows": lm.forward_rows, "chat_template": options.chat_template}
 
 
-def _register(identifier: str, run, options: type[CapabilityOptions], description: str, citation: str, files) -> None:
+def _register(
+    identifier: str,
+    run,
+    options: type[CapabilityOptions],
+    description: str,
+    citation: str,
+    files,
+    *,
+    higher_is_better: bool = True,
+) -> None:
     BENCHMARKS.add(
         identifier,
         Benchmark(
@@ -437,6 +446,7 @@ def _register(identifier: str, run, options: type[CapabilityOptions], descriptio
             version=1,
             citation=citation,
             in_default=False,
+            higher_is_better=higher_is_better,
         ),
     )
 
@@ -464,6 +474,7 @@ _register(
     "Next-word-prediction loss on WikiText-2 test (nats/token, overlapping windows) and word perplexity",
     f"{wikitext_data.CITATION} Protocol: {AW2023}",
     lambda: [wikitext_data.bundled_path()],
+    higher_is_better=False,  # a loss (nats/token): lower is better
 )
 
 

@@ -31,11 +31,11 @@ ZOO = typer.Option(None, "--zoo", help="A YAML file adding or overriding zoo mod
 
 
 def _show(analysis: stats.Analysis) -> None:
-    effects = Table("benchmark", "pairs", "mean % change", "95 % CI", "Wilcoxon p", title="Tuned vs base")
+    effects = Table("benchmark", "pairs", "mean % change", "95 % CI", "Wilcoxon p", "direction", title="Tuned vs base")
     for row in analysis.effect_summary.itertuples():
         effects.add_row(
             row.benchmark, str(row.n_pairs), f"{row.mean_pct:+.2f}", f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]",
-            f"{row.wilcoxon_p:.3g}",
+            f"{row.wilcoxon_p:.3g}", row.direction + ("" if row.higher_is_better else " (lower is better)"),
         )  # fmt: skip
     console.print(effects)
     pearson = analysis.correlations[analysis.correlations["method"] == "pearson"]

@@ -7,7 +7,10 @@ The input is a *model table*: one row per model with ``model``, ``instruction_tu
 :func:`tuneshift.study.run.model_table` all have this layout.
 
 * Effect of a pair (base, tuned) on a benchmark: ``pct_change = 100 · (tuned − base) / base``; averaged over pairs
-  with a percentile bootstrap CI of the mean and a two-sided Wilcoxon signed-rank test of the changes.
+  with a percentile bootstrap CI of the mean and a two-sided Wilcoxon signed-rank test of the changes. Capability
+  columns (MMLU, BBH, WikiText2-nwp) get effects too. ``pct_change`` is the arithmetic change of the score; whether
+  it is an improvement is the ``effect`` label (better / worse / no change), from the benchmark's declared
+  direction (:func:`higher_is_better`: a loss falls when it improves), never from its name.
 * A column's kind (neural, behavioral, similarity) is asked of the benchmark registry (:func:`benchmark_kind`),
   never parsed from a list of names: a new benchmark is known here once it is registered.
 * Brain alignment: the table's ``brain_avg`` where it has one (the paper's own mean, computed from unrounded scores:
@@ -36,6 +39,7 @@ from tuneshift._io import write_csv, write_json
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 
 ALIGNMENT_KINDS = ("neural", "behavioral", "similarity")  # score columns; capabilities are properties here
+EFFECT_KINDS = (*ALIGNMENT_KINDS, "capability")  # the columns whose tuning effect is estimated
 PROPERTIES = ("log10_params", "mmlu", "bbh", "nwp_loss")
 BRAIN, BEHAVIOR = "brain_alignment", "behavioral_alignment"
 _OPERATORS = {"!=": operator.ne, ">=": operator.ge, "<=": operator.le, "==": operator.eq, "=": operator.eq}
@@ -58,11 +62,32 @@ def benchmark_kind(column: str) -> str | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
-def score_columns(table: pd.DataFrame) -> list[str]:
-    """The benchmark score columns of a model table (neural, then behavioral, then similarity; table order within)."""
-    kinds = {column: benchmark_kind(str(column)) for column in table.columns}
-    columns = [c for c, kind in kinds.items() if kind in ALIGNMENT_KINDS]
-    return sorted(columns, key=lambda c: ALIGNMENT_KINDS.index(kinds[c]))
+def higher_is_better(column: str) -> bool:
+    """Whether a larger value of a score or property column is better, as the registered benchmark declares it
+    (``WikiText2-nwp`` and its property columns ``nwp_loss``, ``nwp_word_perplexity``: False); True for any other
+    column (alignment scores, accuracies, size)."""
+    from tuneshift.benchmarks import BENCHMARKS
+    from tuneshift.benchmarks.capability import PROPERTY_COLUMNS
+
+    identifier = column.split(" [")[0]
+    owner = {prop: bench for bench, columns in PROPERTY_COLUMNS.items() for prop in columns.values()}
+    identifier = owner.get(identifier, identifier)
+    return BENCHMARKS.get(identifier).higher_is_better if identifier in BENCHMARKS else True
+
+
+def effect_label(change: np.ndarray | pd.Series, better_when_higher: np.ndarray | pd.Series | bool) -> np.ndarray:
+    """``better`` / ``worse`` / ``no change`` for each change (tuned − base) given its benchmark's direction; ``""``
+    where the change is missing."""
+    signed = np.sign(np.asarray(change, dtype=float)) * np.where(better_when_higher, 1.0, -1.0)
+    return np.select([signed > 0, signed < 0, signed == 0], ["better", "worse", "no change"], default="")
+
+
+def score_columns(table: pd.DataFrame, kinds: Sequence[str] = ALIGNMENT_KINDS) -> list[str]:
+    """The benchmark score columns of a model table whose kind is in `kinds` (in that order; table order within):
+    by default the alignment ones, neural, then behavioral, then similarity."""
+    found = {column: benchmark_kind(str(column)) for column in table.columns}
+    columns = [c for c, kind in found.items() if kind in kinds]
+    return sorted(columns, key=lambda c: list(kinds).index(found[c]))
 
 
 def prepare(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
@@ -135,23 +160,27 @@ def apply_where(table: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
 
 
 def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per pair × benchmark: ``pair, base, tuned, benchmark, base_score, tuned_score, change, pct_change``.
+    """Per pair × benchmark: ``pair, base, tuned, benchmark, base_score, tuned_score, change, pct_change,
+    higher_is_better, effect`` (``effect``: better / worse / no change in the benchmark's direction).
 
     Pairs are the tuned rows whose ``base_model`` is a row of `table` (so a subset keeps only pairs inside it).
-    `benchmarks`: score columns (default: all, then brain and behavioral alignment).
+    `benchmarks`: score columns (default: the alignment ones, brain and behavioral alignment, then capabilities).
     """
     if benchmarks is None:
         columns = score_columns(table)
         several_behavioral = sum(benchmark_kind(c) == "behavioral" for c in columns) > 1
         benchmarks = columns + [BRAIN] * (BRAIN in table) + [BEHAVIOR] * (BEHAVIOR in table and several_behavioral)
+        benchmarks += score_columns(table, ("capability",))
     by_name = table.set_index("model")
     tuned = table[table["instruction_tuned"] & table["base_model"].isin(by_name.index)]
     columns = ["pair", "base", "tuned", "benchmark", "base_score", "tuned_score", "change", "pct_change"]
+    columns += ["higher_is_better", "effect"]
     frames = []
     for benchmark in benchmarks:
         base_scores = by_name.loc[tuned["base_model"], benchmark].to_numpy(dtype=float)
         tuned_scores = tuned[benchmark].to_numpy(dtype=float)
         positive = np.where(base_scores > 0, base_scores, np.nan)  # % of a non-positive base is left empty
+        better_when_higher = higher_is_better(benchmark)
         frames.append(
             pd.DataFrame(
                 {
@@ -163,6 +192,8 @@ def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.
                     "tuned_score": tuned_scores,
                     "change": tuned_scores - base_scores,
                     "pct_change": 100 * (tuned_scores - base_scores) / positive,
+                    "higher_is_better": better_when_higher,
+                    "effect": effect_label(tuned_scores - base_scores, better_when_higher),
                 }
             )
         )
@@ -194,13 +225,19 @@ def wilcoxon_p(values: np.ndarray) -> float:
 
 
 def summarize_effects(effect_table: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
-    """Per benchmark: ``n_pairs, mean_pct, ci_low, ci_high, wilcoxon_p`` of the % changes over pairs.
+    """Per benchmark: ``n_pairs, mean_pct, ci_low, ci_high, wilcoxon_p`` of the % changes over pairs, with
+    ``higher_is_better`` and ``direction`` (better / worse / no change: the mean change read in the benchmark's
+    direction; from the table's ``higher_is_better`` column, else the registry's).
 
     With a single pair (a `compare`) the CI is the pair's own ``pct_ci_low``/``pct_ci_high`` when given and the
     p its ``p`` column (the paired test in the benchmark's units), not a bootstrap over one value.
     """
     rows = []
     for benchmark, group in effect_table.groupby("benchmark", sort=False):
+        if "higher_is_better" in group and group["higher_is_better"].notna().any():
+            better_when_higher = str(group["higher_is_better"].dropna().iloc[0]).lower() in ("true", "1", "1.0")
+        else:
+            better_when_higher = higher_is_better(str(benchmark))
         pct = group["pct_change"].to_numpy(dtype=float)
         if len(group) == 1:
             low = float(group["pct_ci_low"].iloc[0]) if "pct_ci_low" in group else float("nan")
@@ -209,17 +246,23 @@ def summarize_effects(effect_table: pd.DataFrame, *, n_boot: int = 10_000, seed:
         else:
             low, high = bootstrap_mean_ci(pct, n_boot=n_boot, seed=seed)
             p = wilcoxon_p(pct)
+        mean = float(np.nanmean(pct)) if np.isfinite(pct).any() else float("nan")
+        change = group["change"].to_numpy(dtype=float) if "change" in group else pct  # sign kept where % is not
+        mean_change = float(np.nanmean(change)) if np.isfinite(change).any() else float("nan")
         rows.append(
             {
                 "benchmark": benchmark,
                 "n_pairs": int(np.isfinite(pct).sum()),
-                "mean_pct": float(np.nanmean(pct)) if np.isfinite(pct).any() else float("nan"),
+                "mean_pct": mean,
                 "ci_low": low,
                 "ci_high": high,
                 "wilcoxon_p": p,
+                "higher_is_better": better_when_higher,
+                "direction": str(effect_label([mean_change], better_when_higher)[0]),
             }
         )
-    return pd.DataFrame(rows, columns=["benchmark", "n_pairs", "mean_pct", "ci_low", "ci_high", "wilcoxon_p"])
+    columns = ["benchmark", "n_pairs", "mean_pct", "ci_low", "ci_high", "wilcoxon_p", "higher_is_better", "direction"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def correlations(
