@@ -276,7 +276,7 @@ def _item_values(frame: pd.DataFrame, name: str, values: np.ndarray, coords: lis
             **{c: ("item", frame[c].to_numpy(dtype=str)) for c in coords},
         },
     )
-    ds.attrs["paired_unit"] = "item"
+    ds.attrs.update(paired_unit="item", measure=name)
     return ds
 
 
@@ -390,6 +390,7 @@ def run_nwp(subject, options: NWPOptions, *, cache: bool = True, progress: bool 
     tokens = np.array([lm.token_counts[text] for text in texts])
     words = articles["n_words"].to_numpy()
     values = _item_values(articles, "loss", nll / tokens, ["title"], n_tokens=tokens, n_words=words)
+    values.attrs["weight"] = "n_tokens"  # the score is the token-weighted mean of the per-article losses
     loss = float(nll.sum() / tokens.sum())
     scores = rows_frame(
         [
