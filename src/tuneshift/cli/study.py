@@ -45,6 +45,16 @@ def _show(analysis: stats.Analysis) -> None:
             row.alignment, row.property, row.subset, str(row.n), f"{row.r:.3f}", f"{row.p:.3g}", f"{row.q:.3g}"
         )
     console.print(table)
+    shown = analysis.table2[analysis.table2["n"] > 0]
+    form = Table("subset", "benchmark", "category", "n", "r", "p", "q (BH)", "measured by", "Aw et al. r",
+                 title="Brain alignment vs capabilities (Aw et al. Table 2 form)")  # fmt: skip
+    for row in shown.itertuples():
+        form.add_row(
+            row.subset, row.benchmark, row.category, str(row.n), f"{row.r:.3f}", f"{row.p:.3g}", f"{row.q:.3g}",
+            row.measured_by, f"{row.aw2023_r:.3f}",
+        )  # fmt: skip
+    if len(shown):
+        console.print(form)
 
 
 def _finish(analysis: stats.Analysis, out: Path | None) -> None:
@@ -73,18 +83,31 @@ def correlate(
     table: Path = typer.Argument(..., help="A model table CSV (e.g. aw2023_models.csv) with the zoo's columns."),
     where: list[str] | None = WHERE,
     properties: list[Path] | None = PROPERTIES,
-    out: Path | None = typer.Option(None, "--out", help="Write effects.csv, correlations.csv and figures here."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write effects.csv, correlations.csv, table2.csv/.md and figures here."
+    ),
     zoo: list[Path] | None = ZOO,
+    measured: list[Path] | None = typer.Option(
+        None,
+        "--measured",
+        help="A results or study folder whose MMLU/BBH/WikiText2-nwp units replace the table's imported properties "
+        "for the models scored there (repeatable).",
+    ),
 ) -> None:
-    """Instruction-tuning effects and alignment correlations of any table of models (the paper's analyses)."""
+    """Instruction-tuning effects and alignment correlations of any table of models (the paper's analyses), and
+    brain alignment vs each MMLU and BBH category, WikiText-2 loss and size in Aw et al.'s Table 2 form (Pearson,
+    Benjamini–Hochberg over the table; each row says whether its property was measured or imported)."""
+    from tuneshift.benchmarks.capability import measured_properties
     from tuneshift.study import stats
     from tuneshift.study.properties import merge_properties, read_properties
     from tuneshift.study.zoo import load_zoo
 
     frame = stats.read_table(str(table))
-    if properties:
+    sources = [read_properties(p) for p in properties or ()]
+    sources += [found for folder in measured or () if not (found := measured_properties(folder)).empty]
+    if sources:
         specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
-        frame = merge_properties(frame, [read_properties(p) for p in properties], specs)
+        frame = merge_properties(frame, sources, specs)
     _finish(stats.analyze(frame, where or (), source=str(table)), out)
 
 

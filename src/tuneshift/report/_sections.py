@@ -313,12 +313,15 @@ def _tune_record(run: Run) -> dict | None:
 
 
 def correlations(run: Run) -> dict | None:
-    """Correlations of alignment with model properties: the table (r, p, FDR q) and one scatter per alignment ×
-    property (tuned and base models coloured apart; the title gives the widest subset's Pearson r, p, q and n,
-    the caption every subset's)."""
+    """Correlations of alignment with model properties: the table (r, p, FDR q), the Aw et al. Table 2 form
+    (brain alignment vs each capability category, measured or imported, beside the paper's r) where table2.csv
+    has tests, and one scatter per alignment × property (tuned and base models coloured apart; the title gives the
+    widest subset's Pearson r, p, q and n, the caption every subset's)."""
     found = run.tables.get("correlations")
     if found is None or found.empty:
         return None
+    form = run.tables.get("table2")
+    tested = form[form["n"] > 0] if form is not None and "n" in form else None
     result = []
     models = _model_table(run)
     if models is not None:
@@ -342,7 +345,12 @@ def correlations(run: Run) -> dict | None:
                 title=title, ylabel=f"{alignment}: {ylabel(run, alignment)}" if alignment in set(run.summary.get(
                     "benchmark", [])) else None, caption=f"{alignment} vs {prop} (Pearson). {tests}.",
             )  # fmt: skip
-    return {"table": table(found, name="correlations"), "figures": result}
+    shown = ["subset", "benchmark", "category", "n", "r", "p", "q", "measured_by", "aw2023_r"]
+    return {
+        "table": table(found, name="correlations"),
+        "table2": table(tested, shown, name="table2") if tested is not None and len(tested) else None,
+        "figures": result,
+    }
 
 
 def _model_table(run: Run) -> pd.DataFrame | None:

@@ -21,6 +21,12 @@ The input is a *model table*: one row per model with ``model``, ``instruction_tu
   models and over all models; q = Benjamini–Hochberg over the whole family of tests of one method. A test whose
   models are exactly those of another subset (MMLU is reported for tuned models only, so "all" = "tuned") is kept
   once. NWP loss is correlated as given (a loss: higher = worse), so its r is positive where the paper prints −0.54.
+* Aw et al.'s Table 2 form (:func:`table2`): Pearson r (p) of brain alignment with each MMLU category (STEM,
+  humanities, social sciences, other) and overall, each BBH category (algorithmic, language understanding, world
+  knowledge, multilingual, others; derived categories, see :mod:`tuneshift.data.bbh`) and overall, WikiText-2 NWP
+  loss and log10 parameters; q = Benjamini–Hochberg over the table's tests (one family per subset). Each row says
+  whether its property was measured here (the capability units' labels, from the table's ``measured_by``) or
+  imported, and gives the r the paper prints (:data:`AW2023_TABLE2_R`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +48,47 @@ ALIGNMENT_KINDS = ("neural", "behavioral", "similarity")  # score columns; capab
 EFFECT_KINDS = (*ALIGNMENT_KINDS, "capability")  # the columns whose tuning effect is estimated
 PROPERTIES = ("log10_params", "mmlu", "bbh", "nwp_loss")
 BRAIN, BEHAVIOR = "brain_alignment", "behavioral_alignment"
+#: Aw et al. 2023 Table 2's rows: (benchmark, row label, property column of the model table).
+TABLE2_ROWS = (
+    ("MMLU", "STEM", "mmlu_stem"),
+    ("MMLU", "Humanities", "mmlu_humanities"),
+    ("MMLU", "Social sciences", "mmlu_social_sciences"),
+    ("MMLU", "Other", "mmlu_other"),
+    ("MMLU", "Overall", "mmlu"),
+    ("BBH", "Algorithmic", "bbh_algorithmic"),
+    ("BBH", "Language understanding", "bbh_language_understanding"),
+    ("BBH", "World knowledge", "bbh_world_knowledge"),
+    ("BBH", "Multilingual", "bbh_multilingual"),
+    ("BBH", "Others", "bbh_others"),
+    ("BBH", "Overall", "bbh"),
+    ("WikiText-2", "NWP loss (nats/token)", "nwp_loss"),
+    ("Model size", "log10 parameters", "log10_params"),
+)
+#: r of brain alignment with each row as Aw et al. 2023 print it, per subset: over their instruction-tuned models,
+#: Table 2 for the categories (3 decimals) and the text for overall MMLU (0.81), BBH (0.38), NWP loss (−0.54, sign
+#: as printed) and size (0.95); over all models, size only (0.92). The categories cannot be recomputed from
+#: published numbers (the paper gives no per-model category scores); the rest can, from the zoo's reported scores
+#: (tests/study/test_study_docs.py).
+AW2023_TABLE2_R = {
+    "tuned": {
+        "mmlu_stem": 0.792,
+        "mmlu_humanities": 0.791,
+        "mmlu_social_sciences": 0.807,
+        "mmlu_other": 0.809,
+        "mmlu": 0.81,
+        "bbh_algorithmic": 0.194,
+        "bbh_language_understanding": 0.163,
+        "bbh_world_knowledge": 0.679,
+        "bbh_multilingual": -0.035,
+        "bbh_others": 0.478,
+        "bbh": 0.38,
+        "nwp_loss": -0.54,
+        "log10_params": 0.95,
+    },
+    "all": {"log10_params": 0.92},
+}
+TABLE2_COLUMNS = ["subset", "benchmark", "category", "property", "n", "r", "p", "q", "higher_is_better"]
+TABLE2_COLUMNS += ["measured_by", "aw2023_r"]
 _OPERATORS = {"!=": operator.ne, ">=": operator.ge, "<=": operator.le, "==": operator.eq, "=": operator.eq}
 _OPERATORS |= {">": operator.gt, "<": operator.lt}
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(!=|>=|<=|==|=|>|<)\s*(.*?)\s*$")
@@ -309,6 +356,66 @@ def correlations(
     return frame[["alignment", "property", "subset", "n", "r", "p", "q", "method"]]
 
 
+def table2(table: pd.DataFrame, *, alignment: str = BRAIN, subsets: Sequence[str] = ("tuned", "all")) -> pd.DataFrame:
+    """Aw et al.'s Table 2 form: per subset, one row per :data:`TABLE2_ROWS` entry with :data:`TABLE2_COLUMNS`.
+
+    r, p: Pearson's over the models with both `alignment` and the property (NaN below 3); q: Benjamini–Hochberg
+    over the finite p of one subset (the table is the family); ``measured_by``: the capability units the values
+    came from (``MMLU [num_fewshot=5]``; "k of n models" where only some were measured), else ``imported`` (the
+    table's own column: the zoo, a CSV, --properties), ``none`` where no model has the property; ``aw2023_r``: the
+    paper's printed r for that subset. The "all" subset is left out when no base model has an alignment score.
+    """
+    from tuneshift.benchmarks.capability import PROPERTY_COLUMNS
+
+    owner = {column: bench for bench, columns in PROPERTY_COLUMNS.items() for column in columns.values()}
+    measured = table["measured_by"].fillna("") if "measured_by" in table else pd.Series("", index=table.index)
+    base_scored = alignment in table and table.loc[~table["instruction_tuned"], alignment].notna().any()
+    frames = []
+    for subset in (s for s in subsets if s != "all" or base_scored):
+        chosen = table if subset == "all" else table[table["instruction_tuned"]]
+        rows = []
+        for benchmark, category, column in TABLE2_ROWS:
+            present = [c for c in (alignment, column) if c in chosen]
+            pairs = chosen[present].apply(pd.to_numeric, errors="coerce").dropna() if len(present) == 2 else None
+            result = sps.pearsonr(*pairs.to_numpy(float).T) if pairs is not None and len(pairs) >= 3 else None
+            labels = [
+                [b for b in measured[i].split("; ") if b.split(" [")[0] == owner.get(column)]
+                for i in (pairs.index if pairs is not None else [])
+            ]
+            rows.append(
+                {
+                    "subset": subset,
+                    "benchmark": benchmark,
+                    "category": category,
+                    "property": column,
+                    "n": len(labels),
+                    "r": float(result.statistic) if result else float("nan"),
+                    "p": float(result.pvalue) if result else float("nan"),
+                    "higher_is_better": higher_is_better(column),
+                    "measured_by": _provenance(labels),
+                    "aw2023_r": AW2023_TABLE2_R.get(subset, {}).get(column, float("nan")),
+                }
+            )
+        frame = pd.DataFrame(rows)
+        tested = frame["p"].notna()
+        if tested.any():
+            frame.loc[tested, "q"] = sps.false_discovery_control(frame.loc[tested, "p"].to_numpy(), method="bh")
+        frames.append(frame.reindex(columns=TABLE2_COLUMNS))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE2_COLUMNS)
+
+
+def _provenance(labels: list[list[str]]) -> str:
+    """``measured_by`` of a Table 2 row from each model's measuring unit labels (empty: imported)."""
+    found = sorted({label for model in labels for label in model})
+    n_measured = sum(bool(model) for model in labels)
+    if not labels:
+        return "none"
+    if not n_measured:
+        return "imported"
+    text = "; ".join(found)
+    return text if n_measured == len(labels) else f"{text} ({n_measured} of {len(labels)} models; others imported)"
+
+
 @dataclass
 class Analysis:
     """What `study analyze` / `study correlate` compute from one model table."""
@@ -318,6 +425,7 @@ class Analysis:
     effect_summary: pd.DataFrame
     correlations: pd.DataFrame
     where: tuple[str, ...] = ()
+    table2: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TABLE2_COLUMNS))
 
     def summary(self) -> dict:
         """JSON-ready: models, pairs, the effect summary and the Pearson correlations."""
@@ -328,6 +436,7 @@ class Analysis:
             "n_pairs": int(self.effects["pair"].nunique()) if len(self.effects) else 0,
             "effects": self.effect_summary.to_dict(orient="records"),
             "correlations": self.correlations.to_dict(orient="records"),
+            "table2": self.table2.to_dict(orient="records"),
         }
 
 
@@ -341,7 +450,23 @@ def analyze(table: pd.DataFrame, where: Sequence[str] = (), *, source: str = "ta
         summarize_effects(effect_table, seed=seed),
         correlations(prepared, subset_label=" & ".join(where)),
         tuple(where),
+        table2(prepared),
     )
+
+
+def table2_markdown(found: pd.DataFrame) -> str:
+    """The Table 2 form as Markdown (one table per subset; r to 3 decimals, p and q to 3 significant digits, as the
+    report shows them)."""
+    from tuneshift.report._embed import table
+    from tuneshift.report._export import markdown
+
+    shown = ["benchmark", "category", "n", "r", "p", "q", "measured_by", "aw2023_r"]
+    parts = [
+        f"Brain alignment vs model properties, {subset} models (Pearson; q: Benjamini–Hochberg over this table)\n\n"
+        + markdown(table(rows.assign(r=rows["r"].map(lambda r: f"{r:.3f}" if r == r else None)), shown))
+        for subset, rows in found.groupby("subset", sort=False)
+    ]
+    return "\n".join(parts)
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -353,16 +478,20 @@ def read_table(path: str) -> pd.DataFrame:
 
 
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
-    """models.csv (the model table analysed), effects.csv, effects_summary.csv, correlations.csv, analysis.json and
-    figures (PNG + SVG) in `out_dir`."""
+    """models.csv (the model table analysed), effects.csv, effects_summary.csv, correlations.csv, table2.csv and
+    table2.md (Aw et al.'s Table 2 form), analysis.json and figures (PNG + SVG) in `out_dir`."""
+    from tuneshift._io import write_atomic
     from tuneshift.study.figures import change_bars, correlation_scatter, save_figure
 
     out = Path(out_dir)
+    text = table2_markdown(analysis.table2)
     written = [
         write_csv(out / "models.csv", analysis.table),
         write_csv(out / "effects.csv", analysis.effects),
         write_csv(out / "effects_summary.csv", analysis.effect_summary),
         write_csv(out / "correlations.csv", analysis.correlations),
+        write_csv(out / "table2.csv", analysis.table2),
+        write_atomic(out / "table2.md", lambda tmp: tmp.write_text(text, encoding="utf-8")),
         write_json(out / "analysis.json", analysis.summary()),
     ]
     if len(analysis.effects):
