@@ -39,9 +39,9 @@ def compare(
     max_new_tokens: int = typer.Option(300, help="--internals: length limit of the generated responses."),
 ) -> None:
     """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
-    absolute and % change, whether it is better or worse in the benchmark's direction (a loss improves when it
-    falls), and a paired test in the benchmark's units (neuroids, splits, stories, or items: McNemar's exact test
-    for right/wrong answers, Wilcoxon over articles for a loss)."""
+    absolute and % change, and a paired test in the benchmark's units (neuroids, splits, stories or items). A change
+    is called better or worse in the benchmark's direction (a loss improves when it falls); items pair right/wrong
+    answers by McNemar's exact test and per-article losses by Wilcoxon."""
     from tuneshift.benchmarks.run import check_benchmarks, resolve_options
     from tuneshift.cli.score import parse_option_flags
     from tuneshift.models import load_model
