@@ -114,7 +114,7 @@ def model_table(n_pairs: int, seed: int = 0) -> pd.DataFrame:
 
 def write_study_dir(directory: Path, n_pairs: int = 3, *, n_layers: int = 6, failed: int = 1, seed: int = 0) -> Path:
     """A study directory: scores of 2·n_pairs + 1 models (the last `failed` models' last benchmark failed), the
-    model table, effects.csv, correlations.csv, failures.csv, as `study analyze` writes them."""
+    model table, effects.csv, correlations.csv, table2.csv, failures.csv, as `study analyze` writes them."""
     from tuneshift.study import stats
 
     table = model_table(n_pairs, seed)
@@ -143,6 +143,7 @@ def write_study_dir(directory: Path, n_pairs: int = 3, *, n_layers: int = 6, fai
     write_csv(directory / "effects.csv", analysis.effects)
     write_csv(directory / "effects_summary.csv", analysis.effect_summary)
     write_csv(directory / "correlations.csv", analysis.correlations)
+    write_csv(directory / "table2.csv", analysis.table2)
     return directory
 
 

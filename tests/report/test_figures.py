@@ -80,6 +80,30 @@ def test_reading_times_alone_give_figures(tmp_path):
     assert "needs each word's surprisal" in page.text and len(page.images) == 3 + 2
 
 
+def test_a_falling_loss_is_drawn_as_an_improvement():
+    """A benchmark where lower is better: the compare panel says the change is better and why; the study's bars
+    colour a negative mean % change of a loss as an improvement and label it."""
+    from matplotlib.colors import to_rgb
+
+    from tuneshift.study.figures import PALETTE, change_bars
+
+    change = figures.Change(
+        "WikiText2-nwp", "loss (nats / token)", 4.0, 3.6, (np.nan, np.nan), (np.nan, np.nan), -10.0, (-12.0, -8.0),
+        "n = 62 items, Wilcoxon signed-rank p = 0.001", "better", False,
+    )  # fmt: skip
+    panel = figures.change_panels([change], "base", "tuned")
+    (text,) = [t.get_text() for ax in panel.axes for t in ax.texts]
+    assert text.startswith("-10.0 % [-12.0, -8.0], better (lower is better)\nn = 62 items")
+    summary = pd.DataFrame(
+        {"benchmark": ["WikiText2-nwp", "MMLU"], "n_pairs": [3, 3], "mean_pct": [-10.0, 5.0], "ci_low": [-12, 3],
+         "ci_high": [-8, 7], "wilcoxon_p": [0.25, 0.25], "higher_is_better": [False, True]}
+    )  # fmt: skip
+    bars = change_bars(pd.DataFrame(columns=["benchmark", "pct_change"]), summary).axes[0]
+    colors = [tuple(patch.get_facecolor()[:3]) for patch in bars.patches]
+    assert colors[0] == colors[1] == pytest.approx(to_rgb(PALETTE[0]))  # both improvements, though of opposite sign
+    assert "(lower is better)" in bars.get_xticklabels()[0].get_text()
+
+
 def test_compare_panels_state_n_and_test_as_the_terminal(tmp_path):
     write_compare_dir(tmp_path, internals=False)
     compare = pd.read_csv(tmp_path / "compare.csv")

@@ -68,6 +68,11 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
     size = correlations.query("alignment == 'brain_alignment' and property == 'log10_params' and method == 'pearson'")
     for row in size.itertuples():  # both subsets' tests are in the one scatter's caption
         assert f"{row.subset} models: r = {row.r:.3f}, p = {row.p:.3g}, FDR q = {row.q:.3g}, n = {row.n}" in page.text
+    # Aw et al.'s Table 2 form: its tested rows, beside the paper's r, and where each property came from
+    form = pd.read_csv(tmp_path / "table2.csv").query("n > 0")
+    assert len(form) and column(page, "table2", "r") == [f"{r:.4g}" for r in form["r"]]
+    assert column(page, "table2", "measured_by") == form["measured_by"].tolist()
+    assert "Aw et al. Table 2 form" in page.text
     # The failed unit is in the failures table and listed as missing (failed), nothing else is missing.
     assert page.tables["failures"][1] == ["lonely-base", "Futrell2018-deltall", "OutOfMemoryError: CUDA out of memory"]
     assert page.tables["missing units"][1:] == [

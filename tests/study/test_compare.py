@@ -14,7 +14,15 @@ from typer.testing import CliRunner
 
 from tuneshift.benchmarks._base import neuroid_values
 from tuneshift.cli.compare import compare
-from tuneshift.study.compare import BenchmarkScores, compare_benchmark, paired_test
+from tuneshift.study.compare import (
+    BenchmarkScores,
+    compare_benchmark,
+    compare_models,
+    effects_of,
+    mcnemar_exact_p,
+    paired_test,
+)
+from tuneshift.study.stats import summarize_effects
 
 
 def _neural(model: str, split_neuroid: np.ndarray) -> BenchmarkScores:
@@ -129,3 +137,116 @@ def test_compare_internals_instruction_attribution(tiny_model_dirs, tmp_path, mo
     assert len(samples) == 6 and samples["score"].notna().all()  # 3 prompts × 2 models
     welch = pd.read_csv(out / "internals.csv")
     assert set(welch["comparison"]) == {"base_vs_tuned"} and welch["n"].sum() == 6
+
+
+def _items(model: str, benchmark: str, measure: str, values: np.ndarray, **extra) -> BenchmarkScores:
+    """A capability result: one headline score row over per-item values (``measure(item)``), as capability.py
+    keeps them; ``n_tokens`` in `extra` makes the score token-weighted, as WikiText2-nwp's is."""
+    import xarray as xr
+
+    data = xr.Dataset({measure: ("item", values), **{k: ("item", v) for k, v in extra.items()}})
+    data = data.assign_coords(item=[f"i{n}" for n in range(len(values))])
+    data.attrs.update(paired_unit="item", measure=measure, **({"weight": "n_tokens"} if "n_tokens" in extra else {}))
+    weights = extra.get("n_tokens", np.ones(len(values)))
+    raw = np.array([np.sum(values * weights) / np.sum(weights)], dtype=float)
+    higher = benchmark != "WikiText2-nwp"  # the registry's fact, as unit_scores reads it: checked below
+    return BenchmarkScores(model, benchmark, "capability", np.array([0]), raw, raw, float(raw[0]), values=data,
+                           higher_is_better=higher)  # fmt: skip
+
+
+def test_lower_loss_is_reported_as_an_improvement():
+    """WikiText2-nwp declares lower is better: a tuned model with a lower loss is ``better`` in the compare row, in
+    the effects summary and in its direction, while % change stays the arithmetic change (negative). The CI is that
+    of the token-weighted loss the score is; the test Wilcoxon over articles."""
+    from tuneshift.benchmarks import BENCHMARKS
+    from tuneshift.study.stats import higher_is_better
+
+    assert BENCHMARKS.get("WikiText2-nwp").higher_is_better is False and BENCHMARKS.get("MMLU").higher_is_better
+    assert higher_is_better("nwp_loss") is False and higher_is_better("WikiText2-nwp [window=64]") is False
+    assert higher_is_better("mmlu_stem") and higher_is_better("Pereira2018-linear")
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(100, 2000, 30).astype(float)
+    loss = rng.normal(4.0, 0.3, 30)
+    base = _items("base", "WikiText2-nwp", "loss", loss, n_tokens=tokens)
+    tuned = _items("tuned", "WikiText2-nwp", "loss", loss - 0.1 + rng.normal(0, 0.02, 30), n_tokens=tokens)
+    row = compare_benchmark(base, tuned)
+    assert row["higher_is_better"] is False and row["effect"] == "better"
+    change = tuned.raw[0] - base.raw[0]
+    assert row["change_best_raw"] == pytest.approx(change) and row["pct_change_best_raw"] < 0
+    assert row["test"] == "Wilcoxon signed-rank" and row["p"] == row["wilcoxon_p"] == pytest.approx(2 / 2**30)
+    assert row["unit"] == "item" and row["n_units"] == 30 and "n_tokens-weighted" in row["note"]
+    assert row["change_ci_low"] < change < row["change_ci_high"] < 0
+    summary = summarize_effects(effects_of(pd.DataFrame([row])))
+    assert summary["direction"].tolist() == ["better"] and not summary["higher_is_better"].iat[0]
+    worse = compare_benchmark(tuned, base)  # the other way round: a higher loss is worse
+    assert worse["effect"] == "worse" and worse["pct_change_best_raw"] > 0
+
+
+def test_right_wrong_items_paired_by_mcnemars_exact_test():
+    """40 questions: both right on 12, both wrong on 18, tuned gains 8 and loses 2. McNemar's exact p is the
+    two-sided binomial p of 8 of 10 discordant questions: 2 · (45 + 10 + 1) / 2^10. The CI is a paired bootstrap of
+    the accuracy change over questions (same draw for both models)."""
+    base = np.array([True] * 12 + [False] * 18 + [False] * 8 + [True] * 2)
+    tuned = np.array([True] * 12 + [False] * 18 + [True] * 8 + [False] * 2)
+    assert mcnemar_exact_p(base, tuned) == pytest.approx(112 / 1024) and mcnemar_exact_p(base, base) == 1.0
+    row = compare_benchmark(_items("b", "MMLU", "correct", base), _items("t", "MMLU", "correct", tuned))
+    assert row["test"] == "McNemar exact" and row["p"] == pytest.approx(112 / 1024) and np.isnan(row["wilcoxon_p"])
+    assert row["change_best_raw"] == pytest.approx(6 / 40) == row["mean_unit_change"]
+    assert row["change_ci_low"] < 6 / 40 < row["change_ci_high"] and row["effect"] == "better"
+
+
+def _perturbed_copy(directory: Path, target: Path, scale: float) -> Path:
+    """`directory`'s model with seeded noise added to every weight, tokenizer unchanged."""
+    import torch
+    import transformers
+
+    shutil.copytree(directory, target)
+    model = transformers.AutoModelForCausalLM.from_pretrained(directory)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(scale * torch.randn_like(param))
+    model.save_pretrained(target)
+    return target
+
+
+def test_compare_capabilities_paired_per_item_from_stored_values(tmp_path, monkeypatch):
+    """`compare BASE TUNED -b MMLU -b WikiText2-nwp` on two tiny models and the fixtures: MMLU paired per question
+    (McNemar's exact test from the stored right/wrong values), WikiText-2 per article (Wilcoxon), effects read in
+    each benchmark's direction; a second compare reads the stored units and runs nothing."""
+    import tuneshift.benchmarks.capability as capability
+    from tests.models.test_harness import FIXTURES, save_letter_model
+    from tuneshift.benchmarks.store import ResultStore
+    from tuneshift.models.load import load_model
+
+    monkeypatch.setenv("TUNESHIFT_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data" / "mmlu" / "mmlu.jsonl"  # where `tuneshift data fetch MMLU` puts it
+    data.parent.mkdir(parents=True)
+    shutil.copy(FIXTURES / "mmlu.jsonl", data)
+    monkeypatch.setenv("TUNESHIFT_DATA", str(tmp_path / "data"))
+    tuned_dir = save_letter_model(tmp_path / "a")
+    base_dir = _perturbed_copy(tuned_dir, tmp_path / "noisy", 0.5)  # noisier weights: a higher loss
+    article = (FIXTURES / "wikitext2_test.txt").read_text()
+    wiki = tmp_path / "wiki.txt"  # two articles: the fixture's, and the same lines under another title
+    wiki.write_text(article + article.replace(" = Robert <unk> = ", " = Second article = ").lstrip("\n"))
+    options = {"MMLU": {"data": str(data)}, "WikiText2-nwp": {"data": str(wiki), "window": 64}}
+    models = [load_model(base_dir), load_model(tuned_dir)]
+    out = tmp_path / "cmp"
+    result = compare_models(*models, ["MMLU", "WikiText2-nwp"], out, options=options, progress=False)
+    table = result.table.set_index("benchmark")
+    mmlu, wiki_row = table.iloc[0], table.iloc[1]
+    assert mmlu["unit"] == "item" and mmlu["n_units"] == 12 and mmlu["test"] == "McNemar exact"
+    store = ResultStore(out)
+    stored = {u.model: store.values(u) for u in store.units() if u.provenance["benchmark_id"] == "MMLU"}
+    right = [stored[m.name]["correct"].to_numpy() for m in models]
+    assert right[0].dtype == bool and mmlu["p"] == pytest.approx(mcnemar_exact_p(*right))
+    assert mmlu["change_best_raw"] == pytest.approx(right[1].mean() - right[0].mean())
+    assert wiki_row["unit"] == "item" and wiki_row["n_units"] == 2 and wiki_row["test"] == "Wilcoxon signed-rank"
+    assert not wiki_row["higher_is_better"] and mmlu["higher_is_better"]
+    # the second model's loss is lower (6.6 vs 11.4 nats/token): an improvement, although the change is negative
+    assert wiki_row["change_best_raw"] < -1 and wiki_row["pct_change_best_raw"] < 0 and wiki_row["effect"] == "better"
+    assert {u.provenance["higher_is_better"] for u in store.units()} == {True, False}
+    # comparing again reads the stored units and values: lm-eval is never called
+    monkeypatch.setattr(capability, "evaluate", lambda *a, **k: pytest.fail("capability benchmark re-run"))
+    again = compare_models(*models, ["MMLU", "WikiText2-nwp"], out, options=options, progress=False)
+    pd.testing.assert_frame_equal(again.table, result.table)

@@ -116,6 +116,114 @@ def test_kinds_come_from_the_registered_benchmarks(monkeypatch):
     np.testing.assert_allclose(prepared[stats.BEHAVIOR], [0.3, 0.4])
 
 
+def test_capability_effects_are_read_in_each_benchmarks_direction():
+    """A study's capability columns get tuning effects: a loss that falls (WikiText2-nwp declares lower is better)
+    is ``better`` per pair and over pairs, an accuracy that falls ``worse``; % change stays arithmetic."""
+    table = pd.DataFrame(
+        {
+            "model": ["b1", "t1", "b2", "t2"],
+            "instruction_tuned": [False, True, False, True],
+            "base_model": [None, "b1", None, "b2"],
+            "Pereira2018-linear": [0.2, 0.22, 0.3, 0.33],
+            "MMLU [num_fewshot=5]": [0.40, 0.36, 0.50, 0.45],
+            "WikiText2-nwp": [4.0, 3.6, 3.0, 2.7],
+        }
+    )
+    effect = stats.effects(stats.prepare(table))
+    wiki = effect[effect["benchmark"] == "WikiText2-nwp"]
+    np.testing.assert_allclose(wiki["pct_change"], [-10.0, -10.0])
+    assert wiki["effect"].tolist() == ["better", "better"] and not wiki["higher_is_better"].any()
+    mmlu = effect[effect["benchmark"] == "MMLU [num_fewshot=5]"]
+    assert mmlu["effect"].tolist() == ["worse", "worse"] and mmlu["higher_is_better"].all()
+    assert effect["benchmark"].unique().tolist() == [
+        "Pereira2018-linear", stats.BRAIN, "MMLU [num_fewshot=5]", "WikiText2-nwp"
+    ]  # fmt: skip
+    summary = stats.summarize_effects(effect).set_index("benchmark")
+    assert summary.loc["WikiText2-nwp", "direction"] == "better" and summary.loc["WikiText2-nwp", "mean_pct"] < 0
+    assert summary.loc["MMLU [num_fewshot=5]", "direction"] == "worse"
+    assert summary.loc["Pereira2018-linear", "direction"] == "better"
+    # an effects table written before the direction column: the registry says which way is better
+    old = effect.drop(columns=["higher_is_better", "effect"])
+    assert stats.summarize_effects(old).set_index("benchmark").loc["WikiText2-nwp", "direction"] == "better"
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p, written out: p · m / rank, then the running minimum from the largest p."""
+    order = np.argsort(p)
+    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1)
+    return adjusted
+
+
+def _pearson_by_hand(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Pearson r and its two-sided p from the t distribution with n − 2 degrees of freedom, written out."""
+    from scipy.stats import t
+
+    r = float(np.corrcoef(x, y)[0, 1])
+    return r, float(2 * t.sf(abs(r) * np.sqrt((len(x) - 2) / (1 - r**2)), len(x) - 2))
+
+
+def test_table2_form_with_measured_and_imported_properties(tmp_path):
+    """`study correlate TABLE --measured DIR`: MMLU (overall and categories) measured for four of six tuned models
+    in a results folder, BBH and NWP loss imported from the CSV; r, p and the BH q over each subset's table as
+    written out by hand, and each row says where its property came from."""
+    from tuneshift.benchmarks.capability import rows_frame
+    from tuneshift.benchmarks.store import ResultStore, Unit
+
+    brain = np.array([0.10, 0.12, 0.15, 0.17, 0.20, 0.22])
+    imported_mmlu = np.array([0.30, 0.28, 0.40, 0.45, 0.41, 0.55])
+    csv = pd.DataFrame(
+        {
+            "model": [f"t{i}" for i in range(6)] + ["b0", "b1"],
+            "instruction_tuned": [True] * 6 + [False] * 2,
+            "base_model": ["b0"] * 3 + ["b1"] * 3 + [None, None],
+            "params_b": [0.1, 0.3, 0.7, 1.0, 3.0, 7.0, 0.1, 1.0],
+            "brain_avg": [*brain, 0.09, 0.14],
+            "mmlu": [*imported_mmlu, None, None],
+            "bbh": [0.25, 0.31, 0.27, 0.33, 0.30, 0.36, None, None],
+            "nwp_loss": [3.9, 3.7, 3.8, 3.2, 3.3, 2.9, None, None],
+        }
+    )
+    csv.to_csv(tmp_path / "models.csv", index=False)
+    measured = {"t1": (0.31, 0.20), "t2": (0.38, 0.33), "t3": (0.47, 0.35), "t5": (0.52, 0.51)}  # overall, stem
+    store = ResultStore(tmp_path / "scored")
+    for name, (overall, stem) in measured.items():
+        rows = rows_frame([("overall", overall, 100), ("stem", stem, 40)]).assign(model=name, benchmark="MMLU")
+        unit = Unit(f"k{name}", name, "MMLU [num_fewshot=5]", rows, {}, {"benchmark_id": "MMLU"})
+        store.save(unit)
+    out = tmp_path / "out"
+    args = ["correlate", str(tmp_path / "models.csv"), "--measured", str(tmp_path / "scored"), "--out", str(out)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    form = pd.read_csv(out / "table2.csv").set_index(["subset", "property"])
+    mmlu = imported_mmlu.copy()
+    mmlu[[1, 2, 3, 5]] = [v[0] for v in measured.values()]  # measured beats imported
+    expected = {
+        "mmlu_stem": _pearson_by_hand(brain[[1, 2, 3, 5]], np.array([v[1] for v in measured.values()])),
+        "mmlu": _pearson_by_hand(brain, mmlu),
+        "bbh": _pearson_by_hand(brain, csv["bbh"].to_numpy()[:6]),
+        "nwp_loss": _pearson_by_hand(brain, csv["nwp_loss"].to_numpy()[:6]),
+        "log10_params": _pearson_by_hand(brain, np.log10(csv["params_b"].to_numpy()[:6] * 1e9)),
+    }
+    tuned = form.loc["tuned"]
+    r, p = (np.array([values[i] for values in expected.values()]) for i in (0, 1))
+    np.testing.assert_allclose(tuned.loc[list(expected), "r"], r, rtol=1e-10)
+    np.testing.assert_allclose(tuned.loc[list(expected), "p"], p, rtol=1e-8)
+    np.testing.assert_allclose(tuned.loc[list(expected), "q"], _bh(p), rtol=1e-8)  # the family: this table's tests
+    assert tuned["r"].notna().sum() == 5 and tuned.loc["mmlu_stem", "n"] == 4
+    assert tuned.loc["mmlu_stem", "measured_by"] == "MMLU [num_fewshot=5]"
+    assert tuned.loc["mmlu", "measured_by"] == "MMLU [num_fewshot=5] (4 of 6 models; others imported)"
+    assert tuned.loc["bbh", "measured_by"] == "imported" and tuned.loc["bbh_world_knowledge", "measured_by"] == "none"
+    assert not tuned.loc["nwp_loss", "higher_is_better"] and tuned.loc["mmlu", "higher_is_better"]
+    # all models: the two base models add to the size row only (the others have no base values); its own family
+    every = form.loc["all"]
+    assert every.loc["log10_params", "n"] == 8 and every.loc["mmlu", "n"] == 6
+    np.testing.assert_allclose(every["q"].dropna(), _bh(every["p"].dropna().to_numpy()), rtol=1e-8)
+    markdown = (out / "table2.md").read_text()
+    assert "| MMLU | STEM | 4 |" in markdown and "tuned models" in markdown and "all models" in markdown
+
+
 def test_bootstrap_ci_and_wilcoxon_on_known_values():
     values = np.arange(1.0, 11.0)
     low, high = stats.bootstrap_mean_ci(values, seed=0)

@@ -73,6 +73,8 @@ class Benchmark:
     run: ``run(subject, options, *, cache, progress) -> BenchmarkResult``.
     options: its options class (a :class:`ReadoutOptions` subclass; defaults = the published protocol).
     available(): is its data here?  files(): the data files its numbers depend on (their digest keys results).
+    higher_is_better: the direction of its scores (False for a loss, WikiText2-nwp's nats/token): every consumer
+        that calls a change an improvement (compare, study effects, the report) asks this, never the id.
     """
 
     identifier: str
@@ -85,6 +87,7 @@ class Benchmark:
     version: int = 1
     citation: str = ""
     in_default: bool = True
+    higher_is_better: bool = True
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")

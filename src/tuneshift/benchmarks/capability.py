@@ -16,7 +16,8 @@ Protocol facts (deviations from Aw et al. 2023, who used InstructEval, are liste
   size, as is the overall accuracy.
 - BBH: exact match of the greedy generation with lm-eval's 3-shot answer-only prompts (Suzgun et al.'s exemplars),
   or with ``chain_of_thought`` the 3-shot CoT prompts and lm-eval's "the answer is (.*)" extraction. Categories are
-  derived (:data:`tuneshift.data.bbh.CATEGORIES`: Aw et al. did not publish theirs).
+  derived (:data:`tuneshift.data.bbh.CATEGORIES`: neither Aw et al. nor InstructEval publish theirs; what was
+  searched is listed there).
 - WikiText2-nwp: every token of each article scored once, in windows of ``window`` tokens advancing by ``stride``
   (overlapping left context); the article's first token conditioned on BOS (else EOS). ``raw`` is the mean
   next-token cross-entropy in nats per token; word perplexity is exp(total NLL / words) with words counted by
@@ -59,8 +60,11 @@ DEVIATIONS = (
     "MMLU k-shot exemplars come from the subject's test questions (first k, never the question itself), not the "
     "dev split, which the data file lacks.",
     "Prompts, few-shot formatting and answer extraction are lm-evaluation-harness 0.4's, not InstructEval's.",
-    "BBH categories are derived from Suzgun et al.'s algorithmic/NLP split and the task descriptions; Aw et al. "
-    "did not publish their task-to-category mapping.",
+    "BBH categories are derived from Suzgun et al.'s algorithmic/NLP split and the task descriptions: neither Aw "
+    "et al. nor InstructEval (declare-lab/instruct-eval@49bbd2ce) publishes a task-to-category mapping.",
+    "BBH overall is the mean over examples (lm-eval's group weighting); InstructEval's bbh.py prints the unweighted "
+    "mean over the 27 tasks, uses each task's first 3 test examples as exemplars (scoring the rest) with an "
+    "'Answer:' prompt, and counts a generation correct when it starts with the target.",
     "WikiText-2 NWP loss: tokenized release (with <unk>), per-article documents, overlapping windows; Aw et al. do "
     "not state their windowing.",
 )
@@ -272,7 +276,7 @@ def _item_values(frame: pd.DataFrame, name: str, values: np.ndarray, coords: lis
             **{c: ("item", frame[c].to_numpy(dtype=str)) for c in coords},
         },
     )
-    ds.attrs["paired_unit"] = "item"
+    ds.attrs.update(paired_unit="item", measure=name)
     return ds
 
 
@@ -386,6 +390,7 @@ def run_nwp(subject, options: NWPOptions, *, cache: bool = True, progress: bool 
     tokens = np.array([lm.token_counts[text] for text in texts])
     words = articles["n_words"].to_numpy()
     values = _item_values(articles, "loss", nll / tokens, ["title"], n_tokens=tokens, n_words=words)
+    values.attrs["weight"] = "n_tokens"  # the score is the token-weighted mean of the per-article losses
     loss = float(nll.sum() / tokens.sum())
     scores = rows_frame(
         [
@@ -419,7 +424,16 @@ def _details(options: CapabilityOptions, lm, n_items: int) -> dict:
     return {"n_items": n_items, "forward_rows": lm.forward_rows, "chat_template": options.chat_template}
 
 
-def _register(identifier: str, run, options: type[CapabilityOptions], description: str, citation: str, files) -> None:
+def _register(
+    identifier: str,
+    run,
+    options: type[CapabilityOptions],
+    description: str,
+    citation: str,
+    files,
+    *,
+    higher_is_better: bool = True,
+) -> None:
     BENCHMARKS.add(
         identifier,
         Benchmark(
@@ -433,6 +447,7 @@ def _register(identifier: str, run, options: type[CapabilityOptions], descriptio
             version=1,
             citation=citation,
             in_default=False,
+            higher_is_better=higher_is_better,
         ),
     )
 
@@ -460,6 +475,7 @@ _register(
     "Next-word-prediction loss on WikiText-2 test (nats/token, overlapping windows) and word perplexity",
     f"{wikitext_data.CITATION} Protocol: {AW2023}",
     lambda: [wikitext_data.bundled_path()],
+    higher_is_better=False,  # a loss (nats/token): lower is better
 )
 
 

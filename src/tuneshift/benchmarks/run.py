@@ -159,6 +159,7 @@ def score_units(
                 values=result.values,
                 benchmark_id=bench.identifier,
                 kind=bench.kind,
+                higher_is_better=bench.higher_is_better,
                 version=bench.version,
                 citation=bench.citation,
                 wall_s=wall_s,

@@ -318,8 +318,9 @@ def new_unit(
 
     values: the benchmark's per-unit values (``BenchmarkResult.values``), saved beside the unit file.
     provenance: what produced it — benchmark_id, fingerprint, variant, options, data_digest, subject, and the
-        benchmark's identity: kind, version, citation (kind and version also go into the tables). The package
-        version, the versions of Python and the numeric packages (``versions``) and the time are added here.
+        benchmark's identity: kind, higher_is_better, version, citation (kind and version also go into the
+        tables). The package version, the versions of Python and the numeric packages (``versions``) and the time
+        are added here.
     """
     provenance = {
         **provenance,

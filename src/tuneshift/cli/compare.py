@@ -39,7 +39,9 @@ def compare(
     max_new_tokens: int = typer.Option(300, help="--internals: length limit of the generated responses."),
 ) -> None:
     """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
-    absolute and % change, and a paired test in the benchmark's units (neuroids, splits or stories)."""
+    absolute and % change, and a paired test in the benchmark's units (neuroids, splits, stories or items). A change
+    is called better or worse in the benchmark's direction (a loss improves when it falls); items pair right/wrong
+    answers by McNemar's exact test and per-article losses by Wilcoxon."""
     from tuneshift.benchmarks.run import check_benchmarks, resolve_options
     from tuneshift.cli.score import parse_option_flags
     from tuneshift.models import load_model
@@ -79,15 +81,18 @@ def compare(
         per_sample.to_csv(out / "internals_samples.csv", index=False)
     result.write(out)
     view = Table(
-        "benchmark", "base (layer)", "tuned (layer)", "change", "% change", "honest base → tuned", "paired test"
-    )
+        "benchmark", "base (layer)", "tuned (layer)", "change", "% change", "effect", "honest base → tuned",
+        "paired test",
+    )  # fmt: skip
     for row in result.table.itertuples():
         interval = f"CI [{row.change_ci_low:+.4f}, {row.change_ci_high:+.4f}]"
-        test = f"{row.unit}: n={row.n_units}, p={row.wilcoxon_p:.3g}, {interval}" if row.unit != "none" else "none"
+        test = f"{row.unit}: n={row.n_units}, {row.test} p={row.p:.3g}, {interval}" if row.unit != "none" else "none"
+        effect = row.effect + ("" if row.higher_is_better else " (lower is better)")
         view.add_row(
             row.benchmark, f"{row.base_best_raw:.4f} ({row.base_best_layer})",
             f"{row.tuned_best_raw:.4f} ({row.tuned_best_layer})", f"{row.change_best_raw:+.4f}",
-            f"{row.pct_change_best_raw:+.1f} %", f"{row.base_honest_raw:.4f} → {row.tuned_honest_raw:.4f}", test,
+            f"{row.pct_change_best_raw:+.1f} %", effect, f"{row.base_honest_raw:.4f} → {row.tuned_honest_raw:.4f}",
+            test,
         )  # fmt: skip
     console.print(view)
     for row in result.table.itertuples():

@@ -31,11 +31,11 @@ ZOO = typer.Option(None, "--zoo", help="A YAML file adding or overriding zoo mod
 
 
 def _show(analysis: stats.Analysis) -> None:
-    effects = Table("benchmark", "pairs", "mean % change", "95 % CI", "Wilcoxon p", title="Tuned vs base")
+    effects = Table("benchmark", "pairs", "mean % change", "95 % CI", "Wilcoxon p", "direction", title="Tuned vs base")
     for row in analysis.effect_summary.itertuples():
         effects.add_row(
             row.benchmark, str(row.n_pairs), f"{row.mean_pct:+.2f}", f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]",
-            f"{row.wilcoxon_p:.3g}",
+            f"{row.wilcoxon_p:.3g}", row.direction + ("" if row.higher_is_better else " (lower is better)"),
         )  # fmt: skip
     console.print(effects)
     pearson = analysis.correlations[analysis.correlations["method"] == "pearson"]
@@ -45,6 +45,16 @@ def _show(analysis: stats.Analysis) -> None:
             row.alignment, row.property, row.subset, str(row.n), f"{row.r:.3f}", f"{row.p:.3g}", f"{row.q:.3g}"
         )
     console.print(table)
+    shown = analysis.table2[analysis.table2["n"] > 0]
+    form = Table("subset", "benchmark", "category", "n", "r", "p", "q (BH)", "measured by", "Aw et al. r",
+                 title="Brain alignment vs capabilities (Aw et al. Table 2 form)")  # fmt: skip
+    for row in shown.itertuples():
+        form.add_row(
+            row.subset, row.benchmark, row.category, str(row.n), f"{row.r:.3f}", f"{row.p:.3g}", f"{row.q:.3g}",
+            row.measured_by, f"{row.aw2023_r:.3f}",
+        )  # fmt: skip
+    if len(shown):
+        console.print(form)
 
 
 def _finish(analysis: stats.Analysis, out: Path | None) -> None:
@@ -73,18 +83,31 @@ def correlate(
     table: Path = typer.Argument(..., help="A model table CSV (e.g. aw2023_models.csv) with the zoo's columns."),
     where: list[str] | None = WHERE,
     properties: list[Path] | None = PROPERTIES,
-    out: Path | None = typer.Option(None, "--out", help="Write effects.csv, correlations.csv and figures here."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write effects.csv, correlations.csv, table2.csv/.md and figures here."
+    ),
     zoo: list[Path] | None = ZOO,
+    measured: list[Path] | None = typer.Option(
+        None,
+        "--measured",
+        help="A results or study folder whose MMLU/BBH/WikiText2-nwp units replace the table's imported properties "
+        "for the models scored there (repeatable).",
+    ),
 ) -> None:
-    """Instruction-tuning effects and alignment correlations of any table of models (the paper's analyses)."""
+    """Instruction-tuning effects and alignment correlations of any table of models (the paper's analyses), and
+    brain alignment vs each MMLU and BBH category, WikiText-2 loss and size in Aw et al.'s Table 2 form (Pearson,
+    Benjamini–Hochberg over the table; each row says whether its property was measured or imported)."""
+    from tuneshift.benchmarks.capability import measured_properties
     from tuneshift.study import stats
     from tuneshift.study.properties import merge_properties, read_properties
     from tuneshift.study.zoo import load_zoo
 
     frame = stats.read_table(str(table))
-    if properties:
+    sources = [read_properties(p) for p in properties or ()]
+    sources += [found for folder in measured or () if not (found := measured_properties(folder)).empty]
+    if sources:
         specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
-        frame = merge_properties(frame, [read_properties(p) for p in properties], specs)
+        frame = merge_properties(frame, sources, specs)
     _finish(stats.analyze(frame, where or (), source=str(table)), out)
 
 

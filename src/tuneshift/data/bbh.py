@@ -3,12 +3,21 @@
 "target"}]}``; a user's file in that format can stand in for any task (``task_dir=``).
 
 Categories. Aw et al. (2023, Table 2) report BBH by category — algorithmic, language understanding, world knowledge,
-multilingual, others — without publishing which task is in which, and InstructEval's code (their engine) reports BBH
-as one average. :data:`CATEGORIES` is therefore derived, not copied: Suzgun et al.'s own split of the 23 families
-into *algorithmic* and *NLP* tasks (their Table 2/Appendix), with the NLP tasks sorted by what each task's BIG-bench
+multilingual, others — and take BBH from InstructEval (Chia et al. 2023), but neither publishes which task is in
+which category. Searched for this mapping: InstructEval's code, github.com/declare-lab/instruct-eval at
+commit 49bbd2ce7e3a5bdc4024ba62a5c9c68c107ee966 (its newest), whose ``bbh.py`` scores each task and prints one
+unweighted mean over tasks, with no category table in any file of that commit or of its history (``git log -S``
+for "algorithmic", "world_knowledge", "multilingual" over all branches); the public repositories of Aw et al.'s
+first author (``awwkl/*``: none holds this paper's code); code search for BBH task → category tables; and the
+stored web copies of both papers (arXiv 2312.00575, 2306.04757) as far as a search reaches. None gives it.
+
+:data:`CATEGORIES` is therefore derived, not copied: Suzgun et al.'s own split of the 23 families into
+*algorithmic* and *NLP* tasks (their Table 2/Appendix), with the NLP tasks sorted by what each task's BIG-bench
 description says it needs — knowledge of the world (dates, sports, films, causal judgements about everyday events),
 understanding of English (ambiguity, adjective order, sarcasm, humorous edits of names), a second language
 (salient translation errors) — and the rest (formal fallacies, penguins table, coloured objects) as *others*.
+Category correlations computed with it are therefore not the paper's Table 2 categories, only their closest
+reading.
 """
 
 from __future__ import annotations

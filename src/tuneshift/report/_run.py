@@ -18,7 +18,7 @@ import pandas as pd
 
 from tuneshift.errors import DataNotFoundError, InvalidInputError
 
-STUDY_TABLES = ("compare", "effects", "effects_summary", "correlations", "models", "failures")
+STUDY_TABLES = ("compare", "effects", "effects_summary", "correlations", "table2", "models", "failures")
 INTERNALS_FILES = (
     "instruction_scores.csv",
     "internals_samples.csv",

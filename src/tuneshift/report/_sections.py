@@ -37,8 +37,12 @@ COMPARED = [  # compare.csv columns shown (the file has every column)
     "pct_change_best_raw",
     "pct_ci_low",
     "pct_ci_high",
+    "effect",
+    "higher_is_better",
     "unit",
     "n_units",
+    "test",
+    "p",
     "wilcoxon_p",
     "base_honest_raw",
     "tuned_honest_raw",
@@ -237,7 +241,8 @@ def changes(run: Run) -> dict | None:
 
         caption = (
             "% change tuned vs its base per benchmark: one dot per base/tuned pair, the mean over pairs with its "
-            "bootstrap CI (pairs resampled), n pairs and the Wilcoxon signed-rank p over pairs."
+            "bootstrap CI (pairs resampled), n pairs and the Wilcoxon signed-rank p over pairs; a benchmark where "
+            "lower is better (a loss) is marked so, its improvements are negative % changes."
         )
         view["figures"] += _draw(
             run, "effects per pair", figures.effects_strip, effects, summarize_effects(effects), caption=caption
@@ -259,15 +264,19 @@ def _change(run: Run, row: dict) -> figures.Change:
     intervals = [_score_interval(run, row[role], benchmark, row[f"{role}_best_layer"]) for role in ("base", "tuned")]
     unit, n = row.get("unit", "none"), row.get("n_units", 0)
     plural = {"neuroid": "neuroids", "split": "splits", "story": "stories", "item": "items"}.get(unit, unit)
+    p = row.get("p", row.get("wilcoxon_p"))  # compare.csv files written before `test`/`p` have wilcoxon_p only
+    name = row.get("test") if isinstance(row.get("test"), str) else "Wilcoxon signed-rank"
     test = (
-        f"n = {int(n)} {plural}, Wilcoxon signed-rank p = {row['wilcoxon_p']:.3g}"
-        if unit != "none" and pd.notna(row.get("wilcoxon_p"))
+        f"n = {int(n)} {plural}, {name} p = {p:.3g}"
+        if unit != "none" and pd.notna(p)
         else "no paired test (no per-unit scores)"
     )
+    higher = str(row.get("higher_is_better", True)).lower() not in ("false", "0", "0.0")
+    effect = row.get("effect") if isinstance(row.get("effect"), str) else ""
     return figures.Change(
         benchmark, ylabel(run, benchmark), float(row["base_best_raw"]), float(row["tuned_best_raw"]),
         intervals[0], intervals[1], float(row.get("pct_change_best_raw", np.nan)),
-        (float(row.get("pct_ci_low", np.nan)), float(row.get("pct_ci_high", np.nan))), test,
+        (float(row.get("pct_ci_low", np.nan)), float(row.get("pct_ci_high", np.nan))), test, effect, higher,
     )  # fmt: skip
 
 
@@ -304,12 +313,15 @@ def _tune_record(run: Run) -> dict | None:
 
 
 def correlations(run: Run) -> dict | None:
-    """Correlations of alignment with model properties: the table (r, p, FDR q) and one scatter per alignment ×
-    property (tuned and base models coloured apart; the title gives the widest subset's Pearson r, p, q and n,
-    the caption every subset's)."""
+    """Correlations of alignment with model properties: the table (r, p, FDR q), the Aw et al. Table 2 form
+    (brain alignment vs each capability category, measured or imported, beside the paper's r) where table2.csv
+    has tests, and one scatter per alignment × property (tuned and base models coloured apart; the title gives the
+    widest subset's Pearson r, p, q and n, the caption every subset's)."""
     found = run.tables.get("correlations")
     if found is None or found.empty:
         return None
+    form = run.tables.get("table2")
+    tested = form[form["n"] > 0] if form is not None and "n" in form else None
     result = []
     models = _model_table(run)
     if models is not None:
@@ -333,7 +345,12 @@ def correlations(run: Run) -> dict | None:
                 title=title, ylabel=f"{alignment}: {ylabel(run, alignment)}" if alignment in set(run.summary.get(
                     "benchmark", [])) else None, caption=f"{alignment} vs {prop} (Pearson). {tests}.",
             )  # fmt: skip
-    return {"table": table(found, name="correlations"), "figures": result}
+    shown = ["subset", "benchmark", "category", "n", "r", "p", "q", "measured_by", "aw2023_r"]
+    return {
+        "table": table(found, name="correlations"),
+        "table2": table(tested, shown, name="table2") if tested is not None and len(tested) else None,
+        "figures": result,
+    }
 
 
 def _model_table(run: Run) -> pd.DataFrame | None:

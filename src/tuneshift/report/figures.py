@@ -238,6 +238,8 @@ class Change:
     pct: float
     pct_ci: tuple[float, float]
     test: str  # e.g. "n = 10 splits, Wilcoxon signed-rank p = 0.105"
+    effect: str = ""  # better / worse / no change, in the benchmark's direction
+    higher_is_better: bool = True
 
 
 def change_panels(changes: Sequence[Change], base: str, tuned: str, *, control: bool = False) -> Figure:
@@ -264,6 +266,8 @@ def change_panels(changes: Sequence[Change], base: str, tuned: str, *, control: 
         pct = "% change undefined (base ≤ 0)" if not np.isfinite(change.pct) else f"{change.pct:+.1f} %"
         if np.isfinite(change.pct) and np.isfinite(change.pct_ci).all():
             pct += f" [{change.pct_ci[0]:+.1f}, {change.pct_ci[1]:+.1f}]"
+        if change.effect:
+            pct += f", {change.effect}" + ("" if change.higher_is_better else " (lower is better)")
         ax.text(0.5, -0.2, f"{pct}\n{change.test}", transform=ax.transAxes, ha="center", va="top", fontsize=7.5)
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -284,10 +288,12 @@ def effects_strip(effects: pd.DataFrame, summary: pd.DataFrame) -> Figure:
         ax.plot(position + rng.uniform(-0.15, 0.15, len(values)), values, "o", color="0.35", ms=3.5, alpha=0.7)
         ax.plot([position - 0.25, position + 0.25], [row.mean_pct] * 2, color=PALETTE[0], lw=2.5)
         ax.vlines(position, row.ci_low, row.ci_high, color=PALETTE[0], lw=1.5)
+    lower = ~summary.get("higher_is_better", pd.Series(True, index=summary.index)).astype(bool).to_numpy()
     labels = [
-        f"{r.benchmark}\nn = {r.n_pairs} pairs" + (f"\np = {r.wilcoxon_p:.3g}" if np.isfinite(r.wilcoxon_p) else "")
-        for r in summary.itertuples(index=False)
-    ]
+        f"{r.benchmark}" + ("\n(lower is better)" if low else "") + f"\nn = {r.n_pairs} pairs"
+        + (f"\np = {r.wilcoxon_p:.3g}" if np.isfinite(r.wilcoxon_p) else "")
+        for r, low in zip(summary.itertuples(index=False), lower, strict=True)
+    ]  # fmt: skip
     ax.set_xticks(range(len(order)), labels, fontsize=7.5, rotation=20 if len(order) > 4 else 0)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylabel("% change, tuned vs its base")

@@ -11,15 +11,25 @@ For each benchmark and each of the two models: the best layer with its raw and n
   splits' scores paired (same train/test stimuli for both models). Splits share training stimuli, so they are not
   independent and the p-value is optimistic; the output says ``unit = split`` and notes it;
 * reading times (Futrell2018): per story, the existing per-story scores paired over the 10 stories. The CI is
-  that of the mean per-story change, which need not contain the change of the pooled score.
+  that of the mean per-story change, which need not contain the change of the pooled score;
+* capabilities, per item from the stored per-item values: a question answered right or wrong (MMLU, BBH) is paired
+  by McNemar's exact test (two-sided binomial test of the discordant questions against 1/2), with a paired
+  bootstrap over questions (the same draw for both models) for the CI of the accuracy change; a per-article loss
+  (WikiText2-nwp) by the Wilcoxon signed-rank test over articles, with a bootstrap over articles of the change in
+  the token-weighted loss the score is (the values' ``attrs["weight"]`` names the weights, ``n_tokens``).
+
+Each row names its test (``test``) and p-value (``p``); ``wilcoxon_p`` repeats p where the test is Wilcoxon's.
+Whether a change is an improvement is ``effect`` (better / worse / no change), read in the benchmark's declared
+direction (``higher_is_better``: a loss improves when it falls), never from its name.
 
 Everything comes from the results store: each unit's score rows and its per-unit values
 (``BenchmarkResult.values``: ``r(layer, split, neuroid)``, ``cka(layer, split)``, per story, per item), so a
 comparison of finished results reads files and runs no model. Results scored before values were kept get no paired
-test (the row says so). The paired unit is the values' ``paired_unit``; capability items pair like stories.
+test (the row says so). The paired unit is the values' ``paired_unit``.
 
-% changes are relative to the base's score and left empty where that score is not positive (ΔLL of a random
-model: a % of a negative number flips sign).
+% changes are the arithmetic change relative to the base's score (a loss that falls 5 % reads −5 %, effect
+``better``) and left empty where that score is not positive (ΔLL of a random model: a % of a negative number flips
+sign).
 
 Layer profiles of both models are drawn on relative depth (layer / deepest layer), so models of different depths
 compare (:func:`tuneshift.study.figures.layer_profiles`).
@@ -39,6 +49,7 @@ from scipy import stats as sps
 
 from tuneshift._io import write_csv, write_json
 from tuneshift.errors import InvalidInputError
+from tuneshift.study.stats import effect_label
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -47,6 +58,7 @@ if TYPE_CHECKING:
 
 MIN_NEUROIDS = 10
 N_BOOT = 2000
+WILCOXON = "Wilcoxon signed-rank"
 
 
 @dataclass
@@ -67,11 +79,12 @@ class BenchmarkScores:
     honest_normalized: float = float("nan")
     values: xr.Dataset | None = None
     honest_layers: list[int] = field(default_factory=list)
+    higher_is_better: bool = True
 
     @property
     def best(self) -> int:
-        """Index (into `layers`) of the best layer."""
-        return int(np.nanargmax(self.raw))
+        """Index (into `layers`) of the best layer (the lowest score where lower is better)."""
+        return int(np.nanargmax(self.raw) if self.higher_is_better else np.nanargmin(self.raw))
 
     def best_values(self) -> xr.DataArray | None:
         """The measure behind the scores at the best layer (all of it when the values have no layer)."""
@@ -138,26 +151,57 @@ def paired_test(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: int = 0)
             "share training stimuli, so the p-value is optimistic"
         )
         return _summary("split", diff, diff[draws].mean(1), note)
-    diff = np.asarray(b.to_numpy(), float) - np.asarray(a.to_numpy(), float)
+    x, y = a.to_numpy(), b.to_numpy()
+    diff = np.asarray(y, float) - np.asarray(x, float)
     draws = rng.integers(0, len(diff), (N_BOOT, len(diff)))
-    return _summary(unit, diff, diff[draws].mean(1), NOTES.get(unit, f"paired over {unit}s"))
+    note = NOTES.get(unit, f"paired over {unit}s")
+    if x.dtype == bool and y.dtype == bool:  # right/wrong per question
+        note = "per-question correct/incorrect paired: McNemar's exact test, bootstrap over questions"
+        return _summary(unit, diff, diff[draws].mean(1), note, test="McNemar exact", p=mcnemar_exact_p(x, y))
+    weight = base.values.attrs.get("weight")
+    if weight and weight in base.values and weight in tuned.values:  # the score is a weighted mean (tokens)
+        boot = _weighted_change(x, y, base.values[weight].to_numpy(), tuned.values[weight].to_numpy(), draws)
+        return _summary(unit, diff, boot, f"{note}; CI of the {weight}-weighted score's change")
+    return _summary(unit, diff, diff[draws].mean(1), note)
+
+
+def mcnemar_exact_p(base: np.ndarray, tuned: np.ndarray) -> float:
+    """Two-sided exact McNemar p of paired right/wrong outcomes: a binomial test of the questions tuned got right
+    and base wrong, out of all discordant questions, against 1/2; 1.0 when no question is discordant."""
+    gained = int(np.sum(tuned & ~base))
+    discordant = gained + int(np.sum(base & ~tuned))
+    return float(sps.binomtest(gained, discordant, 0.5).pvalue) if discordant else 1.0
+
+
+def _weighted_change(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Bootstrap draws of the change in a weighted mean, Σ w·v / Σ w (each model with its own weights: its token
+    counts), units resampled by `draws` (B, n) with the same draw for both models."""
+    wx, wy = np.asarray(wx, float), np.asarray(wy, float)
+    return (y * wy)[draws].sum(1) / wy[draws].sum(1) - (x * wx)[draws].sum(1) / wx[draws].sum(1)
 
 
 def _untested(note: str) -> dict:
     nan = float("nan")
-    return {"unit": "none", "n_units": 0, "mean_unit_change": nan, "wilcoxon_p": nan, "change_ci_low": nan,
-            "change_ci_high": nan, "note": note}  # fmt: skip
+    return {"unit": "none", "n_units": 0, "mean_unit_change": nan, "test": "none", "p": nan, "wilcoxon_p": nan,
+            "change_ci_low": nan, "change_ci_high": nan, "note": note}  # fmt: skip
 
 
-def _summary(unit: str, diff: np.ndarray, boot: np.ndarray, note: str) -> dict:
+def _summary(
+    unit: str, diff: np.ndarray, boot: np.ndarray, note: str, *, test: str = WILCOXON, p: float | None = None
+) -> dict:
+    """A paired test's row: `p` of `test` (default: Wilcoxon signed-rank over the finite `diff`) and the 95 %
+    percentile interval of the bootstrap draws `boot` of the change."""
     finite = diff[np.isfinite(diff)]
-    p = float(sps.wilcoxon(finite).pvalue) if np.count_nonzero(finite) >= 2 else float("nan")
+    if p is None:
+        p = float(sps.wilcoxon(finite).pvalue) if np.count_nonzero(finite) >= 2 else float("nan")
     low, high = np.nanpercentile(boot, [2.5, 97.5])
     return {
         "unit": unit,
         "n_units": len(finite),
         "mean_unit_change": float(finite.mean()) if len(finite) else float("nan"),
-        "wilcoxon_p": p,
+        "test": test,
+        "p": p,
+        "wilcoxon_p": p if test == WILCOXON else float("nan"),
         "change_ci_low": float(low),
         "change_ci_high": float(high),
         "note": note,
@@ -165,8 +209,15 @@ def _summary(unit: str, diff: np.ndarray, boot: np.ndarray, note: str) -> dict:
 
 
 def compare_benchmark(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: int = 0) -> dict:
-    """One row of compare.csv: both models' best and honest scores, the change, and the paired test."""
-    row: dict = {"benchmark": base.benchmark, "kind": base.kind, "base": base.model, "tuned": tuned.model}
+    """One row of compare.csv: both models' best and honest scores, the change, the paired test, and ``effect``
+    (better / worse / no change: the best-layer change read in the benchmark's direction, ``higher_is_better``)."""
+    row: dict = {
+        "benchmark": base.benchmark,
+        "kind": base.kind,
+        "base": base.model,
+        "tuned": tuned.model,
+        "higher_is_better": base.higher_is_better,
+    }
     for label, scores in (("base", base), ("tuned", tuned)):
         best = scores.best
         row |= {
@@ -181,6 +232,7 @@ def compare_benchmark(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: in
         change = row[f"tuned_{which}"] - row[f"base_{which}"]
         row[f"change_{which}"] = change
         row[f"pct_change_{which}"] = _percent(change, row[f"base_{which}"])
+    row["effect"] = str(effect_label([row["change_best_raw"]], base.higher_is_better)[0])
     test = paired_test(base, tuned, seed=seed)
     row |= test
     base_raw = row["base_best_raw"] if row["base_best_raw"] > 0 else float("nan")
@@ -206,7 +258,8 @@ def effects_of(compare_table: pd.DataFrame) -> pd.DataFrame:
             "pct_change": compare_table["pct_change_best_raw"],
             "pct_ci_low": compare_table.get("pct_ci_low", np.nan),
             "pct_ci_high": compare_table.get("pct_ci_high", np.nan),
-            "p": compare_table.get("wilcoxon_p", np.nan),
+            "p": compare_table.get("p", compare_table.get("wilcoxon_p", np.nan)),
+            "higher_is_better": compare_table.get("higher_is_better", True),
         }
     )
 
@@ -219,8 +272,11 @@ def unit_scores(unit: Unit, values: xr.Dataset | None) -> BenchmarkScores:
     registered benchmark declares it) and per-unit values."""
     from tuneshift.benchmarks import BENCHMARKS
 
-    kind = unit.provenance.get("kind") or BENCHMARKS.get(unit.provenance["benchmark_id"]).kind
-    return _scores(unit.model, unit.benchmark, kind, unit.scores, unit.summary, values)
+    identifier = unit.provenance["benchmark_id"]
+    kind = unit.provenance.get("kind") or BENCHMARKS.get(identifier).kind
+    direction = unit.provenance.get("higher_is_better")
+    direction = BENCHMARKS.get(identifier).higher_is_better if direction is None else bool(direction)
+    return _scores(unit.model, unit.benchmark, kind, unit.scores, unit.summary, values, direction)
 
 
 def load_scores(out_dir: str | Path, model: str, benchmark: str) -> BenchmarkScores:
@@ -243,7 +299,8 @@ def load_scores(out_dir: str | Path, model: str, benchmark: str) -> BenchmarkSco
     summary = json.loads((out / "summary.json").read_text()).get(model, {}).get(benchmark, {})
     identifier = benchmark.split(" [")[0]
     kind = summary.get("kind") or (BENCHMARKS.get(identifier).kind if identifier in BENCHMARKS else "neural")
-    return _scores(model, benchmark, kind, rows, summary, _story_values(summary.get("per_story_raw")))
+    direction = BENCHMARKS.get(identifier).higher_is_better if identifier in BENCHMARKS else True
+    return _scores(model, benchmark, kind, rows, summary, _story_values(summary.get("per_story_raw")), direction)
 
 
 def _story_values(per_story: dict | None) -> xr.Dataset | None:
@@ -259,7 +316,9 @@ def _story_values(per_story: dict | None) -> xr.Dataset | None:
     return values
 
 
-def _scores(model: str, benchmark: str, kind: str, rows: pd.DataFrame, summary: dict, values) -> BenchmarkScores:
+def _scores(
+    model: str, benchmark: str, kind: str, rows: pd.DataFrame, summary: dict, values, higher_is_better: bool = True
+) -> BenchmarkScores:
     # one row per layer; capability rows are aggregates (a `measure` column), the headline first: compared alone
     rows = rows.head(1) if "measure" in rows else rows.sort_values("layer")
     honest_layers = [
@@ -277,6 +336,7 @@ def _scores(model: str, benchmark: str, kind: str, rows: pd.DataFrame, summary: 
         honest_normalized=float(summary.get("honest_normalized") or np.nan),
         values=values,
         honest_layers=honest_layers,
+        higher_is_better=higher_is_better,
     )
 
 

@@ -67,13 +67,16 @@ def change_bars(effects: pd.DataFrame, summary: pd.DataFrame, *, title: str = "I
     `effects` is effects.csv (pair, benchmark, pct_change, ...), `summary` its summary per benchmark
     (:func:`tuneshift.study.stats.summarize_effects`: with several pairs the bar is the mean over pairs and the CI a
     bootstrap of that mean; with one pair, a `compare`, its change and its ``ci_low``/``ci_high``). `title` names
-    what the change is (a compare against a random-init control is not an instruction-tuning effect).
+    what the change is (a compare against a random-init control is not an instruction-tuning effect). A bar is
+    coloured as an improvement in its benchmark's direction (the summary's ``higher_is_better``: a falling loss is
+    one) and labelled where lower is better.
     """
     order = list(summary["benchmark"])
     fig = Figure(figsize=(max(4.0, 1.1 * len(order) + 2), 4.0), layout="constrained")
     ax = fig.add_subplot()
     positions = np.arange(len(order))
-    colors = [PALETTE[0] if value >= 0 else PALETTE[1] for value in summary["mean_pct"]]
+    higher = summary.get("higher_is_better", pd.Series(True, index=summary.index)).astype(bool).to_numpy()
+    colors = np.where((summary["mean_pct"].to_numpy(dtype=float) >= 0) == higher, PALETTE[0], PALETTE[1]).tolist()
     ax.bar(positions, summary["mean_pct"], color=colors, alpha=0.75, width=0.6)
     # the interval is drawn from its ends (a paired test's CI need not be centred on the bar: per-story changes)
     ax.vlines(positions, summary["ci_low"], summary["ci_high"], color="k", lw=1.5)
@@ -84,8 +87,8 @@ def change_bars(effects: pd.DataFrame, summary: pd.DataFrame, *, title: str = "I
             jitter = rng.uniform(-0.15, 0.15, len(values))
             ax.plot(position + jitter, values, "o", color="k", ms=3, alpha=0.6)
     labels = [
-        f"{name}\nn={n}" + (f", p={p:.2g}" if np.isfinite(p) else "")
-        for name, n, p in zip(order, summary["n_pairs"], summary["wilcoxon_p"], strict=True)
+        f"{name}" + ("" if up else " (lower is better)") + f"\nn={n}" + (f", p={p:.2g}" if np.isfinite(p) else "")
+        for name, n, p, up in zip(order, summary["n_pairs"], summary["wilcoxon_p"], higher, strict=True)
     ]
     ax.set_xticks(positions, labels, fontsize=8, rotation=20 if len(order) > 4 else 0)
     ax.axhline(0, color="0.3", lw=0.8)

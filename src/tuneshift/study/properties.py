@@ -117,7 +117,9 @@ def merge_properties(
                 table = pd.concat([table, pd.DataFrame([{"model": name}])], ignore_index=True)
             for column, value in row.items():
                 if pd.notna(value):
-                    if column not in table:
-                        table[column] = np.nan
+                    if column not in table:  # text (measured_by) needs an object column: pandas 3 refuses it in float
+                        table[column] = pd.Series(
+                            np.nan, index=table.index, dtype=object if isinstance(value, str) else float
+                        )
                     table.loc[table["model"] == name, column] = value
     return table

@@ -7,7 +7,10 @@ The input is a *model table*: one row per model with ``model``, ``instruction_tu
 :func:`tuneshift.study.run.model_table` all have this layout.
 
 * Effect of a pair (base, tuned) on a benchmark: ``pct_change = 100 · (tuned − base) / base``; averaged over pairs
-  with a percentile bootstrap CI of the mean and a two-sided Wilcoxon signed-rank test of the changes.
+  with a percentile bootstrap CI of the mean and a two-sided Wilcoxon signed-rank test of the changes. Capability
+  columns (MMLU, BBH, WikiText2-nwp) get effects too. ``pct_change`` is the arithmetic change of the score; whether
+  it is an improvement is the ``effect`` label (better / worse / no change), from the benchmark's declared
+  direction (:func:`higher_is_better`: a loss falls when it improves), never from its name.
 * A column's kind (neural, behavioral, similarity) is asked of the benchmark registry (:func:`benchmark_kind`),
   never parsed from a list of names: a new benchmark is known here once it is registered.
 * Brain alignment: the table's ``brain_avg`` where it has one (the paper's own mean, computed from unrounded scores:
@@ -18,6 +21,12 @@ The input is a *model table*: one row per model with ``model``, ``instruction_tu
   models and over all models; q = Benjamini–Hochberg over the whole family of tests of one method. A test whose
   models are exactly those of another subset (MMLU is reported for tuned models only, so "all" = "tuned") is kept
   once. NWP loss is correlated as given (a loss: higher = worse), so its r is positive where the paper prints −0.54.
+* Aw et al.'s Table 2 form (:func:`table2`): Pearson r (p) of brain alignment with each MMLU category (STEM,
+  humanities, social sciences, other) and overall, each BBH category (algorithmic, language understanding, world
+  knowledge, multilingual, others; derived categories, see :mod:`tuneshift.data.bbh`) and overall, WikiText-2 NWP
+  loss and log10 parameters; q = Benjamini–Hochberg over the table's tests (one family per subset). Each row says
+  whether its property was measured here (the capability units' labels, from the table's ``measured_by``) or
+  imported, and gives the r the paper prints (:data:`AW2023_TABLE2_R`).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +45,50 @@ from tuneshift._io import write_csv, write_json
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 
 ALIGNMENT_KINDS = ("neural", "behavioral", "similarity")  # score columns; capabilities are properties here
+EFFECT_KINDS = (*ALIGNMENT_KINDS, "capability")  # the columns whose tuning effect is estimated
 PROPERTIES = ("log10_params", "mmlu", "bbh", "nwp_loss")
 BRAIN, BEHAVIOR = "brain_alignment", "behavioral_alignment"
+#: Aw et al. 2023 Table 2's rows: (benchmark, row label, property column of the model table).
+TABLE2_ROWS = (
+    ("MMLU", "STEM", "mmlu_stem"),
+    ("MMLU", "Humanities", "mmlu_humanities"),
+    ("MMLU", "Social sciences", "mmlu_social_sciences"),
+    ("MMLU", "Other", "mmlu_other"),
+    ("MMLU", "Overall", "mmlu"),
+    ("BBH", "Algorithmic", "bbh_algorithmic"),
+    ("BBH", "Language understanding", "bbh_language_understanding"),
+    ("BBH", "World knowledge", "bbh_world_knowledge"),
+    ("BBH", "Multilingual", "bbh_multilingual"),
+    ("BBH", "Others", "bbh_others"),
+    ("BBH", "Overall", "bbh"),
+    ("WikiText-2", "NWP loss (nats/token)", "nwp_loss"),
+    ("Model size", "log10 parameters", "log10_params"),
+)
+#: r of brain alignment with each row as Aw et al. 2023 print it, per subset: over their instruction-tuned models,
+#: Table 2 for the categories (3 decimals) and the text for overall MMLU (0.81), BBH (0.38), NWP loss (−0.54, sign
+#: as printed) and size (0.95); over all models, size only (0.92). The categories cannot be recomputed from
+#: published numbers (the paper gives no per-model category scores); the rest can, from the zoo's reported scores
+#: (tests/study/test_study_docs.py).
+AW2023_TABLE2_R = {
+    "tuned": {
+        "mmlu_stem": 0.792,
+        "mmlu_humanities": 0.791,
+        "mmlu_social_sciences": 0.807,
+        "mmlu_other": 0.809,
+        "mmlu": 0.81,
+        "bbh_algorithmic": 0.194,
+        "bbh_language_understanding": 0.163,
+        "bbh_world_knowledge": 0.679,
+        "bbh_multilingual": -0.035,
+        "bbh_others": 0.478,
+        "bbh": 0.38,
+        "nwp_loss": -0.54,
+        "log10_params": 0.95,
+    },
+    "all": {"log10_params": 0.92},
+}
+TABLE2_COLUMNS = ["subset", "benchmark", "category", "property", "n", "r", "p", "q", "higher_is_better"]
+TABLE2_COLUMNS += ["measured_by", "aw2023_r"]
 _OPERATORS = {"!=": operator.ne, ">=": operator.ge, "<=": operator.le, "==": operator.eq, "=": operator.eq}
 _OPERATORS |= {">": operator.gt, "<": operator.lt}
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(!=|>=|<=|==|=|>|<)\s*(.*?)\s*$")
@@ -58,11 +109,32 @@ def benchmark_kind(column: str) -> str | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
-def score_columns(table: pd.DataFrame) -> list[str]:
-    """The benchmark score columns of a model table (neural, then behavioral, then similarity; table order within)."""
-    kinds = {column: benchmark_kind(str(column)) for column in table.columns}
-    columns = [c for c, kind in kinds.items() if kind in ALIGNMENT_KINDS]
-    return sorted(columns, key=lambda c: ALIGNMENT_KINDS.index(kinds[c]))
+def higher_is_better(column: str) -> bool:
+    """Whether a larger value of a score or property column is better, as the registered benchmark declares it
+    (``WikiText2-nwp`` and its property columns ``nwp_loss``, ``nwp_word_perplexity``: False); True for any other
+    column (alignment scores, accuracies, size)."""
+    from tuneshift.benchmarks import BENCHMARKS
+    from tuneshift.benchmarks.capability import PROPERTY_COLUMNS
+
+    identifier = column.split(" [")[0]
+    owner = {prop: bench for bench, columns in PROPERTY_COLUMNS.items() for prop in columns.values()}
+    identifier = owner.get(identifier, identifier)
+    return BENCHMARKS.get(identifier).higher_is_better if identifier in BENCHMARKS else True
+
+
+def effect_label(change: np.ndarray | pd.Series, better_when_higher: np.ndarray | pd.Series | bool) -> np.ndarray:
+    """``better`` / ``worse`` / ``no change`` for each change (tuned − base) given its benchmark's direction; ``""``
+    where the change is missing."""
+    signed = np.sign(np.asarray(change, dtype=float)) * np.where(better_when_higher, 1.0, -1.0)
+    return np.select([signed > 0, signed < 0, signed == 0], ["better", "worse", "no change"], default="")
+
+
+def score_columns(table: pd.DataFrame, kinds: Sequence[str] = ALIGNMENT_KINDS) -> list[str]:
+    """The benchmark score columns of a model table whose kind is in `kinds` (in that order; table order within):
+    by default the alignment ones, neural, then behavioral, then similarity."""
+    found = {column: benchmark_kind(str(column)) for column in table.columns}
+    columns = [c for c, kind in found.items() if kind in kinds]
+    return sorted(columns, key=lambda c: list(kinds).index(found[c]))
 
 
 def prepare(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
@@ -135,23 +207,27 @@ def apply_where(table: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
 
 
 def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per pair × benchmark: ``pair, base, tuned, benchmark, base_score, tuned_score, change, pct_change``.
+    """Per pair × benchmark: ``pair, base, tuned, benchmark, base_score, tuned_score, change, pct_change,
+    higher_is_better, effect`` (``effect``: better / worse / no change in the benchmark's direction).
 
     Pairs are the tuned rows whose ``base_model`` is a row of `table` (so a subset keeps only pairs inside it).
-    `benchmarks`: score columns (default: all, then brain and behavioral alignment).
+    `benchmarks`: score columns (default: the alignment ones, brain and behavioral alignment, then capabilities).
     """
     if benchmarks is None:
         columns = score_columns(table)
         several_behavioral = sum(benchmark_kind(c) == "behavioral" for c in columns) > 1
         benchmarks = columns + [BRAIN] * (BRAIN in table) + [BEHAVIOR] * (BEHAVIOR in table and several_behavioral)
+        benchmarks += score_columns(table, ("capability",))
     by_name = table.set_index("model")
     tuned = table[table["instruction_tuned"] & table["base_model"].isin(by_name.index)]
     columns = ["pair", "base", "tuned", "benchmark", "base_score", "tuned_score", "change", "pct_change"]
+    columns += ["higher_is_better", "effect"]
     frames = []
     for benchmark in benchmarks:
         base_scores = by_name.loc[tuned["base_model"], benchmark].to_numpy(dtype=float)
         tuned_scores = tuned[benchmark].to_numpy(dtype=float)
         positive = np.where(base_scores > 0, base_scores, np.nan)  # % of a non-positive base is left empty
+        better_when_higher = higher_is_better(benchmark)
         frames.append(
             pd.DataFrame(
                 {
@@ -163,6 +239,8 @@ def effects(table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> pd.
                     "tuned_score": tuned_scores,
                     "change": tuned_scores - base_scores,
                     "pct_change": 100 * (tuned_scores - base_scores) / positive,
+                    "higher_is_better": better_when_higher,
+                    "effect": effect_label(tuned_scores - base_scores, better_when_higher),
                 }
             )
         )
@@ -194,13 +272,19 @@ def wilcoxon_p(values: np.ndarray) -> float:
 
 
 def summarize_effects(effect_table: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
-    """Per benchmark: ``n_pairs, mean_pct, ci_low, ci_high, wilcoxon_p`` of the % changes over pairs.
+    """Per benchmark: ``n_pairs, mean_pct, ci_low, ci_high, wilcoxon_p`` of the % changes over pairs, with
+    ``higher_is_better`` and ``direction`` (better / worse / no change: the mean change read in the benchmark's
+    direction; from the table's ``higher_is_better`` column, else the registry's).
 
     With a single pair (a `compare`) the CI is the pair's own ``pct_ci_low``/``pct_ci_high`` when given and the
     p its ``p`` column (the paired test in the benchmark's units), not a bootstrap over one value.
     """
     rows = []
     for benchmark, group in effect_table.groupby("benchmark", sort=False):
+        if "higher_is_better" in group and group["higher_is_better"].notna().any():
+            better_when_higher = str(group["higher_is_better"].dropna().iloc[0]).lower() in ("true", "1", "1.0")
+        else:
+            better_when_higher = higher_is_better(str(benchmark))
         pct = group["pct_change"].to_numpy(dtype=float)
         if len(group) == 1:
             low = float(group["pct_ci_low"].iloc[0]) if "pct_ci_low" in group else float("nan")
@@ -209,17 +293,23 @@ def summarize_effects(effect_table: pd.DataFrame, *, n_boot: int = 10_000, seed:
         else:
             low, high = bootstrap_mean_ci(pct, n_boot=n_boot, seed=seed)
             p = wilcoxon_p(pct)
+        mean = float(np.nanmean(pct)) if np.isfinite(pct).any() else float("nan")
+        change = group["change"].to_numpy(dtype=float) if "change" in group else pct  # sign kept where % is not
+        mean_change = float(np.nanmean(change)) if np.isfinite(change).any() else float("nan")
         rows.append(
             {
                 "benchmark": benchmark,
                 "n_pairs": int(np.isfinite(pct).sum()),
-                "mean_pct": float(np.nanmean(pct)) if np.isfinite(pct).any() else float("nan"),
+                "mean_pct": mean,
                 "ci_low": low,
                 "ci_high": high,
                 "wilcoxon_p": p,
+                "higher_is_better": better_when_higher,
+                "direction": str(effect_label([mean_change], better_when_higher)[0]),
             }
         )
-    return pd.DataFrame(rows, columns=["benchmark", "n_pairs", "mean_pct", "ci_low", "ci_high", "wilcoxon_p"])
+    columns = ["benchmark", "n_pairs", "mean_pct", "ci_low", "ci_high", "wilcoxon_p", "higher_is_better", "direction"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def correlations(
@@ -266,6 +356,66 @@ def correlations(
     return frame[["alignment", "property", "subset", "n", "r", "p", "q", "method"]]
 
 
+def table2(table: pd.DataFrame, *, alignment: str = BRAIN, subsets: Sequence[str] = ("tuned", "all")) -> pd.DataFrame:
+    """Aw et al.'s Table 2 form: per subset, one row per :data:`TABLE2_ROWS` entry with :data:`TABLE2_COLUMNS`.
+
+    r, p: Pearson's over the models with both `alignment` and the property (NaN below 3); q: Benjamini–Hochberg
+    over the finite p of one subset (the table is the family); ``measured_by``: the capability units the values
+    came from (``MMLU [num_fewshot=5]``; "k of n models" where only some were measured), else ``imported`` (the
+    table's own column: the zoo, a CSV, --properties), ``none`` where no model has the property; ``aw2023_r``: the
+    paper's printed r for that subset. The "all" subset is left out when no base model has an alignment score.
+    """
+    from tuneshift.benchmarks.capability import PROPERTY_COLUMNS
+
+    owner = {column: bench for bench, columns in PROPERTY_COLUMNS.items() for column in columns.values()}
+    measured = table["measured_by"].fillna("") if "measured_by" in table else pd.Series("", index=table.index)
+    base_scored = alignment in table and table.loc[~table["instruction_tuned"], alignment].notna().any()
+    frames = []
+    for subset in (s for s in subsets if s != "all" or base_scored):
+        chosen = table if subset == "all" else table[table["instruction_tuned"]]
+        rows = []
+        for benchmark, category, column in TABLE2_ROWS:
+            present = [c for c in (alignment, column) if c in chosen]
+            pairs = chosen[present].apply(pd.to_numeric, errors="coerce").dropna() if len(present) == 2 else None
+            result = sps.pearsonr(*pairs.to_numpy(float).T) if pairs is not None and len(pairs) >= 3 else None
+            labels = [
+                [b for b in measured[i].split("; ") if b.split(" [")[0] == owner.get(column)]
+                for i in (pairs.index if pairs is not None else [])
+            ]
+            rows.append(
+                {
+                    "subset": subset,
+                    "benchmark": benchmark,
+                    "category": category,
+                    "property": column,
+                    "n": len(labels),
+                    "r": float(result.statistic) if result else float("nan"),
+                    "p": float(result.pvalue) if result else float("nan"),
+                    "higher_is_better": higher_is_better(column),
+                    "measured_by": _provenance(labels),
+                    "aw2023_r": AW2023_TABLE2_R.get(subset, {}).get(column, float("nan")),
+                }
+            )
+        frame = pd.DataFrame(rows)
+        tested = frame["p"].notna()
+        if tested.any():
+            frame.loc[tested, "q"] = sps.false_discovery_control(frame.loc[tested, "p"].to_numpy(), method="bh")
+        frames.append(frame.reindex(columns=TABLE2_COLUMNS))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE2_COLUMNS)
+
+
+def _provenance(labels: list[list[str]]) -> str:
+    """``measured_by`` of a Table 2 row from each model's measuring unit labels (empty: imported)."""
+    found = sorted({label for model in labels for label in model})
+    n_measured = sum(bool(model) for model in labels)
+    if not labels:
+        return "none"
+    if not n_measured:
+        return "imported"
+    text = "; ".join(found)
+    return text if n_measured == len(labels) else f"{text} ({n_measured} of {len(labels)} models; others imported)"
+
+
 @dataclass
 class Analysis:
     """What `study analyze` / `study correlate` compute from one model table."""
@@ -275,6 +425,7 @@ class Analysis:
     effect_summary: pd.DataFrame
     correlations: pd.DataFrame
     where: tuple[str, ...] = ()
+    table2: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TABLE2_COLUMNS))
 
     def summary(self) -> dict:
         """JSON-ready: models, pairs, the effect summary and the Pearson correlations."""
@@ -285,6 +436,7 @@ class Analysis:
             "n_pairs": int(self.effects["pair"].nunique()) if len(self.effects) else 0,
             "effects": self.effect_summary.to_dict(orient="records"),
             "correlations": self.correlations.to_dict(orient="records"),
+            "table2": self.table2.to_dict(orient="records"),
         }
 
 
@@ -298,7 +450,23 @@ def analyze(table: pd.DataFrame, where: Sequence[str] = (), *, source: str = "ta
         summarize_effects(effect_table, seed=seed),
         correlations(prepared, subset_label=" & ".join(where)),
         tuple(where),
+        table2(prepared),
     )
+
+
+def table2_markdown(found: pd.DataFrame) -> str:
+    """The Table 2 form as Markdown (one table per subset; r to 3 decimals, p and q to 3 significant digits, as the
+    report shows them)."""
+    from tuneshift.report._embed import table
+    from tuneshift.report._export import markdown
+
+    shown = ["benchmark", "category", "n", "r", "p", "q", "measured_by", "aw2023_r"]
+    parts = [
+        f"Brain alignment vs model properties, {subset} models (Pearson; q: Benjamini–Hochberg over this table)\n\n"
+        + markdown(table(rows.assign(r=rows["r"].map(lambda r: f"{r:.3f}" if r == r else None)), shown))
+        for subset, rows in found.groupby("subset", sort=False)
+    ]
+    return "\n".join(parts)
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -310,16 +478,20 @@ def read_table(path: str) -> pd.DataFrame:
 
 
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
-    """models.csv (the model table analysed), effects.csv, effects_summary.csv, correlations.csv, analysis.json and
-    figures (PNG + SVG) in `out_dir`."""
+    """models.csv (the model table analysed), effects.csv, effects_summary.csv, correlations.csv, table2.csv and
+    table2.md (Aw et al.'s Table 2 form), analysis.json and figures (PNG + SVG) in `out_dir`."""
+    from tuneshift._io import write_atomic
     from tuneshift.study.figures import change_bars, correlation_scatter, save_figure
 
     out = Path(out_dir)
+    text = table2_markdown(analysis.table2)
     written = [
         write_csv(out / "models.csv", analysis.table),
         write_csv(out / "effects.csv", analysis.effects),
         write_csv(out / "effects_summary.csv", analysis.effect_summary),
         write_csv(out / "correlations.csv", analysis.correlations),
+        write_csv(out / "table2.csv", analysis.table2),
+        write_atomic(out / "table2.md", lambda tmp: tmp.write_text(text, encoding="utf-8")),
         write_json(out / "analysis.json", analysis.summary()),
     ]
     if len(analysis.effects):
