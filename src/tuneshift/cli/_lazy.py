@@ -69,3 +69,15 @@ class LazyGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+
+def command_paths(command: click.Command, ctx: click.Context | None = None) -> list[tuple[str, ...]]:
+    """Every command under `command` as the words that name it (``()`` for `command` itself, ``("study", "run")``
+    ...), in help order; loads every lazy command."""
+    ctx = ctx or click.Context(command, info_name=command.name)
+    paths: list[tuple[str, ...]] = [()]
+    if isinstance(command, TyperGroup):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            paths += [(name, *path) for path in command_paths(sub, click.Context(sub, parent=ctx, info_name=name))]
+    return paths

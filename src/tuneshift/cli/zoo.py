@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -51,6 +50,8 @@ def _text(value: object, template: str = "{}") -> str:
 @app.command("show")
 def show(name: str, zoo: list[Path] | None = ZOO_OPTION) -> None:
     """Every field of one model, as YAML, and the file and line that defined it."""
+    import yaml
+
     from tuneshift.study.zoo import REPORTED_KEYS, load_zoo
 
     entry = load_zoo(zoo or ())[name]
