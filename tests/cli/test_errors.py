@@ -119,7 +119,7 @@ USAGE_ERRORS = {
     "option without its value": (["score", "--dtype"], "error: Option '--dtype' requires an argument."),
     "value of the wrong type": (["score", "--seed", "abc"], "error: Invalid value for '--seed': "),
     "unknown command": (["nonsense"], "error: No such command 'nonsense'. (see 'tuneshift --help')"),
-    "missing argument": (["models", "fetch"], "error: Missing argument 'name'. (see 'tuneshift models fetch --help')"),
+    "missing argument": (["models", "fetch"], "error: Missing argument 'NAME'. (see 'tuneshift models fetch --help')"),
 }
 
 

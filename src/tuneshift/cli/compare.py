@@ -18,12 +18,16 @@ def compare(
     tuned: str | None = typer.Argument(
         None, help="Tuned model; omit when BASE is a directory with tuneshift-tune.json."
     ),
-    benchmark: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Benchmark id (repeatable)."),
-    out: Path = typer.Option(Path("tuneshift-compare"), "--out", help="compare.csv, compare.json, figures/, scores."),
+    benchmark: list[str] | None = typer.Option(
+        None, "--benchmark", "-b", metavar="ID", help="Benchmark id (repeatable)."
+    ),
+    out: Path = typer.Option(
+        Path("tuneshift-compare"), "--out", metavar="DIR", help="compare.csv, compare.json, figures/, scores."
+    ),
     base_random_init: bool = typer.Option(False, help="Use BASE's architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --base-random-init and of the bootstrap."),
-    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16."),
-    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    dtype: str = typer.Option("float32", metavar="DTYPE", help="float32, bfloat16 or float16."),
+    device: str = typer.Option("cpu", metavar="DEVICE", help="cpu, cuda, mps or auto."),
     cache: bool = typer.Option(True, help="Reuse / store readouts in the activation cache."),
     option: list[str] | None = typer.Option(
         None,

@@ -94,6 +94,7 @@ app = typer.Typer(
     "and internal behaviour.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help, as every subcommand's (cli/_help.py)
 )
 
 _state = {"debug": False}

@@ -42,7 +42,9 @@ def fetch(
 
 @app.command()
 def info(
-    model: str = typer.Argument(DEFAULT_MODEL, help="Hub id, local directory, .gguf file or catalog name."),
+    model: str = typer.Argument(
+        DEFAULT_MODEL, metavar="MODEL", help="Hub id, local directory, .gguf file or catalog name."
+    ),
 ) -> None:
     """Print a model's family, layers, size and source from its config, without loading its weights."""
     from tuneshift.models.load import describe_model
