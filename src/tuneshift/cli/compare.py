@@ -37,6 +37,12 @@ def compare(
         help="Benchmark option (repeatable), as for `tuneshift score`: e.g. context=stream, pooling=mean; with "
         "BENCHMARK: for one benchmark only. `tuneshift score --list` shows each benchmark's options.",
     ),
+    name: str | None = typer.Option(
+        None,
+        metavar="NAME",
+        help="TUNED's name in the results and the report (default: its own; a `tuneshift tune` folder: "
+        "'<base> tuned (<run>, step N)').",
+    ),
     internals: bool = typer.Option(False, help="Also compare instruction attribution on FinalDataset prompts."),
     dataset: Path | None = typer.Option(None, help="FinalDataset.tsv (Wu et al. 2023), for --internals."),
     limit: int = typer.Option(20, help="--internals: the first N prompts (each takes seconds to minutes on CPU)."),
@@ -68,6 +74,7 @@ def compare(
     load = {"dtype": dtype, "device": device}
     base_model = load_model(base, random_init=base_random_init, seed=seed, **load)
     tuned_model = load_model(tuned, **load)
+    tuned_model.name = name or tuned_model.name
     expected = (record or {}).get("base_fingerprint")
     if expected and not base_random_init and base_model.fingerprint != expected:
         console.print(

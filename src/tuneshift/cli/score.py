@@ -59,6 +59,12 @@ def score(
         "network, localized now and cached), random:SEED (as many random units, the control), or a `tuneshift "
         "localize` output DIR[:random:SEED].",
     ),
+    name: str | None = typer.Option(
+        None,
+        metavar="NAME",
+        help="The model's name in the results and the report (default: its catalog name, hub id or folder; a "
+        "`tuneshift tune` folder: '<base> tuned (<run>, step N)').",
+    ),
     list_benchmarks: bool = typer.Option(
         False, "--list", help="List the benchmarks, their options and whether their data is here."
     ),
@@ -111,6 +117,7 @@ def score(
         subjects = [TokenLogprobs.from_file(surprisal)]
     else:
         subjects = [load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)]
+        subjects[0].name = name or subjects[0].name
         if units:
             from tuneshift.localize.view import units_view
 

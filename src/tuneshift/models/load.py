@@ -224,7 +224,10 @@ def load_model(
         raise InvalidParameterError("dtype", f"one of {sorted(DTYPES)}", dtype)
     if checkpoint.is_checkpoint(model):
         return _load_checkpoint(Path(model), dtype, device, random_init=random_init, seed=seed)
-    return _load(model, dtype=dtype, device=device, device_map=device_map, random_init=random_init, seed=seed)
+    loaded = _load(model, dtype=dtype, device=device, device_map=device_map, random_init=random_init, seed=seed)
+    if Path(model).expanduser().is_dir() and (name := checkpoint.tune_name(Path(model).expanduser())) is not None:
+        loaded.name = f"{name}:random-init(seed={seed})" if random_init else name  # not the folder's name
+    return loaded
 
 
 def _load_checkpoint(path: Path, dtype: str, device: str, *, random_init: bool, seed: int) -> LoadedModel:
