@@ -83,7 +83,7 @@ def test_other_exceptions_are_one_line_with_the_debug_hint(case, monkeypatch, ca
     except Exception as raised:  # numpy raises while reading
         error = raised
 
-    def fail(model):
+    def fail(model, **options):
         raise error
 
     monkeypatch.setattr(tuneshift.models.load, "describe_model", fail)
@@ -97,7 +97,7 @@ def test_other_exceptions_are_one_line_with_the_debug_hint(case, monkeypatch, ca
 
 
 def test_long_third_party_messages_are_cut(monkeypatch, capsys):
-    def fail(model):
+    def fail(model, **options):
         raise ValueError("x" * 100_000)
 
     monkeypatch.setattr(tuneshift.models.load, "describe_model", fail)
@@ -106,7 +106,7 @@ def test_long_third_party_messages_are_cut(monkeypatch, capsys):
 
 
 def test_interrupt_exits_130_and_says_results_are_kept(monkeypatch, capsys):
-    def interrupt(model):
+    def interrupt(model, **options):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tuneshift.models.load, "describe_model", interrupt)
@@ -119,7 +119,7 @@ USAGE_ERRORS = {
     "option without its value": (["score", "--dtype"], "error: Option '--dtype' requires an argument."),
     "value of the wrong type": (["score", "--seed", "abc"], "error: Invalid value for '--seed': "),
     "unknown command": (["nonsense"], "error: No such command 'nonsense'. (see 'tuneshift --help')"),
-    "missing argument": (["models", "fetch"], "error: Missing argument 'name'. (see 'tuneshift models fetch --help')"),
+    "missing argument": (["models", "fetch"], "error: Missing argument 'NAME'. (see 'tuneshift models fetch --help')"),
 }
 
 
@@ -132,7 +132,7 @@ def test_usage_errors_are_one_line_and_exit_2(case, monkeypatch, capsys):
 
 
 def test_bad_parameter_raised_inside_a_command_is_a_usage_error(monkeypatch, capsys):
-    def refuse(model):
+    def refuse(model, **options):
         raise typer.BadParameter("give --attributions DIR or --model M", param_hint="--attributions/--model")
 
     monkeypatch.setattr(tuneshift.models.load, "describe_model", refuse)

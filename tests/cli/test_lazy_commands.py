@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -10,21 +11,38 @@ from typer.testing import CliRunner
 
 from tuneshift.cli.main import COMMANDS, app
 
-HEAVY = ("torch", "transformers", "pandas", "sklearn", "scipy", "matplotlib")
+HEAVY = ("torch", "transformers", "datasets", "lm_eval", "pandas", "sklearn", "scipy", "matplotlib")
+# Asks, in one fresh process, the help of NAME and of each of its subcommands in turn (or of `tuneshift` alone) and
+# prints the heavy libraries each help brought in; modules stay imported, so a library is blamed on the first.
+HELP_IMPORTS = """
+import json, sys
+from typer.testing import CliRunner
+from tuneshift.cli._lazy import command_paths
+from tuneshift.cli.main import COMMANDS, app
+
+heavy, name = {heavy!r}, {name!r}
+seen = {{m for m in heavy if m in sys.modules}}
+paths = [()] if name is None else [(name, *path) for path in command_paths(COMMANDS[name].load(name))]
+blamed = {{}}
+for path in paths:
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    now = {{m for m in heavy if m in sys.modules}}
+    blamed[" ".join(path)], seen = sorted(now - seen), now
+print(json.dumps(blamed))
+"""
 
 
-@pytest.mark.parametrize("args", [["--help"], ["study", "--help"], ["data", "--help"], ["zoo", "--help"]])
-def test_help_imports_no_heavy_library(args):
-    code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from tuneshift.cli.main import app\n"
-        f"result = CliRunner().invoke(app, {args!r})\n"
-        "assert result.exit_code == 0, result.output\n"
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+def _help_imports(name: str | None) -> dict[str, list[str]]:
+    """The heavy libraries that the help of `name` and its subcommands (or of `tuneshift`) imports, by command."""
+    code = HELP_IMPORTS.format(heavy=HEAVY, name=name)
+    return json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+@pytest.mark.parametrize("name", [None, *COMMANDS], ids=lambda name: name or "tuneshift")
+def test_help_imports_no_heavy_library(name):
+    blamed = _help_imports(name)
+    assert blamed and not any(blamed.values()), {path: libraries for path, libraries in blamed.items() if libraries}
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))

@@ -74,7 +74,7 @@ def test_checkpoint_from_disk_gives_the_in_memory_logits(tuned_run):
         torch.testing.assert_close(logits, in_memory[step], rtol=1e-5, atol=1e-5)
         assert (logits - base_logits).abs().max() > 1e-3  # and the model did move away from the base
         assert loaded.fingerprint == manifest["fingerprint"] != base.fingerprint
-        assert loaded.name == f"{base.name}+run@{step}"
+        assert loaded.name == f"{base.name} tuned (run, step {step})"
         assert manifest["base_fingerprint"] == base.fingerprint
         assert manifest["tokens_seen"] == sum(r["tokens"] for r in rows[:step])
         assert manifest["loss"] == rows[step - 1]["loss"]

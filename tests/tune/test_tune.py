@@ -239,3 +239,18 @@ def test_chat_template_wraps_the_prompt_as_one_user_turn(tiny_models):
         tokenizer.chat_template = None
     assert text == f"<s>[user] {example.input.strip()}[assistant] "
     assert encoded.input_ids.count(tokenizer.bos_token_id) == 1  # the template's <s>, none added on top
+
+
+def test_a_tuned_folder_is_named_after_its_base_and_run(tiny_model_dirs, tmp_path):
+    """Loaded from its folder, a tuned model is '<base> tuned (<run>, step N)', not the folder's name; a record
+    written before runs were recorded names the run after the folder."""
+    base = load_model(tiny_model_dirs["llama"])
+    options = TuneOptions(max_steps=1, max_length=32)
+    tune(tiny_model_dirs["llama"], tmp_path / "out", options=options, progress=False, run_name="arm-a")
+    assert load_model(tmp_path / "out").name == f"{base.name} tuned (arm-a, step 1)"
+    assert (
+        load_model(tmp_path / "out", random_init=True).name == f"{base.name} tuned (arm-a, step 1):random-init(seed=0)"
+    )
+    record = json.loads((tmp_path / "out" / RECORD).read_text())
+    (tmp_path / "out" / RECORD).write_text(json.dumps({k: v for k, v in record.items() if k != "run"}))
+    assert load_model(tmp_path / "out").name == f"{base.name} tuned (out, step 1)"

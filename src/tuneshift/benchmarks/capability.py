@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,18 +235,34 @@ def evaluate(
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    return lm_eval.simple_evaluate(
-        model=lm,
-        tasks=tasks,
-        task_manager=TaskManager(include_defaults=False),
-        num_fewshot=num_fewshot,
-        limit=limit or None,
-        use_cache=responses,
-        apply_chat_template=chat_template,
-        fewshot_as_multiturn=chat_template,
-        log_samples=True,
-        bootstrap_iters=0,
-    )
+    with _no_environment_report():
+        return lm_eval.simple_evaluate(
+            model=lm,
+            tasks=tasks,
+            task_manager=TaskManager(include_defaults=False),
+            num_fewshot=num_fewshot,
+            limit=limit or None,
+            use_cache=responses,
+            apply_chat_template=chat_template,
+            fewshot_as_multiturn=chat_template,
+            log_samples=True,
+            bootstrap_iters=0,
+        )
+
+
+@contextmanager
+def _no_environment_report() -> Iterator[None]:
+    """Skip what lm-eval's ``simple_evaluate`` adds to its results about the machine: the git commit of the working
+    directory (it runs ``git``, which prints "fatal: not a git repository" outside one) and torch's environment
+    report (seconds of subprocesses). tuneshift records its own provenance and never reads either."""
+    from lm_eval import evaluator
+
+    saved = evaluator.get_git_commit_hash, evaluator.add_env_info
+    evaluator.get_git_commit_hash, evaluator.add_env_info = lambda: None, lambda storage: None
+    try:
+        yield
+    finally:
+        evaluator.get_git_commit_hash, evaluator.add_env_info = saved
 
 
 # ------------------------------------------------------------------------------------------------ results

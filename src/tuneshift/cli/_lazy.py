@@ -1,8 +1,8 @@
 """Subcommands imported only when they run, so that ``tuneshift --help`` imports no torch, pandas or scikit-learn.
 
 ``tuneshift --help`` lists each command from its :class:`LazyCommand` entry (name and one-line help); running a
-command, or asking its own ``--help``, imports its module then. ``tests/cli`` checks that every entry's line is the
-command's own first help line, so the two cannot drift apart.
+command, or asking its own ``--help``, imports its module then (and gives it the plain help of :mod:`._help`).
+``tests/cli`` checks that every entry's line is the command's own first help line, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import ClassVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+from tuneshift.cli._help import plain_help
 
 try:  # typer 0.2x ships its own copy of click; older typer uses click itself
     from typer import _click as click
@@ -32,10 +34,13 @@ class LazyCommand:
         module, attribute = self.target.split(":")
         target = getattr(importlib.import_module(module), attribute)
         if isinstance(target, typer.Typer):
-            return typer.main.get_group(target) if _has_many(target) else typer.main.get_command(target)
-        single = typer.Typer(pretty_exceptions_enable=False)
-        single.command(name)(target)
-        return typer.main.get_command(single)
+            command = typer.main.get_group(target) if _has_many(target) else typer.main.get_command(target)
+        else:
+            single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+            single.command(name)(target)
+            command = typer.main.get_command(single)
+        plain_help(command)
+        return command
 
 
 def _has_many(app: typer.Typer) -> bool:
@@ -69,3 +74,15 @@ class LazyGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+
+def command_paths(command: click.Command, ctx: click.Context | None = None) -> list[tuple[str, ...]]:
+    """Every command under `command` as the words that name it (``()`` for `command` itself, ``("study", "run")``
+    ...), in help order; loads every lazy command."""
+    ctx = ctx or click.Context(command, info_name=command.name)
+    paths: list[tuple[str, ...]] = [()]
+    if isinstance(command, TyperGroup):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            paths += [(name, *path) for path in command_paths(sub, click.Context(sub, parent=ctx, info_name=name))]
+    return paths

@@ -18,12 +18,16 @@ def compare(
     tuned: str | None = typer.Argument(
         None, help="Tuned model; omit when BASE is a directory with tuneshift-tune.json."
     ),
-    benchmark: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Benchmark id (repeatable)."),
-    out: Path = typer.Option(Path("tuneshift-compare"), "--out", help="compare.csv, compare.json, figures/, scores."),
+    benchmark: list[str] | None = typer.Option(
+        None, "--benchmark", "-b", metavar="ID", help="Benchmark id (repeatable)."
+    ),
+    out: Path = typer.Option(
+        Path("tuneshift-compare"), "--out", metavar="DIR", help="compare.csv, compare.json, figures/, scores."
+    ),
     base_random_init: bool = typer.Option(False, help="Use BASE's architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --base-random-init and of the bootstrap."),
-    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16."),
-    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    dtype: str = typer.Option("float32", metavar="DTYPE", help="float32, bfloat16 or float16."),
+    device: str = typer.Option("cpu", metavar="DEVICE", help="cpu, cuda, mps or auto."),
     cache: bool = typer.Option(True, help="Reuse / store readouts in the activation cache."),
     option: list[str] | None = typer.Option(
         None,
@@ -32,6 +36,12 @@ def compare(
         metavar="[BENCHMARK:]KEY=VALUE",
         help="Benchmark option (repeatable), as for `tuneshift score`: e.g. context=stream, pooling=mean; with "
         "BENCHMARK: for one benchmark only. `tuneshift score --list` shows each benchmark's options.",
+    ),
+    name: str | None = typer.Option(
+        None,
+        metavar="NAME",
+        help="TUNED's name in the results and the report (default: its own; a `tuneshift tune` folder: "
+        "'<base> tuned (<run>, step N)').",
     ),
     internals: bool = typer.Option(False, help="Also compare instruction attribution on FinalDataset prompts."),
     dataset: Path | None = typer.Option(None, help="FinalDataset.tsv (Wu et al. 2023), for --internals."),
@@ -66,6 +76,7 @@ def compare(
     load = {"dtype": dtype, "device": device}
     base_model = load_model(base, random_init=base_random_init, seed=seed, **load)
     tuned_model = load_model(tuned, **load)
+    tuned_model.name = name or tuned_model.name
     expected = (record or {}).get("base_fingerprint")
     if expected and not base_random_init and base_model.fingerprint != expected:
         console.print(

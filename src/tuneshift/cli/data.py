@@ -24,7 +24,7 @@ def _console() -> Console:
 
 
 DATA_DIR = typer.Option(
-    None, "--data-dir", help="Data directory (default: $TUNESHIFT_DATA or ~/.cache/tuneshift/data)."
+    None, "--data-dir", metavar="DIR", help="Data directory (default: $TUNESHIFT_DATA or ~/.cache/tuneshift/data)."
 )
 NAME = typer.Argument(..., help="Dataset name, as `tuneshift data list` shows it (e.g. Tuckute2024, MMLU).")
 

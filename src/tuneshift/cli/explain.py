@@ -32,11 +32,13 @@ def attribution(
     model: str = typer.Option(
         ..., metavar="MODEL", help="Hub id, local directory, .gguf file or catalog name (`tuneshift models list`)."
     ),
-    prompt: str = typer.Option(..., help="The prompt (instruction)."),
-    response: str | None = typer.Option(None, help="Response to explain; generated greedily when omitted."),
+    prompt: str = typer.Option(..., metavar="TEXT", help="The prompt (instruction)."),
+    response: str | None = typer.Option(
+        None, metavar="TEXT", help="Response to explain; generated greedily when omitted."
+    ),
     max_new_tokens: int = typer.Option(300, help="Length limit of a generated response."),
     chat_template: bool = typer.Option(False, help="Wrap the prompt in the tokenizer's chat template."),
-    out: Path = typer.Option(..., help="Output folder."),
+    out: Path = typer.Option(..., metavar="DIR", help="Output folder."),
 ) -> None:
     """Write attribution.npy (raw I[n, m], prompt × response tokens), tokens.json and attribution.png."""
     from tuneshift.interpret.attribution import attribute
@@ -70,18 +72,24 @@ def attribution(
 
 @app.command()
 def instructions(
-    dataset: Path = typer.Option(..., exists=True, help="FinalDataset.tsv."),
-    out: Path = typer.Option(..., help="Output folder."),
-    attributions: list[Path] = typer.Option(None, help="ifa_<model> folder(s) of the paper's <ID>.pkl files."),
-    model: list[str] = typer.Option(None, help="Compute attributions with this model instead (repeatable)."),
-    ratings: Path | None = typer.Option(None, exists=True, help="AnnotatedDataset.tsv (followed vs unfollowed)."),
-    base: str | None = typer.Option(None, help="Base model name for the base-vs-tuned comparison."),
-    tuned: str | None = typer.Option(None, help="Tuned model name for the base-vs-tuned comparison."),
-    ids: list[str] = typer.Option(None, help="Only these sample IDs (with --model)."),
+    dataset: Path = typer.Option(..., exists=True, metavar="FILE", help="FinalDataset.tsv."),
+    out: Path = typer.Option(..., metavar="DIR", help="Output folder."),
+    attributions: list[Path] = typer.Option(
+        None, metavar="DIR", help="ifa_<model> folder(s) of the paper's <ID>.pkl files."
+    ),
+    model: list[str] = typer.Option(
+        None, metavar="MODEL", help="Compute attributions with this model instead (repeatable)."
+    ),
+    ratings: Path | None = typer.Option(
+        None, exists=True, metavar="FILE", help="AnnotatedDataset.tsv (followed vs unfollowed)."
+    ),
+    base: str | None = typer.Option(None, metavar="NAME", help="Base model name for the base-vs-tuned comparison."),
+    tuned: str | None = typer.Option(None, metavar="NAME", help="Tuned model name for the base-vs-tuned comparison."),
+    ids: list[str] = typer.Option(None, metavar="ID", help="Only these sample IDs (with --model)."),
     limit: int | None = typer.Option(None, help="Only the first N samples (with --model)."),
     max_new_tokens: int = typer.Option(300, help="Length limit of generated responses (with --model)."),
     chat_template: bool = typer.Option(False, help="Wrap prompts in the tokenizer's chat template (with --model)."),
-    plot: str | None = typer.Option(None, help="Sample ID whose attribution heatmap to write."),
+    plot: str | None = typer.Option(None, metavar="ID", help="Sample ID whose attribution heatmap to write."),
 ) -> None:
     """Write instruction_scores.csv (one row per sample) and summary.csv (per source and comparison)."""
     from tuneshift.interpret import instructions as ins

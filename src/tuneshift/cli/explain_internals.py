@@ -69,15 +69,23 @@ def _size(n_parameters: int) -> str:
 
 @app.command()
 def attention(
-    model: str = typer.Option(..., "--model", help=MODEL_HELP),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
-    base: str | None = typer.Option(None, "--base", help=BASE_HELP),
-    vocab: Path | None = typer.Option(None, "--vocab", help="word<TAB>frequency file (default: ShareGPT vocab)."),
+    model: str = typer.Option(..., "--model", metavar="MODEL", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Output folder."),
+    base: str | None = typer.Option(None, "--base", metavar="MODEL", help=BASE_HELP),
+    vocab: Path | None = typer.Option(
+        None, "--vocab", metavar="FILE", help="word<TAB>frequency file (default: ShareGPT vocab)."
+    ),
     word_vectors: Path | None = typer.Option(
-        None, "--word-vectors", help="GloVe/word2vec text file (default: the model's own input embeddings)."
+        None,
+        "--word-vectors",
+        metavar="FILE",
+        help="GloVe/word2vec text file (default: the model's own input embeddings).",
     ),
     layers: str | None = typer.Option(
-        None, "--layers", help="Layers to explain, e.g. '1,3,5-7' (layer i = block i, as in `score`; default all)."
+        None,
+        "--layers",
+        metavar="LIST",
+        help="Layers to explain, e.g. '1,3,5-7' (layer i = block i, as in `score`; default all).",
     ),
     groups: int = typer.Option(4, "--groups", help="Layer groups for the verb comparison (paper: 4)."),
 ) -> None:
@@ -113,19 +121,30 @@ def attention(
 
 @app.command()
 def ffn(
-    model: str = typer.Option(..., "--model", help=MODEL_HELP),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
-    base: str | None = typer.Option(None, "--base", help=BASE_HELP),
+    model: str = typer.Option(..., "--model", metavar="MODEL", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Output folder."),
+    base: str | None = typer.Option(None, "--base", metavar="MODEL", help=BASE_HELP),
     components: int = typer.Option(300, "--components", help="Principal components kept per layer (paper: 300)."),
-    vocab: Path | None = typer.Option(None, "--vocab", help="word<TAB>frequency file (default: ShareGPT vocab)."),
-    labeler: str = typer.Option("lexicon", "--labeler", help="lexicon (offline) or openai (chat endpoint)."),
-    endpoint: str | None = typer.Option(
-        None, "--endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
+    vocab: Path | None = typer.Option(
+        None, "--vocab", metavar="FILE", help="word<TAB>frequency file (default: ShareGPT vocab)."
     ),
-    labeler_model: str | None = typer.Option(None, "--labeler-model", help="Model name served at --endpoint."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable with the key."),
+    labeler: str = typer.Option(
+        "lexicon", "--labeler", metavar="NAME", help="lexicon (offline) or openai (chat endpoint)."
+    ),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", metavar="URL", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
+    ),
+    labeler_model: str | None = typer.Option(
+        None, "--labeler-model", metavar="NAME", help="Model name served at --endpoint."
+    ),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", metavar="NAME", help="Environment variable with the key."
+    ),
     layers: str | None = typer.Option(
-        None, "--layers", help="Layers to explain, e.g. '1,3,5-7' (layer i = block i, as in `score`; default all)."
+        None,
+        "--layers",
+        metavar="LIST",
+        help="Layers to explain, e.g. '1,3,5-7' (layer i = block i, as in `score`; default all).",
     ),
     groups: int = typer.Option(8, "--groups", help="Layer groups for the category shares (paper: 8)."),
 ) -> None:

@@ -31,19 +31,19 @@ def graft(
         help="Tuned model of the same architecture (a `tuneshift tune` directory works: LoRA is merged there). "
         "Omit with --random-init.",
     ),
-    sweep: list[str] = typer.Option(["leave-one-in"], "--sweep", "-s", metavar="SWEEP", help=SWEEP_HELP),
-    parts: str = typer.Option(None, "--parts", metavar="PARTS", show_default=False, help=PARTS_HELP),
+    sweep: list[str] = typer.Option(["leave-one-in"], "--sweep", "-s", metavar="NAME", help=SWEEP_HELP),
+    parts: str = typer.Option(None, "--parts", metavar="LIST", show_default=False, help=PARTS_HELP),
     group: int = typer.Option(
         1, metavar="N", help="Blocks per unit in the default units (3: block:0-2, block:3-5...)."
     ),
-    alpha: str = typer.Option("0,0.25,0.5,0.75,1", metavar="A,B,...", help="α values of the alpha sweep, in [0, 1]."),
+    alpha: str = typer.Option("0,0.25,0.5,0.75,1", metavar="LIST", help="α values of the alpha sweep, in [0, 1]."),
     benchmark: list[str] = typer.Option(
         ..., "--benchmark", "-b", metavar="ID", help="Benchmark id (repeatable; `tuneshift score --list` shows them)."
     ),
     always: list[str] = typer.Option(
         None,
         "--always",
-        metavar="PART",
+        metavar="NAME",
         help="A part kept tuned in every hybrid of the sweeps (repeatable), e.g. norm:final where the final norm "
         "carries most of the change; the table adds the base with only these tuned (the always baseline).",
     ),
@@ -56,18 +56,18 @@ def graft(
     ),
     out: Path = typer.Option(
         Path("tuneshift-graft"),
+        metavar="DIR",
         help="Output directory: units (resumable), graft.csv, graft.json, graft-<sweep>.png/.svg, report.html.",
     ),
     random_init: bool = typer.Option(
         False,
         "--random-init",
-        metavar="",
         help="Graft BASE's trained weights into its random-init control (TUNED = BASE).",
     ),
     seed: int = typer.Option(0, help="Seed of --random-init."),
     dtype: str = typer.Option("float32", metavar="DTYPE", help="Dtype of both models: float32, bfloat16, float16."),
     device: str = typer.Option("cpu", metavar="DEVICE", help="cpu, cuda, cuda:N, mps or auto."),
-    cache: bool = typer.Option(True, metavar="", help="Reuse / store readouts in the activation cache."),
+    cache: bool = typer.Option(True, help="Reuse / store readouts in the activation cache."),
 ) -> None:
     """Graft tuned parts into the base (and the reverse) and score each hybrid: the share of the base→tuned change
     of each benchmark that each part recovers, (hybrid − base) / (tuned − base), with intervals from the

@@ -20,27 +20,37 @@ console = Console(stderr=True)
 
 
 def localize(
-    out: Path = typer.Option(..., help="Output directory."),
-    model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local directory, .gguf file or catalog name."),
+    out: Path = typer.Option(..., metavar="DIR", help="Output directory."),
+    model: str = typer.Option(
+        DEFAULT_MODEL, metavar="MODEL", help="Hub id, local directory, .gguf file or catalog name."
+    ),
     random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --random-init, and first seed of the random-unit controls."),
-    top: str = typer.Option("1%", help="Share of units kept: 1% (or 0.01)."),
+    top: str = typer.Option("1%", metavar="SHARE", help="Share of units kept: 1% (or 0.01)."),
     per_layer: bool = typer.Option(False, help="Keep the top share of each layer instead of the whole model."),
-    pooling: str = typer.Option("mean", help="A stimulus's response: mean over its tokens, or last token."),
-    dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16."),
-    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    pooling: str = typer.Option(
+        "mean", metavar="NAME", help="A stimulus's response: mean over its tokens, or last token."
+    ),
+    dtype: str = typer.Option("float32", metavar="DTYPE", help="Model dtype: float32, bfloat16, float16."),
+    device: str = typer.Option("cpu", metavar="DEVICE", help="cpu, cuda, mps or auto."),
     cache: bool = typer.Option(True, help="Reuse / store readouts and statistics in the cache."),
-    score: list[str] = typer.Option([], "--score", help="Neural benchmark to score the network on (repeatable)."),
+    score: list[str] = typer.Option(
+        [], "--score", metavar="ID", help="Neural benchmark to score the network on (repeatable)."
+    ),
     n_random: int = typer.Option(5, min=0, help="Random-unit masks of the network's size (controls)."),
-    match: str = typer.Option("model", help="Random units drawn over the whole model, or per layer (layer)."),
+    match: str = typer.Option(
+        "model", metavar="NAME", help="Random units drawn over the whole model, or per layer (layer)."
+    ),
     ablate: bool = typer.Option(False, help="Ablate the network and random units; Natural Stories surprisal."),
-    ablation: str = typer.Option("zero", help="zero, or mean (the unit's mean localizer response)."),
+    ablation: str = typer.Option("zero", metavar="NAME", help="zero, or mean (the unit's mean localizer response)."),
     exclude_outliers: bool = typer.Option(
         False, help="Leave massive-activation dimensions out of the ablated network and random draws."
     ),
-    stories: str = typer.Option("all", help='Natural Stories stories to ablate on: "all" or 2+, e.g. "1,2,3".'),
+    stories: str = typer.Option(
+        "all", metavar="LIST", help='Natural Stories stories to ablate on: "all" or 2+, e.g. "1,2,3".'
+    ),
     words_per_story: int = typer.Option(0, min=0, help="Read only the first N words of each story (0: all)."),
-    compare: Path | None = typer.Option(None, help="Output directory of the base model's localization."),
+    compare: Path | None = typer.Option(None, metavar="DIR", help="Output directory of the base model's localization."),
     progress: bool = typer.Option(True, help="Show progress."),
 ) -> None:
     """Localize the language network of a model with the Fedorenko 2010 localizer.

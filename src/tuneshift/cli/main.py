@@ -9,7 +9,8 @@ Every command fails the same way, in one line on stderr:
 - a usage error (unknown option, missing or malformed argument) prints ``error: <message> (see 'tuneshift CMD
   --help')``.
 
-``tuneshift --debug ...`` shows the traceback of an error as well. Ctrl-C says that finished results are kept.
+``tuneshift --debug ...`` shows the traceback of an error as well, and what third-party libraries print
+(:mod:`._quiet`). Ctrl-C says that finished results are kept.
 
 Exit codes:
 
@@ -31,6 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tuneshift.cli._lazy import LazyCommand, LazyGroup
+from tuneshift.cli._quiet import quiet_libraries
 from tuneshift.errors import TuneshiftError
 
 try:  # typer 0.2x ships its own copy of click; older typer uses click itself
@@ -94,6 +96,7 @@ app = typer.Typer(
     "and internal behaviour.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help, as every subcommand's (cli/_help.py)
 )
 
 _state = {"debug": False}
@@ -101,8 +104,17 @@ INTERRUPTED = 130
 
 
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error.")) -> None:
+def _options(
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        help="Show the full traceback of an error, and the progress bars and deprecation warnings of the libraries "
+        "tuneshift uses.",
+    ),
+) -> None:
     _state["debug"] = debug
+    if not debug:
+        quiet_libraries()
 
 
 def main() -> None:

@@ -42,12 +42,20 @@ def fetch(
 
 @app.command()
 def info(
-    model: str = typer.Argument(DEFAULT_MODEL, help="Hub id, local directory, .gguf file or catalog name."),
+    model: str = typer.Argument(
+        DEFAULT_MODEL, metavar="MODEL", help="Hub id, local directory, .gguf file or catalog name."
+    ),
 ) -> None:
-    """Print a model's family, layers, size and source from its config, without loading its weights."""
+    """Print a model's family, layers, size and source from its config, without loading its weights; never
+    downloads (a model not on this machine: what the catalog knows, and how to fetch it)."""
     from tuneshift.models.load import describe_model
 
-    table = Table("property", "value")
-    for key, value in describe_model(model).items():
+    info = describe_model(model, offline=True)
+    fetch_hint = info.pop("fetch", None)
+    table = Table("property")
+    table.add_column("value", overflow="fold")  # paths whole, not cut with "…"
+    for key, value in info.items():
         table.add_row(key, str(value))
     console.print(table)
+    if fetch_hint:
+        console.print(f"Not on this machine. To fetch it: {fetch_hint}.", highlight=False)

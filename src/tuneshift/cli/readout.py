@@ -138,16 +138,22 @@ def publish(staging: Path, out: Path) -> list[str]:
 
 
 def readout(
-    passages: Path = typer.Option(..., exists=True, dir_okay=False, help="TSV with columns passage, word."),
-    out: Path = typer.Option(..., help="Output directory."),
-    model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local directory, .gguf file or catalog name."),
+    passages: Path = typer.Option(
+        ..., exists=True, dir_okay=False, metavar="FILE", help="TSV with columns passage, word."
+    ),
+    out: Path = typer.Option(..., metavar="DIR", help="Output directory."),
+    model: str = typer.Option(
+        DEFAULT_MODEL, metavar="MODEL", help="Hub id, local directory, .gguf file or catalog name."
+    ),
     random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --random-init."),
-    layers: str = typer.Option("all", help='"all", "none" (surprisal only) or comma-separated layer indices.'),
-    pooling: str = typer.Option("last", help="last (the word's last token) or mean (over its tokens)."),
-    dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16."),
-    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
-    store_dtype: str = typer.Option("float32", help="Stored activation dtype: float32 or float16."),
+    layers: str = typer.Option(
+        "all", metavar="LIST", help='"all", "none" (surprisal only) or comma-separated layer indices.'
+    ),
+    pooling: str = typer.Option("last", metavar="NAME", help="last (the word's last token) or mean (over its tokens)."),
+    dtype: str = typer.Option("float32", metavar="DTYPE", help="Model dtype: float32, bfloat16, float16."),
+    device: str = typer.Option("cpu", metavar="DEVICE", help="cpu, cuda, mps or auto."),
+    store_dtype: str = typer.Option("float32", metavar="DTYPE", help="Stored activation dtype: float32 or float16."),
     batch_size: int = typer.Option(8, min=1, help="Passages (windows) per forward pass."),
     max_context: int = typer.Option(0, min=0, help="Window length in tokens (0: the model's maximum)."),
     cache: bool = typer.Option(True, help="Reuse / store results in the activation cache."),

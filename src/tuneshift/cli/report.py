@@ -9,7 +9,7 @@ import typer
 
 __all__ = ["app", "report"]
 
-app = typer.Typer(help="Write the HTML report of a results folder.", no_args_is_help=True)
+app = typer.Typer(help="Write the HTML report of a results folder.", no_args_is_help=True, add_completion=False)
 
 
 @app.command()
@@ -21,13 +21,13 @@ def report(
     figures: str = typer.Option(
         "svg,pdf",
         "--figures",
-        metavar="FORMATS",
+        metavar="LIST",
         help="Formats of the figure copies in DIR/report-figures/: svg, pdf, png, or none.",
     ),
     tables: str = typer.Option(
         "",
         "--tables",
-        metavar="FORMATS",
+        metavar="LIST",
         help="Also write every table as md and/or tex (e.g. md,tex) in DIR/report-tables/.",
     ),
 ) -> None:

@@ -29,14 +29,17 @@ def score(
         metavar="ID",
         help="Benchmark id (repeatable; `--list` shows them). Default: every benchmark whose data is present.",
     ),
-    out: Path = typer.Option(Path("tuneshift-results"), help="Output directory (scores.csv, summary.json)."),
-    random_init: bool = typer.Option(False, metavar="", help="Same architecture with random weights (the control)."),
+    out: Path = typer.Option(
+        Path("tuneshift-results"), metavar="DIR", help="Output directory (scores.csv, summary.json)."
+    ),
+    random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --random-init."),
     dtype: str = typer.Option("float32", metavar="DTYPE", help="Model dtype: float32, bfloat16, float16."),
     device: str = typer.Option("cpu", metavar="DEVICE", help="cpu, cuda, cuda:N, mps or auto."),
-    cache: bool = typer.Option(True, metavar="", help="Reuse / store readouts in the activation cache."),
+    cache: bool = typer.Option(True, help="Reuse / store readouts in the activation cache."),
     surprisal: Path | None = typer.Option(
         None,
+        metavar="FILE",
         help="Score token log-probabilities computed elsewhere (an API model) on the Futrell2018 benchmarks instead "
         "of a model: CSV in the format of the bundled all_stories_gpt3.csv (token, logprob in nats, offset, "
         "story from 0); the file name is the model name.",
@@ -56,8 +59,14 @@ def score(
         "network, localized now and cached), random:SEED (as many random units, the control), or a `tuneshift "
         "localize` output DIR[:random:SEED].",
     ),
+    name: str | None = typer.Option(
+        None,
+        metavar="NAME",
+        help="The model's name in the results and the report (default: its catalog name, hub id or folder; a "
+        "`tuneshift tune` folder: '<base> tuned (<run>, step N)').",
+    ),
     list_benchmarks: bool = typer.Option(
-        False, "--list", metavar="", help="List the benchmarks, their options and whether their data is here."
+        False, "--list", help="List the benchmarks, their options and whether their data is here."
     ),
 ) -> None:
     """Score a model on every layer; results are written as each benchmark finishes, and a rerun resumes.
@@ -108,6 +117,7 @@ def score(
         subjects = [TokenLogprobs.from_file(surprisal)]
     else:
         subjects = [load_model(model, dtype=dtype, device=device, random_init=random_init, seed=seed)]
+        subjects[0].name = name or subjects[0].name
         if units:
             from tuneshift.localize.view import units_view
 

@@ -23,11 +23,16 @@ def _group() -> None:
     """Keep `study` a command group (run, analyze, correlate) however many subcommands exist."""
 
 
-WHERE = typer.Option(None, "--where", help="Keep models matching COLUMN OP VALUE, e.g. family!=gpt2 (repeatable).")
-PROPERTIES = typer.Option(
-    None, "--properties", help="CSV (model, mmlu, bbh, nwp_loss, params_b) or lm-eval results JSON (repeatable)."
+WHERE = typer.Option(
+    None, "--where", metavar="FILTER", help="Keep models matching COLUMN OP VALUE, e.g. family!=gpt2 (repeatable)."
 )
-ZOO = typer.Option(None, "--zoo", help="A YAML file adding or overriding zoo models (repeatable).")
+PROPERTIES = typer.Option(
+    None,
+    "--properties",
+    metavar="FILE",
+    help="CSV (model, mmlu, bbh, nwp_loss, params_b) or lm-eval results JSON (repeatable).",
+)
+ZOO = typer.Option(None, "--zoo", metavar="FILE", help="A YAML file adding or overriding zoo models (repeatable).")
 
 
 def _show(analysis: stats.Analysis) -> None:
@@ -80,11 +85,13 @@ def _finish(analysis: stats.Analysis, out: Path | None) -> None:
 
 @app.command()
 def correlate(
-    table: Path = typer.Argument(..., help="A model table CSV (e.g. aw2023_models.csv) with the zoo's columns."),
+    table: Path = typer.Argument(
+        ..., metavar="FILE", help="A model table CSV (e.g. aw2023_models.csv) with the zoo's columns."
+    ),
     where: list[str] | None = WHERE,
     properties: list[Path] | None = PROPERTIES,
     out: Path | None = typer.Option(
-        None, "--out", help="Write effects.csv, correlations.csv, table2.csv/.md and figures here."
+        None, "--out", metavar="DIR", help="Write effects.csv, correlations.csv, table2.csv/.md and figures here."
     ),
     zoo: list[Path] | None = ZOO,
     measured: list[Path] | None = typer.Option(
@@ -130,12 +137,20 @@ app.command()(trajectory)
 
 @app.command(help=_run_help())
 def run(
-    study_file: Path = typer.Argument(..., help="STUDY.yaml: models, benchmarks, controls, options (see below)."),
-    out: Path = typer.Option(..., "--out", help="Study folder: units/, scores.csv, summary.json, failures.csv."),
-    executor: str = typer.Option(
-        "local", help="local (this process, no Ray), ray (a cluster or a local one), or another registered engine."
+    study_file: Path = typer.Argument(
+        ..., metavar="FILE", help="STUDY.yaml: models, benchmarks, controls, options (example above)."
     ),
-    address: str | None = typer.Option(None, help="Ray cluster address (e.g. auto or head-node:6379)."),
+    out: Path = typer.Option(
+        ..., "--out", metavar="DIR", help="Study folder: units/, scores.csv, summary.json, failures.csv."
+    ),
+    executor: str = typer.Option(
+        "local",
+        metavar="NAME",
+        help="local (this process, no Ray), ray (a cluster or a local one), or another registered engine.",
+    ),
+    address: str | None = typer.Option(
+        None, metavar="ADDRESS", help="Ray cluster address (e.g. auto or head-node:6379)."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check everything a run would, print the plan (tasks, memory, time) and stop."
     ),
@@ -188,7 +203,7 @@ def _show_plan(plan, study_file: Path) -> None:
 
 @app.command()
 def analyze(
-    study_dir: Path = typer.Argument(..., help="A study directory written by `tuneshift study run`."),
+    study_dir: Path = typer.Argument(..., metavar="DIR", help="A study directory written by `tuneshift study run`."),
     where: list[str] | None = WHERE,
     properties: list[Path] | None = PROPERTIES,
     honest: bool = typer.Option(False, help="Use the honest score (layer chosen on training folds), not the best."),

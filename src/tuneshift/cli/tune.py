@@ -11,18 +11,28 @@ console = Console()
 
 
 def tune(
-    base: str = typer.Option(..., "--base", help="Base model: hub id, local directory, .gguf file or catalog name."),
-    out: Path = typer.Option(..., "--out", help="Output directory (the tuned model; a rerun resumes here)."),
+    base: str = typer.Option(
+        ..., "--base", metavar="MODEL", help="Base model: hub id, local directory, .gguf file or catalog name."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", metavar="DIR", help="Output directory (the tuned model; a rerun resumes here)."
+    ),
     data: str = typer.Option(
-        "seed-tasks", "--data", help="Data file, or a bundled set: seed-tasks (Self-Instruct) or finaldataset (Wu)."
+        "seed-tasks",
+        "--data",
+        metavar="FILE",
+        help="Data file, or a bundled set: seed-tasks (Self-Instruct) or finaldataset (Wu).",
     ),
     data_format: str = typer.Option(
-        None, "--format", help="alpaca, jsonl, finaldataset or seed-tasks (default: from the file name)."
+        None,
+        "--format",
+        metavar="NAME",
+        help="alpaca, jsonl, finaldataset or seed-tasks (default: from the file name).",
     ),
     drop_instruction: bool = typer.Option(
         False, "--drop-instruction", help="Same examples with the instruction text removed, input kept."
     ),
-    method: str = typer.Option("lora", "--method", help="lora (default) or full."),
+    method: str = typer.Option("lora", "--method", metavar="NAME", help="lora (default) or full."),
     epochs: float = typer.Option(None, "--epochs", help="Passes over the data (default 3; or --max-steps)."),
     max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps (instead of --epochs)."),
     seed: int = typer.Option(0, "--seed", help="Seed of LoRA's initialisation, dropout and the data order."),
@@ -31,8 +41,8 @@ def tune(
     learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate (default 2e-4 LoRA, 2e-5 full)."),
     warmup_ratio: float = typer.Option(0.03, "--warmup-ratio", help="Share of steps with linear warm-up."),
     max_length: int = typer.Option(512, "--max-length", help="Longest training sequence, in tokens."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto."),
+    dtype: str = typer.Option("float32", "--dtype", metavar="DTYPE", help="float32 or bfloat16."),
+    device: str = typer.Option("cpu", "--device", metavar="DEVICE", help="cpu, cuda, mps or auto."),
     lora_rank: int = typer.Option(8, "--lora-rank", help="LoRA rank r."),
     lora_alpha: int = typer.Option(16, "--lora-alpha", help="LoRA scale α (updates are α/r · B A)."),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout", help="Dropout on LoRA's input."),
@@ -99,13 +109,17 @@ def tune(
 
 
 def trajectory(
-    file: Path = typer.Argument(..., help="Trajectory file (YAML with `trajectory:` and `benchmarks:`)."),
-    out: Path = typer.Option(..., "--out", help="Output directory (a rerun resumes here)."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="Trajectory file (YAML with `trajectory:` and `benchmarks:`)."
+    ),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Output directory (a rerun resumes here)."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan and an estimate timed on this machine (2 tuning steps); run nothing."
     ),
-    executor: str = typer.Option("local", "--executor", help="local or ray (a study executor)."),
-    address: str = typer.Option(None, "--address", help="Ray cluster address (auto, head:6379); default: local."),
+    executor: str = typer.Option("local", "--executor", metavar="NAME", help="local or ray (a study executor)."),
+    address: str = typer.Option(
+        None, "--address", metavar="ADDRESS", help="Ray cluster address (auto, head:6379); default: local."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Tune every (arm, seed) of FILE with checkpoints and score every checkpoint (step 0 = the base) on every

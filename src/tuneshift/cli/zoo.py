@@ -5,20 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(help="The model zoo: models of Aw et al. 2023 and the offline catalog, plus your own (--zoo).")
 console = Console(soft_wrap=True)
 
-ZOO_OPTION = typer.Option(None, "--zoo", help="A YAML file adding or overriding models (repeatable; later wins).")
+ZOO_OPTION = typer.Option(
+    None, "--zoo", metavar="FILE", help="A YAML file adding or overriding models (repeatable; later wins)."
+)
 
 
 @app.command("list")
 def list_models(
     zoo: list[Path] | None = ZOO_OPTION,
-    where: list[str] | None = typer.Option(None, "--where", help="Keep models matching, e.g. family!=gpt2."),
+    where: list[str] | None = typer.Option(
+        None, "--where", metavar="FILTER", help="Keep models matching, e.g. family!=gpt2."
+    ),
 ) -> None:
     """One line per model: family, base model, tuned, size, layers, checkpoint and reported brain score."""
     from tuneshift.study.stats import apply_where
@@ -51,6 +54,8 @@ def _text(value: object, template: str = "{}") -> str:
 @app.command("show")
 def show(name: str, zoo: list[Path] | None = ZOO_OPTION) -> None:
     """Every field of one model, as YAML, and the file and line that defined it."""
+    import yaml
+
     from tuneshift.study.zoo import REPORTED_KEYS, load_zoo
 
     entry = load_zoo(zoo or ())[name]
@@ -64,9 +69,13 @@ def show(name: str, zoo: list[Path] | None = ZOO_OPTION) -> None:
 
 @app.command("export")
 def export(
-    csv: Path = typer.Option(..., "--csv", help="Write the model table here (`-` for standard output)."),
+    csv: Path = typer.Option(
+        ..., "--csv", metavar="FILE", help="Write the model table here (`-` for standard output)."
+    ),
     zoo: list[Path] | None = ZOO_OPTION,
-    where: list[str] | None = typer.Option(None, "--where", help="Keep models matching, e.g. source=aw2023."),
+    where: list[str] | None = typer.Option(
+        None, "--where", metavar="FILTER", help="Keep models matching, e.g. source=aw2023."
+    ),
 ) -> None:
     """The zoo as a model table CSV (one row per model: fields and reported scores), the input of `study correlate`.
 

@@ -26,13 +26,13 @@ import torch
 
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.graft.parts import PartMap, part_map, split_parts
+from tuneshift.models.checkpoint import TUNE_RECORD
 from tuneshift.models.load import VOLATILE_CONFIG_KEYS, LoadedModel, tokenizer_signature
 from tuneshift.models.subject import Passages, Representations
 
 DIRECTIONS = ("forward", "reverse")
 # Config fields a tuned copy may change without changing its numbers (generation defaults, special-token ids).
 _NUMBERS_UNCHANGED = VOLATILE_CONFIG_KEYS | {"use_cache", "pad_token_id", "bos_token_id", "eos_token_id"}
-TUNE_RECORD = "tuneshift-tune.json"  # written by `tuneshift tune` beside the merged weights
 
 
 class GraftPair:

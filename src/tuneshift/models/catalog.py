@@ -69,6 +69,13 @@ for _entry in (
     CATALOG.add(_entry.name, _entry)
 
 
+def find(model: str) -> CatalogEntry | None:
+    """The catalog entry named `model` or whose hub id is `model`, if any."""
+    if model in CATALOG:
+        return CATALOG.get(model)
+    return next((CATALOG.get(name) for name in CATALOG.names() if CATALOG.get(name).hub_id == model), None)
+
+
 def file_digest(path: Path, *, full: bool = False) -> str:
     """sha256 of `path`, remembered in ``<path>.sha256.json`` with the file's size and mtime.
 

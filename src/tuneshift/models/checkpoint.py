@@ -16,6 +16,7 @@ from tuneshift.errors import InvalidInputError, ModelNotFoundError
 
 MANIFEST = "tuneshift-checkpoint.json"
 ADAPTER = "adapter"
+TUNE_RECORD = "tuneshift-tune.json"  # written by `tuneshift tune` beside the final model
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
@@ -43,10 +44,26 @@ def has_weights(manifest: dict) -> bool:
     return bool(manifest.get("merged_weights")) or manifest["method"] != "lora"
 
 
+def tuned_name(base_name: str, run: str, step: int) -> str:
+    """``<base name> tuned (<run>, step N)``: what results, tables and reports call a tuned model."""
+    return f"{base_name} tuned ({run}, step {step})"
+
+
 def checkpoint_name(manifest: dict) -> str:
-    """``<base name>+<run>@step<N>``: what results and tables call a checkpoint."""
+    """The :func:`tuned_name` of a checkpoint."""
     base = manifest.get("base_name") or Path(str(manifest["base"])).name
-    return f"{base}+{manifest.get('run', 'tuned')}@{manifest['step']}"
+    return tuned_name(base, manifest.get("run", "tuned"), manifest["step"])
+
+
+def tune_name(path: str | os.PathLike) -> str | None:
+    """The :func:`tuned_name` of a folder written by ``tuneshift tune`` (from its record; the run is the folder's
+    name when the record does not say), or None when `path` holds no readable record."""
+    try:
+        record = json.loads((Path(path) / TUNE_RECORD).read_text(encoding="utf8"))
+        base = record.get("base_name") or Path(str(record["base"])).name
+        return tuned_name(base, record.get("run") or Path(path).resolve().name, int(record["steps"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def check_base(manifest: dict, base_fingerprint: str, where: Path, dtype: str) -> None:

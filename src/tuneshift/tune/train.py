@@ -44,12 +44,13 @@ from torch.nn import functional
 
 from tuneshift._io import atomic_path, naming_full_disk, write_csv, write_json
 from tuneshift.errors import InvalidInputError, InvalidParameterError, TuneshiftError
+from tuneshift.models.checkpoint import TUNE_RECORD
 from tuneshift.models.families import blocks_of, family_of, get_module
 from tuneshift.tune.checkpoints import is_checkpoint, list_checkpoints, read_manifest, save_checkpoint, step_folder
 from tuneshift.tune.data import DEFAULT_DATA, Dataset, load_dataset
 from tuneshift.tune.encode import IGNORE, Encoded, collate, encode
 
-RECORD = "tuneshift-tune.json"
+RECORD = TUNE_RECORD
 CHECKPOINT = Path("checkpoint") / "state.pt"
 METHODS = ("lora", "full")
 DEFAULT_EPOCHS = 3.0  # Aw et al. 2023 tuned for 3 epochs
@@ -417,7 +418,9 @@ def tune(
             if ctrl_c.requested:
                 raise KeyboardInterrupt(f"tuning stopped after step {step + 1}; checkpoint saved in {out}")
 
-    return _finish(out, base, loaded, dataset, options, model, history, run_key, final_model=final_model)
+    return _finish(
+        out, base, loaded, dataset, options, model, history, run_key, checkpoint_facts["run"], final_model=final_model
+    )
 
 
 def encode_dataset(
@@ -593,7 +596,7 @@ def _save_model(out: Path, tuned, tokenizer) -> None:
 
 
 def _finish(
-    out, base, loaded, dataset: Dataset, options: TuneOptions, model, history, run_key, *, final_model: bool
+    out, base, loaded, dataset: Dataset, options: TuneOptions, model, history, run_key, run, *, final_model: bool
 ) -> TuneResult:
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if final_model:
@@ -610,6 +613,7 @@ def _finish(
         "base_name": loaded.name,
         "base_source": loaded.source,
         "base_fingerprint": loaded.fingerprint,
+        "run": run,  # with base_name and steps, the tuned model's name (models.checkpoint.tune_name)
         "data": dataset.describe(),
         "options": options.key(),
         "run_key": run_key,
