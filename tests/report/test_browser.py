@@ -251,3 +251,25 @@ def test_report_of_a_real_tiny_model_score_run(browser, tiny_models, tmp_path):
     assert page.sections == ["models", "profiles", "missing", "methods"]
     assert column(page, "all scores", "best_raw") == [f"{table['raw'].max():.4g}"]
     check_loaded_cleanly(open_report(browser, path), path)
+
+
+def test_correlate_report_in_chromium(browser, tmp_path):
+    """`zoo export --csv` → `study correlate --out`: the page the paper's own table gives, read in the browser."""
+    from typer.testing import CliRunner
+
+    from tuneshift.cli.study import app as study_app
+    from tuneshift.cli.zoo import app as zoo_app
+
+    table = tmp_path / "aw2023.csv"
+    assert CliRunner().invoke(zoo_app, ["export", "--csv", str(table), "--where", "source=aw2023"]).exit_code == 0
+    out = tmp_path / "analysis"
+    result = CliRunner().invoke(study_app, ["correlate", str(table), "--where", "family!=gpt2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    path = out / "report.html"
+    opened = open_report(browser, path)
+    check_loaded_cleanly(opened, path)
+    labels = figure_labels(opened.page)
+    scatter = next(f for f in labels if f["alt"].startswith("brain_alignment vs mmlu"))
+    assert scatter["y"] == "brain alignment (mean encoding r over neural benchmarks)"
+    assert "MMLU" in scatter["x"]
+    assert "0.805" in opened.page.locator("body").inner_text()  # Table 2's MMLU row over the 17 tuned models
