@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tuneshift.cli._console import make_console
 from tuneshift.errors import InvalidParameterError
 
-console = Console(soft_wrap=True)
+console = make_console(soft_wrap=True)
 
 
 def compare(
@@ -102,7 +103,7 @@ def compare(
         view.add_row(
             row.benchmark, f"{row.base_best_raw:.4f} ({row.base_best_layer})",
             f"{row.tuned_best_raw:.4f} ({row.tuned_best_layer})", f"{row.change_best_raw:+.4f}",
-            f"{row.pct_change_best_raw:+.1f} %", effect, f"{row.base_honest_raw:.4f} → {row.tuned_honest_raw:.4f}",
+            percent(row.pct_change_best_raw), effect, f"{row.base_honest_raw:.4f} → {row.tuned_honest_raw:.4f}",
             test,
         )  # fmt: skip
     console.print(view)
@@ -112,3 +113,8 @@ def compare(
     from tuneshift.report import write_report
 
     console.print(f"compare.csv, compare.json and figures/ in {out}; report: {write_report(out)}")
+
+
+def percent(change: float) -> str:
+    """A % change as the table prints it; "–" where it is undefined (a base score at or below 0)."""
+    return "–" if math.isnan(change) else f"{change:+.1f} %"

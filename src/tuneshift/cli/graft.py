@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console(width=None if sys.stdout.isatty() else 160)
+from tuneshift.cli._console import make_console
+
+console = make_console()
 SWEEP_HELP = (
     "leave-one-in (base + one tuned unit), leave-one-out (tuned with one unit restored to the base), "
     "cumulative-bottom / cumulative-top (tuned units added from the bottom / top), attn-ffn (attention vs FFN vs "

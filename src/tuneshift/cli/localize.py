@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from tuneshift._io import write_csv
+from tuneshift.cli._console import make_console
 from tuneshift.errors import InvalidParameterError
 from tuneshift.models.catalog import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 
 def localize(

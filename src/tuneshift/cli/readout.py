@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from tuneshift.cli._console import make_console
 from tuneshift.errors import InvalidInputError, InvalidParameterError
 from tuneshift.models.catalog import DEFAULT_MODEL
 
-console = Console()
+console = make_console()
 
 #: Every file `readout` writes into --out; all of them belong to the latest run.
 OUTPUTS = ("words.csv", "activations.npy", "layers.json")

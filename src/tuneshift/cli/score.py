@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tuneshift.cli._console import make_console
 from tuneshift.models.catalog import CATALOG, DEFAULT_MODEL
 
 # In a log file or pipe rich would wrap the results table at 80 columns and cut the benchmark names.
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = make_console()
 
 
 def score(

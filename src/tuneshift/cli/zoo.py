@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tuneshift.cli._console import make_console
+
 app = typer.Typer(help="The model zoo: models of Aw et al. 2023 and the offline catalog, plus your own (--zoo).")
-console = Console(soft_wrap=True)
+console = make_console(soft_wrap=True)
 
 ZOO_OPTION = typer.Option(
     None, "--zoo", metavar="FILE", help="A YAML file adding or overriding models (repeatable; later wins)."
