@@ -2,7 +2,9 @@
 
 Each page is a report of a results folder built in the exact formats the commands write (tests/report/synthetic:
 score with a random-init control, compare, study with correlations, localize, tune); pass ``--run DIR`` pairs
-(``name=DIR``) to shoot reports of real runs instead, e.g. ``score=/tmp/run``.
+(``name=DIR``) to shoot reports of real runs instead, e.g. ``report-score=/tmp/run``: then only those are shot
+(a real screenshot in docs/ is never replaced by a synthetic one); a name outside the builders (e.g.
+``report-correlate``) is shot from its folder as it is.
 """
 
 from __future__ import annotations
@@ -56,11 +58,11 @@ def main() -> None:
     real = dict(item.split("=", 1) for item in args.run)
     with tempfile.TemporaryDirectory() as tmp:
         pages = {}
-        for name, build in BUILDERS.items():
+        for name in real or BUILDERS:
             folder = Path(real[name]) if name in real else Path(tmp) / name
             if name not in real:
                 folder.mkdir()
-                build(folder)
+                BUILDERS[name](folder)
             pages[name] = write_report(folder, figures=())
         for path in shoot(pages, args.out):
             print(path)

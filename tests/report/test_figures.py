@@ -115,6 +115,7 @@ def test_compare_panels_state_n_and_test_as_the_terminal(tmp_path):
             assert any(f"{row.pct_change_best_raw:+.1f} % [{row.pct_ci_low:+.1f}, {row.pct_ci_high:+.1f}]" in t
                        for t in texts)  # fmt: skip
     assert panel._suptitle.get_text().startswith("Instruction tuning: base vs tuned")
+    assert [label.get_text() for label in panel.axes[0].get_xticklabels()] == ["base", "tuned"]
     # Absolute scores of both models with their CIs (reading times: the stories' bootstrap CI of each model).
     summary = json.loads((tmp_path / "summary.json").read_text())
     deltall = panel.axes[4]
@@ -133,6 +134,8 @@ def test_a_random_init_base_is_called_a_control(tmp_path):
     report = build_report(tmp_path)
     panel = next(f for f in report.figures if f.name == "base-vs-tuned")
     assert panel.source._suptitle.get_text().startswith("Trained model vs its random-init control")
+    ticks = [label.get_text() for label in panel.source.axes[0].get_xticklabels()]
+    assert ticks == ["random-init\ncontrol", "trained"]  # roles on the bars, names in the title: no overlap
     assert "Instruction" not in panel.source._suptitle.get_text() and "random-init control" in panel.caption
     page = read_page(write_report(tmp_path, figures=FAST))
     assert "base (random-init control)" in page.text  # its card

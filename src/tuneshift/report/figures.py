@@ -245,13 +245,14 @@ class Change:
 def change_panels(changes: Sequence[Change], base: str, tuned: str, *, control: bool = False) -> Figure:
     """Per benchmark a panel: the absolute scores of both models with their CIs (on the benchmark's own axis) and,
     beneath, the % change with its CI, n and the paired test. Titled a control comparison when the base is a
-    random-init control (that difference is what training does, not instruction tuning)."""
+    random-init control (that difference is what training does, not instruction tuning). The bars are labelled by
+    role, the models by name in the title: two long model names side by side overlap."""
     n = len(changes)
     columns = min(n, 4)
     grid = (int(np.ceil(n / columns)), columns)
     fig = Figure(figsize=(2.9 * columns + 0.6, 3.6 * grid[0] + 0.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(*grid, squeeze=False).ravel())
-    names = [f"{base}\n(random-init control)" if control else base, tuned]
+    names = ["random-init\ncontrol", "trained"] if control else ["base", "tuned"]  # the title names both models
     for ax, change in zip(axes, changes, strict=False):
         values = np.array([change.base, change.tuned])
         intervals = np.array([change.base_ci, change.tuned_ci], dtype=float)
