@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._readonly import make_read_only, restore
 from tests._tiny import load_tiny, save_tiny
 
 
@@ -36,3 +37,18 @@ def smollm2():
     except ModelNotFoundError as error:
         pytest.skip(f"SmolLM2-135M-Instruct GGUF could not be obtained from PyPI: {error}")
     return load_model(path)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """make(folder) -> simulated: `folder` made read-only (chmod -R a-w; simulated where that does not stop writes,
+    as under root: see :mod:`tests._readonly`); permissions are given back after the test."""
+    made: list[Path] = []
+
+    def make(folder: Path) -> bool:
+        made.append(folder)
+        return make_read_only(folder, monkeypatch)
+
+    yield make
+    for folder in made:
+        restore(folder)

@@ -163,8 +163,13 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def write_json(path: str | os.PathLike, obj: object) -> Path:
     """Atomic JSON, strict: NaN and infinities become null so that every JSON parser reads the file."""
-    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+    text = json_text(obj)
     return write_atomic(path, lambda p: p.write_text(text + "\n"))
+
+
+def json_text(obj: object) -> str:
+    """`obj` as :func:`write_json` writes it (NaN and infinities as null, numpy scalars and arrays as numbers)."""
+    return json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
 
 
 def _finite(obj: object) -> object:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from tests._readonly import snapshot
 from typer.testing import CliRunner
 
 from tuneshift.benchmarks import BENCHMARKS, score
@@ -296,3 +297,88 @@ def test_a_version_bump_recomputes_that_benchmark_only(tiny_models, tmp_path, mo
     table = pd.read_csv(tmp_path / "scores.csv")
     assert set(table["unit_key"]) == {keys[FUTRELL], keys[other]} and not table.duplicated(["benchmark", "layer"]).any()
     assert len(list((tmp_path / "units").glob("*.json"))) == 3 and ResultStore(tmp_path).refresh() is False
+
+
+# ------------------------------------------------------------------------------------------ a read-only folder
+def _tables_as_written(folder):
+    return pd.read_csv(folder / "scores.csv"), json.loads((folder / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("tables", ["intact", "missing", "stale", "foreign"])
+def test_a_read_only_folder_is_read_without_writing_anything(tmp_path, read_only, tables):
+    """Results copied from a cluster or on a read-only mount: the store reads them (tables assembled in memory when
+    missing, stale or not the units'), makes no lock file, moves, deletes and rewrites nothing, refuses to save."""
+    run = tmp_path / "run"
+    writer = ResultStore(run)
+    writer.save(_unit(model="a", values=_values()))
+    before_b = [(run / name).read_bytes() for name in ("scores.csv", "summary.json")]
+    writer.save(_unit("fedcba9876543210", model="b"))
+    expected = _tables_as_written(run)
+    if tables == "missing":
+        (run / "summary.json").unlink()
+    elif tables == "stale":  # a crash between b's unit and the tables: they list a only
+        for name, data in zip(("scores.csv", "summary.json"), before_b, strict=True):
+            (run / name).write_bytes(data)
+    elif tables == "foreign":  # a row of a unit that is not in units/ (copied in by hand)
+        with (run / "scores.csv").open("a") as handle:
+            handle.write(",".join(["x"] * (len(expected[0].columns) - 1) + ["0000000000000000"]) + "\n")
+    (run / ".tuneshift.lock").unlink()  # a copied folder need not have one
+    simulated = read_only(run)
+    before = snapshot(run)
+
+    store = ResultStore.reading(run)
+    assert store.read_only, f"simulated={simulated}"
+    if tables == "foreign":
+        with pytest.warns(UserWarning, match="read-only, so they are left as they are"):
+            scores, summary = store.tables()
+    else:
+        scores, summary = store.tables()
+    pd.testing.assert_frame_equal(scores, expected[0])
+    assert summary == expected[1]
+    units = {unit.model: unit for unit in store.units()}
+    assert sorted(units) == ["a", "b"] and store.refresh() is False
+    xr.testing.assert_identical(store.values(units["a"]), _values())
+    twin = store.find("Bench-x", _unit().key, "c")  # relabelled in memory, not saved
+    assert twin.model == "c" and twin.provenance["same_as"] == "a"
+    xr.testing.assert_identical(store.values(twin), _values())
+    with pytest.raises(InvalidInputError, match="read-only"):
+        store.save(_unit("1111111111111111", model="d"))
+    with pytest.raises(InvalidInputError, match="read-only"):
+        store.assemble()
+    with pytest.raises(InvalidInputError, match="cannot write results there"):  # a writer is refused, as before
+        ResultStore(run)
+    assert snapshot(run) == before and not (run / ".tuneshift.lock").exists()
+
+
+def test_a_read_only_store_names_a_damaged_unit_and_keeps_it(tmp_path, read_only):
+    run = tmp_path / "run"
+    ResultStore(run).save(_unit(values=_values()))
+    nc = next((run / "units").glob("*.nc"))
+    nc.write_bytes(nc.read_bytes()[:100])
+    read_only(run)
+    before = snapshot(run)
+    store = ResultStore.reading(run)
+    with pytest.warns(UserWarning, match="is skipped \\(read-only folder\\)"):
+        assert store.find("Bench-x", _unit().key, "m") is None
+    with pytest.raises(InvalidInputError, match=re.escape(nc.name)):
+        store.values(store.units()[0])
+    assert snapshot(run) == before
+
+
+def test_a_writable_folder_is_still_refreshed_in_place(tmp_path):
+    """ResultStore.reading of a folder that can be written is the writer's store: its lock file, and tables
+    rebuilt in the folder when they are missing."""
+    run = tmp_path / "run"
+    ResultStore(run).save(_unit(values=_values()))
+    expected = _tables_as_written(run)
+    (run / ".tuneshift.lock").unlink()
+    (run / "summary.json").unlink()
+    store = ResultStore.reading(run)
+    assert not store.read_only and (run / ".tuneshift.lock").exists()
+    assert json.loads((run / "summary.json").read_text()) == expected[1]
+    pd.testing.assert_frame_equal(store.tables()[0], expected[0])
+
+
+def test_reading_a_folder_that_is_not_there_creates_nothing(tmp_path):
+    store = ResultStore.reading(tmp_path / "nowhere")
+    assert store.read_only and store.units() == [] and not (tmp_path / "nowhere").exists()

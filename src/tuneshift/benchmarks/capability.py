@@ -512,11 +512,11 @@ def measured_properties(out_dir: str | Path) -> pd.DataFrame:
 
     Where a model has several units of one benchmark (e.g. MMLU 0-shot and 5-shot), the unit with the benchmark's
     default options (label = id) wins, else the first by label; the study merges these over imported properties
-    ("measured beats imported")."""
+    ("measured beats imported"). Only the units are read: nothing in `out_dir` is written (it may be read-only)."""
     from tuneshift.benchmarks.store import ResultStore
 
     records: dict[str, dict[str, Any]] = {}
-    units = ResultStore(out_dir).units()
+    units = ResultStore(out_dir, read_only=True).units()
     identifiers = [unit.provenance.get("benchmark_id", unit.benchmark.split(" [")[0]) for unit in units]
     for unit, identifier in sorted(
         zip(units, identifiers, strict=True), key=lambda p: (p[0].benchmark != p[1], p[0].benchmark)

@@ -16,6 +16,11 @@ between a unit and the tables). Tables the store cannot account for — rows of 
 written by another command or copied in — are never overwritten: they are moved aside (``scores.kept-1.csv``)
 with a warning. A full disk raises :class:`tuneshift._io.DiskFullError` saying what was saved.
 
+A folder that cannot be written (a read-only mount, results copied from a cluster without write permission) is
+read through ``ResultStore(DIR, read_only=True)`` — :meth:`ResultStore.reading` picks it for such a folder: no
+lock file, nothing moved, deleted or rewritten; tables that are missing, stale or not the units' are assembled in
+memory from the units instead.
+
 Labels: a result's ``model`` is the subject's name, followed by its non-default variant (``smollm2
 [dtype=bfloat16]``); its ``benchmark`` is the id followed by non-default options (``Futrell2018-pearsonr
 [context=stream]``). Two subjects with one label but different fingerprints (hub weights vs. a GGUF under one
@@ -33,6 +38,7 @@ import os
 import platform
 import time
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -44,7 +50,7 @@ import pandas as pd
 from filelock import FileLock
 
 import tuneshift
-from tuneshift._io import DiskFullError, write_bytes, write_csv, write_json
+from tuneshift._io import DiskFullError, json_text, write_bytes, write_csv, write_json
 from tuneshift.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -122,14 +128,29 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 class ResultStore:
-    """The units of one output directory, and the tables assembled from them."""
+    """The units of one output directory, and the tables assembled from them.
 
-    def __init__(self, out_dir: str | os.PathLike):
+    read_only: read the folder without writing anything in it (no lock file; tables that are missing or stale are
+        assembled in memory, never written; damaged units are skipped, not removed); :meth:`save` and
+        :meth:`assemble` are refused. :meth:`reading` opens a folder read-only exactly when it cannot be written.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, *, read_only: bool = False):
         self.root = Path(out_dir)
         self.units_dir = self.root / UNITS
+        self.read_only = read_only
+        self._lock: AbstractContextManager = nullcontext()
+        if read_only:
+            return
         _check_writable(self.root)
         self._lock = FileLock(str(self.root / ".tuneshift.lock"))
         self.refresh()
+
+    @classmethod
+    def reading(cls, out_dir: str | os.PathLike) -> ResultStore:
+        """The store to read `out_dir` with: a writer's store where the folder can be written (stale tables are
+        rebuilt in place, as today), a read-only one where it cannot be (or does not exist: nothing is created)."""
+        return cls(out_dir, read_only=not writable(out_dir))
 
     def path(self, unit: Unit) -> Path:
         """Where `unit` lives: its benchmark id, key and a hash of its model label (one computation can be
@@ -144,15 +165,18 @@ class ResultStore:
     def find(self, benchmark: str, key: str, model: str) -> Unit | None:
         """The finished unit of `key` for `model`; failing that, the same computation finished under another
         name, relabelled and saved for `model` (nothing is recomputed). Unreadable files, and units whose values
-        file is missing or damaged, are named and removed (so the unit is recomputed)."""
+        file is missing or damaged, are named and removed (so the unit is recomputed); a read-only store names them
+        and removes nothing, and relabels in memory."""
         found = []
         for path in sorted(self.units_dir.glob(f"{glob.escape(benchmark)}-{key}-*.json")):
             unit = _read_unit(path)
             problem = "" if unit is None else self._values_problem(unit)
             if problem:
-                warnings.warn(f"{problem}; the result {path.name} will be recomputed.", stacklevel=2)
+                fate = "is skipped (read-only folder)" if self.read_only else "will be recomputed"
+                warnings.warn(f"{problem}; the result {path.name} {fate}.", stacklevel=2)
             if unit is None or problem:
-                path.unlink(missing_ok=True)
+                if not self.read_only:
+                    path.unlink(missing_ok=True)
             else:
                 found.append(unit)
         for unit in found:
@@ -163,12 +187,15 @@ class ResultStore:
         other = found[0]
         scores = other.scores.assign(model=model)
         unit = Unit(key, model, other.benchmark, scores, other.summary, {**other.provenance, "same_as": other.model})
+        if self.read_only:  # relabelled in memory; its values record names the other unit's file
+            return unit
         self.save(unit, values_from=other)
         return unit
 
     def save(self, unit: Unit, *, values_from: Unit | None = None) -> None:
         """Write `unit` (its values first, then the unit file, each atomically), then reassemble the tables.
         values_from: a unit of the same computation whose values file is copied for `unit` (a second name)."""
+        self._refuse_if_read_only("save a result")
         path = self.path(unit)
         record = unit.provenance.get("values")
         if unit.values is not None:
@@ -209,7 +236,9 @@ class ResultStore:
     def refresh(self) -> bool:
         """Rebuild the tables when units are newer than them or missing from them (a crash or a full disk after a
         unit was written); tables that hold rows of units not in units/ are kept aside first. Return whether the
-        tables were rebuilt."""
+        tables were rebuilt (never in a read-only store: :meth:`tables` assembles them in memory)."""
+        if self.read_only:
+            return False
         with self._lock:
             unit_files = list(self.units_dir.glob("*.json"))
             if self._keep_foreign({_key_of(path) for path in unit_files}) or _stale(self.root, unit_files):
@@ -218,7 +247,10 @@ class ResultStore:
         return False
 
     def tables(self) -> tuple[pd.DataFrame, dict]:
-        """scores.csv and summary.json, rebuilt first when the units say they are out of date."""
+        """scores.csv and summary.json, rebuilt first when the units say they are out of date (read-only: assembled
+        in memory instead, when they are missing, stale or hold rows the units cannot account for)."""
+        if self.read_only:
+            return self._tables_in_memory()
         self.refresh()
         with self._lock:
             return _read_tables(self.root)
@@ -228,30 +260,58 @@ class ResultStore:
         holding rows of other units are moved aside first, never overwritten. Each (model, benchmark) is listed
         once, by its newest unit: an older one (another benchmark version, other data) stays in units/ and is
         named in the summary entry's ``superseded``."""
+        self._refuse_if_read_only("rewrite its tables")
         with self._lock:
             self._keep_foreign({_key_of(path) for path in self.units_dir.glob("*.json")})  # unreadable ones too
-            units = self.units()
-            labels = _disambiguated(units)
-            newest = {(model, unit.benchmark): unit for unit, model in zip(units, labels, strict=True)}
-            superseded: dict[tuple[str, str], list[str]] = {}
-            for unit, model in zip(units, labels, strict=True):
-                if newest[model, unit.benchmark] is not unit:
-                    superseded.setdefault((model, unit.benchmark), []).append(unit.key)
-            listed = [(u, m) for u, m in zip(units, labels, strict=True) if newest[m, u.benchmark] is u]
-            summary = {}
-            for unit, model in listed:
-                entry = {**unit.summary, **_flat(unit.provenance), KEY: unit.key}
-                old = superseded.get((model, unit.benchmark))
-                summary.setdefault(model, {})[unit.benchmark] = {**entry, "superseded": old} if old else entry
-            table = pd.concat([u.scores for u, _ in listed], ignore_index=True) if listed else pd.DataFrame()
-            if listed:  # one column assignment for all rows (per-unit `assign` was 90% of a save at 200 units)
-                rows = [len(u.scores) for u, _ in listed]
-                table["model"] = np.repeat([m for _, m in listed], rows)
-                table["benchmark"] = np.repeat([u.benchmark for u, _ in listed], rows)
-                table[KEY] = np.repeat([u.key for u, _ in listed], rows)
+            table, summary = self._assembled()
             write_csv(self.root / "scores.csv", table)
             write_json(self.root / "summary.json", summary)
         return table, summary
+
+    def _assembled(self) -> tuple[pd.DataFrame, dict]:
+        """The tables as the units make them (see :meth:`assemble`), in memory."""
+        units = self.units()
+        labels = _disambiguated(units)
+        newest = {(model, unit.benchmark): unit for unit, model in zip(units, labels, strict=True)}
+        superseded: dict[tuple[str, str], list[str]] = {}
+        for unit, model in zip(units, labels, strict=True):
+            if newest[model, unit.benchmark] is not unit:
+                superseded.setdefault((model, unit.benchmark), []).append(unit.key)
+        listed = [(u, m) for u, m in zip(units, labels, strict=True) if newest[m, u.benchmark] is u]
+        summary = {}
+        for unit, model in listed:
+            entry = {**unit.summary, **_flat(unit.provenance), KEY: unit.key}
+            old = superseded.get((model, unit.benchmark))
+            summary.setdefault(model, {})[unit.benchmark] = {**entry, "superseded": old} if old else entry
+        table = pd.concat([u.scores for u, _ in listed], ignore_index=True) if listed else pd.DataFrame()
+        if listed:  # one column assignment for all rows (per-unit `assign` was 90% of a save at 200 units)
+            rows = [len(u.scores) for u, _ in listed]
+            table["model"] = np.repeat([m for _, m in listed], rows)
+            table["benchmark"] = np.repeat([u.benchmark for u, _ in listed], rows)
+            table[KEY] = np.repeat([u.key for u, _ in listed], rows)
+        return table, summary
+
+    def _tables_in_memory(self) -> tuple[pd.DataFrame, dict]:
+        """The read-only store's tables: the folder's own when they account for every unit, else assembled from
+        the units (tables holding rows of other units are named in a warning, and left where they are)."""
+        unit_files = list(self.units_dir.glob("*.json"))
+        present = [name for name in TABLES if (self.root / name).exists()]
+        reason = _foreign(self.root, {_key_of(path) for path in unit_files}) if present else ""
+        if reason:
+            warnings.warn(
+                f"{self.root}: the tables there ({', '.join(present)}) {reason}; the folder is read-only, so they "
+                f"are left as they are and the tables are assembled from {UNITS}/ in memory.",
+                stacklevel=3,
+            )
+        if not (reason or _stale(self.root, unit_files)):
+            return _read_tables(self.root)
+        table, summary = self._assembled()  # as a reader gets them from the files assemble() writes
+        text = table.to_csv(index=False)
+        return pd.read_csv(io.StringIO(text)) if len(text) > 1 else pd.DataFrame(), json.loads(json_text(summary))
+
+    def _refuse_if_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise InvalidInputError(f"{self.root}: the results store is open read-only; it cannot {what} there.")
 
     def _keep_foreign(self, keys: set[str]) -> bool:
         """Move the tables aside when they hold what the units cannot rebuild: rows of units not in `keys`, no
@@ -466,6 +526,26 @@ def _parse_unit(path: str, mtime_ns: int, size: int) -> Unit:
     if record.get("format") != FORMAT:
         raise ValueError(f"format {record.get('format')!r}, expected {FORMAT}")
     return Unit.from_json(record)
+
+
+def writable(root: str | os.PathLike) -> bool:
+    """Whether results can be written in the existing folder `root`: it (and its units/, when there) passes
+    ``os.access(W_OK)``, and a probe file can be made and removed there. False on a read-only mount, a folder
+    without write permission, or a folder that does not exist (nothing is created). Nothing is written when
+    os.access already says no."""
+    root = Path(root)
+    if not root.is_dir():
+        return False
+    folder = root / UNITS if (root / UNITS).is_dir() else root
+    if not (os.access(root, os.W_OK | os.X_OK) and os.access(folder, os.W_OK | os.X_OK)):
+        return False
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
 
 
 def _check_writable(root: Path) -> None:

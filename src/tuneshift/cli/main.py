@@ -65,7 +65,7 @@ COMMANDS = {  # in the order `tuneshift --help` lists them; each module is impor
     "report": LazyCommand(
         "tuneshift.cli.report:app",
         "Write one self-contained HTML page (figures embedded, nothing fetched) of everything finished in DIR, with "
-        "each figure also as SVG and PDF in DIR/report-figures/.",
+        "each figure also as SVG and PDF in report-figures/ beside the page.",
     ),
     "zoo": LazyCommand(
         "tuneshift.cli.zoo:app",

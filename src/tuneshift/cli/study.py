@@ -208,12 +208,28 @@ def analyze(
     properties: list[Path] | None = PROPERTIES,
     honest: bool = typer.Option(False, help="Use the honest score (layer chosen on training folds), not the best."),
     zoo: list[Path] | None = ZOO,
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="DIR",
+        help="Write effects.csv, correlations.csv, table2, figures and report.html here (default: the study folder; "
+        "needed when it is read-only).",
+    ),
 ) -> None:
     """Effects and correlations of a study's models; writes effects.csv, correlations.csv, figures into the study.
 
     Capabilities the study measured (MMLU, BBH, WikiText2-nwp units in the folder) replace imported ones (the zoo's,
-    --properties); the table's `measured_by` column says which benchmark each measured value came from."""
+    --properties); the table's `measured_by` column says which benchmark each measured value came from. A read-only
+    study folder (a read-only mount, results copied from a cluster) is only read: give --out."""
     from tuneshift.benchmarks.capability import measured_properties
+    from tuneshift.benchmarks.store import writable
+    from tuneshift.errors import InvalidInputError
+
+    if out is None and study_dir.is_dir() and not writable(study_dir):
+        raise InvalidInputError(
+            f"{study_dir}: the study folder is read-only, so the analysis cannot be written there; pass --out "
+            "ELSEWHERE to write it elsewhere."
+        )
     from tuneshift.study import stats
     from tuneshift.study.properties import merge_properties, read_properties
     from tuneshift.study.run import model_table
@@ -226,4 +242,4 @@ def analyze(
     if sources:
         specs = {name: entry.spec for name, entry in load_zoo(zoo or ()).items()}
         frame = merge_properties(frame, sources, specs)
-    _finish(stats.analyze(frame, where or (), source=str(study_dir)), study_dir)
+    _finish(stats.analyze(frame, where or (), source=str(study_dir)), out or study_dir)

@@ -9,8 +9,10 @@ PosixPath('tuneshift-results/report.html')
 
 Figures are embedded as data URIs, styles and the table script inline; the page's content security policy forbids
 any other request, so it reads the same offline, on a cluster login node or as an e-mail attachment. Every figure
-is also written as SVG and PDF to ``report-figures/`` beside the results, and on request every table as Markdown or
-LaTeX to ``report-tables/``.
+is also written as SVG and PDF to ``report-figures/`` beside the page, and on request every table as Markdown or
+LaTeX to ``report-tables/``. A results folder that cannot be written (a read-only mount, results copied from a
+cluster) is read without writing anything there — tables that are missing or stale are assembled in memory from its
+units — and its report goes where `out` says (refused by name without `out`).
 """
 
 from tuneshift.report._export import FIGURES_DIR, TABLES_DIR

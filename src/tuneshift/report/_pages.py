@@ -26,7 +26,7 @@ from tuneshift.report import figures
 from tuneshift.report._embed import Figure, Table, figure, table
 from tuneshift.report._export import DEFAULT_FIGURE_FORMATS, FIGURES_DIR, TABLES_DIR, save_figures, save_tables
 from tuneshift.report._methods import flat_value
-from tuneshift.report._render import REPORT_NAME, TEMPLATES, tuneshift_version, write_run_report
+from tuneshift.report._render import TEMPLATES, report_path, tuneshift_version, write_run_report
 
 
 @dataclass
@@ -342,10 +342,12 @@ def write_report(
     tables: Sequence[str] = (),
     figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
 ) -> Path:
-    """Write the report of `run_dir` to `out` (default ``run_dir/report.html``) atomically, each figure also in
-    `figures` formats (SVG and PDF; png; none: ``()``) in ``run_dir/report-figures/`` and, with `tables` (``"md"``,
-    ``"tex"``), each table in ``run_dir/report-tables/``; return the page's path. A `tuneshift localize` folder
-    folder, a tuned model directory, a `tuneshift graft` folder or a trajectory study gets its own page
+    """Write the report of `run_dir` to `out` (an .html file, or a folder to hold report.html; default
+    ``run_dir/report.html``) atomically, each figure also in `figures` formats (SVG and PDF; png; none: ``()``) in
+    ``report-figures/`` and, with `tables` (``"md"``, ``"tex"``), each table in ``report-tables/``, both beside the
+    page; return the page's path. A read-only `run_dir` is read without writing anything there and needs `out`
+    (refused by name without it). A `tuneshift localize` folder, a tuned model directory, a `tuneshift graft`
+    folder or a trajectory study gets its own page
     (:func:`write_localize_report`, :func:`write_tune_report`, :func:`write_graft_report`,
     :func:`write_trajectory_report`)."""
     folder = Path(run_dir)
@@ -369,7 +371,8 @@ def write_localize_report(
 ) -> Path:
     """Write the report of a `tuneshift localize` folder (default ``out_dir/report.html``; figure and table copies
     as :func:`tuneshift.report.write_report` writes them); return its path."""
-    return _write(out_dir, "localize", localize_sections(out_dir), out, tables, figures)
+    path = report_path(out_dir, out)
+    return _write(out_dir, "localize", localize_sections(out_dir), path, tables, figures)
 
 
 def write_tune_report(
@@ -380,7 +383,8 @@ def write_tune_report(
     figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
 ) -> Path:
     """Write the report of a tuned model directory (default ``out_dir/report.html``); return its path."""
-    return _write(out_dir, "tune", tune_sections(out_dir), out, tables, figures)
+    path = report_path(out_dir, out)
+    return _write(out_dir, "tune", tune_sections(out_dir), path, tables, figures)
 
 
 def write_graft_report(
@@ -391,7 +395,8 @@ def write_graft_report(
     figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
 ) -> Path:
     """Write the report of a `tuneshift graft` folder (default ``out_dir/report.html``); return its path."""
-    return _write(out_dir, "graft", graft_sections(out_dir), out, tables, figures)
+    path = report_path(out_dir, out)
+    return _write(out_dir, "graft", graft_sections(out_dir), path, tables, figures)
 
 
 def write_trajectory_report(
@@ -402,11 +407,14 @@ def write_trajectory_report(
     figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
 ) -> Path:
     """Write the report of a trajectory study folder (default ``out_dir/report.html``); return its path."""
-    return _write(out_dir, "trajectory", trajectory_sections(out_dir), out, tables, figures)
+    path = report_path(out_dir, out)
+    return _write(out_dir, "trajectory", trajectory_sections(out_dir), path, tables, figures)
 
 
-def _write(out_dir, command: str, sections: list[Section], out, tables: Sequence[str], formats: Sequence[str]) -> Path:
-
+def _write(
+    out_dir, command: str, sections: list[Section], path: Path, tables: Sequence[str], formats: Sequence[str]
+) -> Path:
+    """Render `sections` into the page at `path` (:func:`report_path`), the figure and table copies beside it."""
     folder = Path(out_dir)
     html = TEMPLATES.get_template("page.html.j2").render(
         command=command,
@@ -416,9 +424,8 @@ def _write(out_dir, command: str, sections: list[Section], out, tables: Sequence
         version=tuneshift_version(),
         sections=sections,
     )
-    save_figures([f for s in sections for f in s.figures], folder / FIGURES_DIR, formats)
-    save_tables([t for s in sections for _, t in s.tables], folder / TABLES_DIR, tables)
-    path = Path(out) if out is not None else folder / REPORT_NAME
+    save_figures([f for s in sections for f in s.figures], path.parent / FIGURES_DIR, formats)
+    save_tables([t for s in sections for _, t in s.tables], path.parent / TABLES_DIR, tables)
     return write_atomic(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 

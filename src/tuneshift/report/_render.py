@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 from tuneshift._io import write_atomic
+from tuneshift.errors import InvalidInputError
 from tuneshift.report import _sections
 from tuneshift.report._embed import Figure, Table
 from tuneshift.report._export import (
@@ -36,6 +37,7 @@ TITLES = {
     "methods": "Methods",
 }
 REPORT_NAME = "report.html"
+PAGE_SUFFIXES = (".html", ".htm")
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("tuneshift.report", "templates"),
@@ -91,15 +93,35 @@ def write_run_report(
     tables: Sequence[str] = (),
     figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
 ) -> Path:
-    """Write the report of the results folder `run_dir` (score, compare, study) to `out` (default
-    ``run_dir/report.html``) atomically, each figure also in `figures` formats (SVG and PDF; png; none: ``()``) in
-    ``run_dir/report-figures/`` and, with `tables` (``"md"``, ``"tex"``), each table in ``run_dir/report-tables/``;
-    return the page's path. :func:`tuneshift.report.write_report` picks this or a localize / tune page."""
+    """Write the report of the results folder `run_dir` (score, compare, study) to `out` (see :func:`report_path`;
+    default ``run_dir/report.html``) atomically, each figure also in `figures` formats (SVG and PDF; png; none:
+    ``()``) in ``report-figures/`` and, with `tables` (``"md"``, ``"tex"``), each table in ``report-tables/``,
+    both beside the page; return the page's path. :func:`tuneshift.report.write_report` picks this or a localize /
+    tune page. A read-only `run_dir` is read without writing anything there; it needs `out`."""
+    path = report_path(run_dir, out)
     page = build_report(run_dir)
-    path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
-    save_figures(page.figures, Path(run_dir) / FIGURES_DIR, figures)
-    save_tables(page.tables, Path(run_dir) / TABLES_DIR, tables)
+    save_figures(page.figures, path.parent / FIGURES_DIR, figures)
+    save_tables(page.tables, path.parent / TABLES_DIR, tables)
     return write_atomic(path, lambda tmp: tmp.write_text(page.html, encoding="utf-8"))
+
+
+def report_path(run_dir: str | Path, out: str | Path | None) -> Path:
+    """Where the report of `run_dir` is written (its figure and table copies go beside it): `out` when it names an
+    HTML file (``.html``/``.htm``), ``out/report.html`` when it names a folder (an existing one, or a path without
+    that suffix), else ``run_dir/report.html`` — refused in one line, before anything is read, when `run_dir`
+    cannot be written (a read-only mount, results copied without write permission), suggesting --out."""
+    if out is not None:
+        out = Path(out)
+        return out if out.suffix.lower() in PAGE_SUFFIXES and not out.is_dir() else out / REPORT_NAME
+    from tuneshift.benchmarks.store import writable
+
+    folder = Path(run_dir)
+    if folder.is_dir() and not writable(folder):
+        raise InvalidInputError(
+            f"{folder}: the folder is read-only, so {REPORT_NAME} and its figures cannot be written there; "
+            f"pass --out ELSEWHERE (a folder, or an .html file) to write the report elsewhere."
+        )
+    return folder / REPORT_NAME
 
 
 def _stats(run: Run) -> dict[str, int]:

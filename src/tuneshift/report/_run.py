@@ -1,6 +1,7 @@
 """Everything the report shows, read once from a run directory.
 
-Score results come through the results store (:func:`_score_results`, the one place that knows their files); the
+Score results come through the results store (:func:`_score_results`, the one place that knows their files), opened
+read-only where the folder cannot be written (:meth:`ResultStore.reading`: nothing is written there); the
 tables of `compare` / `study` and the outputs of `tuneshift explain` are read as they were written. A partial
 directory (an interrupted study) is fine: what is there is read, and what is absent is listed in
 :attr:`Run.missing` (model × benchmark units not finished or failed) and :attr:`Run.unreadable`.
@@ -73,6 +74,7 @@ class Run:
     unreadable: dict[str, str]  # file (or figure) → why it could not be read (or drawn)
     units: dict[tuple[str, str], Any] = field(default_factory=dict)  # (model, benchmark) → store Unit
     extras: dict[str, Any] = field(default_factory=dict)  # localize / tune outputs, by name
+    store: Any = None  # the results store the units were read from (None: the folder keeps no units)
 
     def honest_layers(self, model: str, benchmark: str) -> list[int]:
         """Layers the honest protocol chose in each outer split (all datasets of the benchmark), [] if unknown."""
@@ -96,7 +98,7 @@ class Run:
         from tuneshift.benchmarks.store import ResultStore
 
         try:
-            return ResultStore(self.directory).values(unit)
+            return (self.store or ResultStore.reading(self.directory)).values(unit)
         except (InvalidInputError, OSError, ValueError) as error:
             self.unreadable[f"values of {model} on {benchmark}"] = str(error)
             return None
@@ -108,7 +110,8 @@ def load_run(directory: str | Path) -> Run:
     if not directory.is_dir():
         raise DataNotFoundError(f"{directory}: no such run directory. Give the --out folder of score/compare/study.")
     unreadable: dict[str, str] = {}
-    scores, summary, details, methods = _score_results(directory)
+    store = _store(directory)
+    scores, summary, details, methods = _score_results(directory, store)
     tables = {}
     for stem in STUDY_TABLES:
         table = _read_table(directory / f"{stem}.csv", unreadable)
@@ -132,17 +135,27 @@ def load_run(directory: str | Path) -> Run:
         methods = _with_wall_times(methods, tasks)
     missing = _missing(summary, tables.get("failures"), _planned(study), tasks)
     run = Run(directory, scores, summary, details, methods, tables, compare, study, internals, missing, unreadable)
-    run.units = _units(directory, summary)
+    run.units, run.store = _units(summary, store), store
     return run
 
 
 # ---------------------------------------------------------------------------------------- score results (adapter)
-def _score_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+def _store(directory: Path) -> Any:
+    """The results store of `directory` when it keeps per-unit results (``units/*.json``), else None; read-only
+    when the folder cannot be written."""
+    if not any((directory / "units").glob("*.json")):
+        return None
+    from tuneshift.benchmarks.store import ResultStore
+
+    return ResultStore.reading(directory)
+
+
+def _score_results(directory: Path, store: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
     """(scores, summary, details, methods) of the run: the one function that knows how score results are stored.
 
     Reads ``scores.csv`` + ``summary.json`` (the format of `tuneshift.benchmarks.run`).
     """
-    scores, raw_summary = _score_tables(directory)
+    scores, raw_summary = _score_tables(directory, store)
     rows, details = [], {}
     for model, benchmarks in raw_summary.items():
         for benchmark, entry in benchmarks.items():
@@ -153,15 +166,13 @@ def _score_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, d
     return scores, summary, details, _methods_from_tables(scores, summary, details)
 
 
-def _score_tables(directory: Path) -> tuple[pd.DataFrame, dict]:
-    """scores.csv and summary.json. With per-unit results (``units/``) they come through the results store, which
-    rebuilds them when they are damaged or older than the units (:mod:`tuneshift.benchmarks.store`); without,
-    they are read as they are, and a damaged one is named."""
+def _score_tables(directory: Path, store: Any = None) -> tuple[pd.DataFrame, dict]:
+    """scores.csv and summary.json. With per-unit results (`store`) they come through the results store, which
+    rebuilds them when they are damaged or older than the units (:mod:`tuneshift.benchmarks.store`; in memory when
+    the folder is read-only); without, they are read as they are, and a damaged one is named."""
     scores_path, summary_path = directory / "scores.csv", directory / "summary.json"
-    if (directory / "units").is_dir() and any((directory / "units").glob("*.json")):
-        from tuneshift.benchmarks.store import ResultStore
-
-        return ResultStore(directory).tables()
+    if store is not None:
+        return store.tables()
     try:
         scores = pd.read_csv(scores_path) if scores_path.exists() else pd.DataFrame()
         return scores, json.loads(summary_path.read_text()) if summary_path.exists() else {}
@@ -172,15 +183,13 @@ def _score_tables(directory: Path) -> tuple[pd.DataFrame, dict]:
         ) from None
 
 
-def _units(directory: Path, summary: pd.DataFrame) -> dict[tuple[str, str], Any]:
+def _units(summary: pd.DataFrame, store: Any) -> dict[tuple[str, str], Any]:
     """(model, benchmark) → the store's Unit behind each summary row (matched by the row's ``unit_key``; ``unit``
     in tables written before the rename), when the directory keeps per-unit results."""
     column = next((c for c in ("unit_key", "unit") if c in summary), None)  # the store's name for the key
-    if not (directory / "units").is_dir() or summary.empty or column is None:
+    if store is None or summary.empty or column is None:
         return {}
-    from tuneshift.benchmarks.store import ResultStore
-
-    by_key = {unit.key: unit for unit in ResultStore(directory).units()}
+    by_key = {unit.key: unit for unit in store.units()}
     rows = zip(summary["model"], summary["benchmark"], summary[column], strict=True)
     return {(model, benchmark): by_key[key] for model, benchmark, key in rows if key in by_key}
 

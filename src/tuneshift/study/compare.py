@@ -288,7 +288,7 @@ def load_scores(out_dir: str | Path, model: str, benchmark: str) -> BenchmarkSco
 
     out = Path(out_dir)
     if any((out / UNITS).glob("*.json")):
-        store = ResultStore(out)
+        store = ResultStore(out, read_only=True)  # units and values are only read (the folder may be read-only)
         found = [u for u in store.units() if u.model == model and u.benchmark == benchmark]
         if found:
             return unit_scores(found[-1], store.values(found[-1]))

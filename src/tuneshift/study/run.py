@@ -702,12 +702,16 @@ def _study_record(study: Study) -> dict:
 
 def model_table(out_dir: str | os.PathLike, *, score: str = "best_raw", include_controls: bool = False) -> pd.DataFrame:
     """The model table of a finished study for :mod:`tuneshift.study.stats`: one row per model with its zoo fields
-    and, per benchmark, its `score` from summary.json (``best_raw`` as the paper reports, or ``honest_raw``)."""
-    from tuneshift.benchmarks.store import label
+    and, per benchmark, its `score` from summary.json (``best_raw`` as the paper reports, or ``honest_raw``) — as
+    the results store has it (rebuilt when older than its units; in memory when the folder is read-only)."""
+    from tuneshift.benchmarks.store import UNITS, ResultStore, label
 
     out = Path(out_dir)
     record = json.loads((out / "study.json").read_text())
-    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    if any((out / UNITS).glob("*.json")):
+        summary = ResultStore.reading(out).tables()[1]
+    else:
+        summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     dtype = record.get("options", {}).get("dtype", "float32")
     rows = []
     for model in record["models"]:

@@ -658,7 +658,7 @@ def layer_profiles(out_dir: str | os.PathLike, steps: Sequence[int] | None = Non
     table = trajectory_table(out)
     wanted = table if steps is None else table[table["step"].isin(list(steps))]
     for folder in sorted((out / "runs").glob("*")):
-        units = {u.key: u for u in ResultStore(folder / "results").units()} if (folder / "results").is_dir() else {}
+        units = {u.key: u for u in ResultStore(folder / "results", read_only=True).units()}
         for path in sorted((folder / "scored").glob("step-*.json")):
             record = _read_json(path)
             for benchmark, values in record.get("benchmarks", {}).items():
