@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tuneshift.cli._console import make_console
 from tuneshift.config import data_dir as resolve_data_dir
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ app = typer.Typer(help="Datasets: list, fetch, verify checksums, show paths.", n
 
 def _console() -> Console:
     """A console built per command (so it sees the current terminal width); messages never wrap mid-path."""
-    return Console(soft_wrap=True)
+    return make_console(soft_wrap=True)
 
 
 DATA_DIR = typer.Option(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tuneshift.cli._console import make_console
 from tuneshift.models.catalog import DEFAULT_MODEL
 
 app = typer.Typer(help="List, fetch and inspect models.", no_args_is_help=True)
-console = Console()
+console = make_console()
 
 
 @app.command("list")

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tuneshift.cli._console import make_console
 from tuneshift.cli.tune import trajectory
 
 if TYPE_CHECKING:
     from tuneshift.study import stats
 
 app = typer.Typer(help="Studies over many models: run them (locally or on Ray), then effects and correlations.")
-console = Console(soft_wrap=True)
+console = make_console(soft_wrap=True)
 
 
 @app.callback()
@@ -56,7 +57,7 @@ def _show(analysis: stats.Analysis) -> None:
     for row in shown.itertuples():
         form.add_row(
             row.subset, row.benchmark, row.category, str(row.n), f"{row.r:.3f}", f"{row.p:.3g}", f"{row.q:.3g}",
-            row.measured_by, f"{row.aw2023_r:.3f}",
+            row.measured_by, "–" if math.isnan(row.aw2023_r) else f"{row.aw2023_r:.3f}",
         )  # fmt: skip
     if len(shown):
         console.print(form)

