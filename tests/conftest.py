@@ -6,10 +6,39 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# One BLAS/OpenMP thread per test process, set before torch is imported: the suite runs on 2 cores as two xdist
+# workers (README: pytest -n 2), and many tests start more processes (concurrent `score` runs, study drivers, Ray
+# workers). Two threads per process there oversubscribe the cores, and OpenMP's spinning threads then make a tiny
+# model's forward pass ~10x slower (Futrell2018 on a tiny model: 26 s with 2 threads, 1.5 s with 1, at load ~3).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# An xdist worker starts with COLUMNS=80 in its environment; a rich Console created at import (the CLI modules') would
+# keep that width for good, and tests that ask a wider table through CliRunner(env={"COLUMNS": ...}) get it cut.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
+
 import pytest
 
 from tests._readonly import make_read_only, restore
 from tests._tiny import load_tiny, save_tiny
+
+#: Test modules that start a local Ray cluster: one xdist worker runs them all, one after another (two clusters at
+#: once on 2 cores starve each other's raylet, which must start within Ray's fixed 30 s).
+RAY_MODULES = {"test_study_workers.py", "test_run.py", "test_trajectory.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``pytest -n 2``, each module's tests run on one worker, so its module-scoped fixtures (a scored folder
+    that several tests read, a killed-and-resumed study) are computed once, and the Ray modules share one worker.
+    (xdist's own ``--dist loadgroup`` marks nodeids that pytest 9 no longer reads: this is ``loadfile`` + Ray.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "ray" if Path(module).name in RAY_MODULES else module
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
