@@ -27,7 +27,12 @@ BUILDERS = {
     "report-localize": synthetic.write_localize_dir,
     "report-tune": synthetic.write_tune_dir,
 }  # fmt: skip
-SECTION = {"report-study": "correlations", "report-compare": "changes", "report-score": "profiles"}
+SECTION = {
+    "report-study": "correlations",
+    "report-correlate": "correlations",
+    "report-compare": "changes",
+    "report-score": "profiles",
+}
 
 
 def shoot(pages: dict[str, Path], out: Path, height: int = 1600) -> list[Path]:

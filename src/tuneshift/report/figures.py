@@ -10,6 +10,7 @@ control, never an instruction-tuning effect.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -324,7 +325,7 @@ def correlation_scatter(
         ax.plot(grid, slope * grid + intercept, color="k", lw=1)
     ax.set_xlabel(xlabel or property_label(x))
     ax.set_ylabel(ylabel or property_label(y))
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 70), fontsize=9)  # r, p, q, n and the subset: never cut off
     ax.legend(fontsize=8, frameon=False)
     if "model" in rows.columns:
         hidden = place_labels(ax, xs, ys, [str(m) for m in rows["model"]])
