@@ -31,6 +31,7 @@ SECTION = {
     "report-study": "correlations",
     "report-correlate": "correlations",
     "report-compare": "changes",
+    "report-compare-control": "changes",
     "report-score": "profiles",
 }
 
