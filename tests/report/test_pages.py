@@ -24,6 +24,7 @@ def test_localize_report_shows_depth_network_vs_random_with_its_test_and_ablatio
     assert {"noise ceiling", "all (best layer)", "all (honest layer)"} <= set(versus["data-legend"].split(" | "))
     # The network (0.21) beats all 5 random sets (≈ 0.10): the permutation p is its floor, 1 / (5 + 1).
     assert column(page, "Permutation test", "p") == ["0.167"] and column(page, "Permutation test", "n_random") == ["5"]
+    assert "with 5 random sets it cannot go below 0.167" in page.text  # from the run's own count (a real run had 3)
     assert ablation["data-ylabels"].split(" | ")[0] == "Δ surprisal vs intact (bits / word)"
     assert "--compare BASE_DIR" in page.text  # what this command could add, as a quiet hint
     assert column(page, "Units per layer", "n_selected")[3] != "0"

@@ -66,12 +66,15 @@ def localize_sections(out_dir: str | Path) -> list[Section]:
     sections = [where]
     scores = _csv(out / "network_scores.csv")
     if scores is not None:
+        drawn_sets = {"units", "benchmark"} <= set(scores.columns)
+        n_random = int((scores["units"] == "random").groupby(scores["benchmark"]).sum().max()) if drawn_sets else 0
         section = Section(
             "scores",
             "Network vs random units",
             "Brain score of the network's units (all layers concatenated, the benchmark's own regression and "
             "splits) beside random unit sets of the same size; the one-sided permutation p is (1 + number of random "
-            "sets scoring at least the network) / (random sets + 1), so with 5 random sets it cannot go below 0.167.",
+            f"sets scoring at least the network) / (random sets + 1), so with {n_random} random sets it cannot go "
+            f"below {1 / (n_random + 1):.3g}.",
         )
         try:
             benchmark = str(scores["benchmark"].iat[0])
