@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -12,6 +13,8 @@ LOG_WIDTH = 160
 
 
 def make_console(*, stderr: bool = False, **options: Any) -> Console:
-    """A rich console as wide as the terminal, or :data:`LOG_WIDTH` columns when the stream is not a terminal."""
+    """A rich console as wide as the terminal (or as ``COLUMNS`` says), else :data:`LOG_WIDTH` columns when the stream
+    is not a terminal."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else LOG_WIDTH, **options)
+    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(stderr=stderr, width=None if sized else LOG_WIDTH, **options)
