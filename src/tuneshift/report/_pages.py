@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -354,64 +355,42 @@ def write_report(
     (:func:`write_localize_report`, :func:`write_tune_report`, :func:`write_graft_report`,
     :func:`write_trajectory_report`)."""
     folder = Path(run_dir)
-    if (folder / "trajectory.json").is_file():
-        return write_trajectory_report(folder, out, tables=tables, figures=figures)
-    if (folder / "graft.csv").is_file():
-        return write_graft_report(folder, out, tables=tables, figures=figures)
-    if (folder / "localization.json").is_file():
-        return write_localize_report(folder, out, tables=tables, figures=figures)
+    for kind, marker in (("trajectory", "trajectory.json"), ("graft", "graft.csv"), ("localize", "localization.json")):
+        if (folder / marker).is_file():
+            return write_page(kind, folder, out, tables=tables, figures=figures)
     if (folder / "tuneshift-tune.json").is_file() and not (folder / "summary.json").exists():
-        return write_tune_report(folder, out, tables=tables, figures=figures)
+        return write_page("tune", folder, out, tables=tables, figures=figures)
     return write_run_report(folder, out, tables=tables, figures=figures)
 
 
-def write_localize_report(
+#: The commands with a page of their own: folder kind → its sections (the rest get :func:`write_run_report`).
+PAGES: dict[str, Callable[[Path], list[Section]]] = {
+    "localize": localize_sections,
+    "tune": tune_sections,
+    "graft": graft_sections,
+    "trajectory": trajectory_sections,
+}
+
+
+def write_page(
+    kind: str,
     out_dir: str | Path,
     out: str | Path | None = None,
     *,
     tables: Sequence[str] = (),
     figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
 ) -> Path:
-    """Write the report of a `tuneshift localize` folder (default ``out_dir/report.html``; figure and table copies
-    as :func:`tuneshift.report.write_report` writes them); return its path."""
+    """Write the page of a `kind` folder (:data:`PAGES`: a `tuneshift localize` folder, a tuned model directory, a
+    `tuneshift graft` folder, a trajectory study) to `out` (default ``out_dir/report.html``; figure and table copies
+    as :func:`write_report` writes them); return its path."""
     path = report_path(out_dir, out)
-    return _write(out_dir, "localize", localize_sections(out_dir), path, tables, figures)
+    return _write(out_dir, kind, PAGES[kind](Path(out_dir)), path, tables, figures)
 
 
-def write_tune_report(
-    out_dir: str | Path,
-    out: str | Path | None = None,
-    *,
-    tables: Sequence[str] = (),
-    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
-) -> Path:
-    """Write the report of a tuned model directory (default ``out_dir/report.html``); return its path."""
-    path = report_path(out_dir, out)
-    return _write(out_dir, "tune", tune_sections(out_dir), path, tables, figures)
-
-
-def write_graft_report(
-    out_dir: str | Path,
-    out: str | Path | None = None,
-    *,
-    tables: Sequence[str] = (),
-    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
-) -> Path:
-    """Write the report of a `tuneshift graft` folder (default ``out_dir/report.html``); return its path."""
-    path = report_path(out_dir, out)
-    return _write(out_dir, "graft", graft_sections(out_dir), path, tables, figures)
-
-
-def write_trajectory_report(
-    out_dir: str | Path,
-    out: str | Path | None = None,
-    *,
-    tables: Sequence[str] = (),
-    figures: Sequence[str] = DEFAULT_FIGURE_FORMATS,
-) -> Path:
-    """Write the report of a trajectory study folder (default ``out_dir/report.html``); return its path."""
-    path = report_path(out_dir, out)
-    return _write(out_dir, "trajectory", trajectory_sections(out_dir), path, tables, figures)
+write_localize_report = partial(write_page, "localize")
+write_tune_report = partial(write_page, "tune")
+write_graft_report = partial(write_page, "graft")
+write_trajectory_report = partial(write_page, "trajectory")
 
 
 def _write(
