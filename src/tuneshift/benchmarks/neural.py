@@ -199,17 +199,29 @@ PROTOCOLS = {
     "Fedorenko2016-linear": NeuralProtocol(("Fedorenko2016",), "linear", "shuffle"),
 }
 
-for _identifier, _protocol in PROTOCOLS.items():
-    BENCHMARKS.add(
-        _identifier,
-        Benchmark(
-            _identifier,
-            "neural",
-            _runner(_identifier, _protocol),
-            available=datasets_available(_protocol.datasets),
-            options=NeuralOptions,
-            files=dataset_files(_protocol.datasets),
-            description=f"{' + '.join(_protocol.datasets)}: {_protocol.regression} regression, {_protocol.cv} CV",
-            citation=citation(_protocol.datasets, BRAINSCORE_CITATION),
-        ),
-    )
+
+def register() -> list[str]:
+    """Register a benchmark for every entry of :data:`PROTOCOLS` not registered yet (run at import; call it again
+    after adding an entry at run time, then :func:`tuneshift.benchmarks.similarity.register` for its variants)."""
+    added = []
+    for identifier, protocol in PROTOCOLS.items():
+        if identifier in BENCHMARKS:
+            continue
+        BENCHMARKS.add(
+            identifier,
+            Benchmark(
+                identifier,
+                "neural",
+                _runner(identifier, protocol),
+                available=datasets_available(protocol.datasets),
+                options=NeuralOptions,
+                files=dataset_files(protocol.datasets),
+                description=f"{' + '.join(protocol.datasets)}: {protocol.regression} regression, {protocol.cv} CV",
+                citation=citation(protocol.datasets, BRAINSCORE_CITATION),
+            ),
+        )
+        added.append(identifier)
+    return added
+
+
+register()
