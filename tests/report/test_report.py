@@ -107,7 +107,7 @@ def test_compare_dir_report_shows_the_pair_its_tests_and_internals(tmp_path):
     label = "Per benchmark: both models, the change and its paired test"
     assert column(page, label, "pct_change_best_raw") == [f"{v:.4g}" for v in compare["pct_change_best_raw"]]
     assert column(page, label, "wilcoxon_p")[-2:] == [f"{p:.3g}" for p in compare["wilcoxon_p"].iloc[-2:]]
-    assert column(page, label, "unit") == ["none"] * 3 + ["story"] * 2
+    assert column(page, label, "paired_unit") == ["none"] * 3 + ["story"] * 2
     # Profiles of both models (3 neural benchmarks), the base-vs-tuned panels, 2 forest plots.
     assert len(page.images) == 3 + 1 + 2
     # compare.json's description of each model reaches the methods (fingerprint, source, device).
