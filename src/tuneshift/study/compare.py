@@ -1,4 +1,4 @@
-"""Base vs tuned on each benchmark: scores, change, and a paired test in the benchmark's own units.
+"""Base vs tuned on each benchmark: scores, change, and a paired test over the benchmark's paired units.
 
 For each benchmark and each of the two models: the best layer with its raw and normalized score, the honest score
 (layer chosen on training folds), the absolute and % change tuned − base, and a paired test of that change:
@@ -128,7 +128,7 @@ NOTES = {
 
 
 def paired_test(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: int = 0) -> dict:
-    """The paired test of tuned − base in the benchmark's units (see the module docstring)."""
+    """The paired test of tuned − base over the benchmark's paired units (see the module docstring)."""
     rng = np.random.default_rng(seed)
     a, b = base.best_values(), tuned.best_values()
     if a is None or b is None:
