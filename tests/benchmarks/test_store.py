@@ -120,7 +120,7 @@ def test_out_that_is_a_file_is_refused_before_anything_runs(tmp_path):
 def test_tables_from_before_units_are_kept_aside(tmp_path):
     (tmp_path / "scores.csv").write_text("model,benchmark,layer,raw,ceiling,normalized\nold,X,1,0.1,,\n")
     (tmp_path / "summary.json").write_text("{}")
-    with pytest.warns(UserWarning, match="predate per-unit results"):
+    with pytest.warns(UserWarning, match="predate the results store"):
         ResultStore(tmp_path)
     assert (tmp_path / "scores.before-units.csv").exists() and (tmp_path / "summary.before-units.json").exists()
 

@@ -62,7 +62,7 @@ def test_tiny_model_values_are_the_numbers_behind_its_scores(tiny_models, tmp_pa
     store = ResultStore(tmp_path)
     stored = {u.benchmark: unit_scores(u, store.values(u)) for u in store.units()}
     row = compare_benchmark(stored["Tuckute2024-cka"], stored["Tuckute2024-cka"])
-    assert row["unit"] == "split" and row["n_units"] == 10 and row["mean_unit_change"] == 0.0
+    assert row["paired_unit"] == "split" and row["n_paired"] == 10 and row["mean_paired_change"] == 0.0
 
 
 def test_capability_aggregates_are_summarized_by_their_headline_row():

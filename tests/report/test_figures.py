@@ -16,6 +16,7 @@ from tests.report.synthetic import write_compare_dir, write_score_dir, write_stu
 from tuneshift.cli.report import app
 from tuneshift.report import figures, write_report
 from tuneshift.report._render import build_report
+from tuneshift.report._run import load_run
 
 FAST = ("svg",)
 
@@ -110,8 +111,8 @@ def test_compare_panels_state_n_and_test_as_the_terminal(tmp_path):
     panel = next(f for f in build_report(tmp_path).figures if f.name == "base-vs-tuned").source
     texts = [text.get_text() for ax in panel.axes for text in ax.texts]
     for row in compare.itertuples():
-        if row.unit == "story":  # the terminal prints "story: n=10, p=..."; the figure the same n and p
-            assert any(f"n = {row.n_units} stories, Wilcoxon signed-rank p = {row.wilcoxon_p:.3g}" in t for t in texts)
+        if row.paired_unit == "story":  # the terminal prints "story: n=10, p=..."; the figure the same n and p
+            assert any(f"n = {row.n_paired} stories, Wilcoxon signed-rank p = {row.wilcoxon_p:.3g}" in t for t in texts)
             assert any(f"{row.pct_change_best_raw:+.1f} % [{row.pct_ci_low:+.1f}, {row.pct_ci_high:+.1f}]" in t
                        for t in texts)  # fmt: skip
     assert panel._suptitle.get_text().startswith("Instruction tuning: base vs tuned")
@@ -124,6 +125,21 @@ def test_compare_panels_state_n_and_test_as_the_terminal(tmp_path):
     assert segments[1][:, 1] == pytest.approx(
         [summary["tuned"]["Futrell2018-deltall"][k] for k in ("ci_low", "ci_high")]
     )
+
+
+def test_a_compare_csv_from_before_the_rename_reads_under_the_paired_names(tmp_path):
+    write_compare_dir(tmp_path, internals=False)
+    current = pd.read_csv(tmp_path / "compare.csv")
+    old_names = {"paired_unit": "unit", "n_paired": "n_units", "mean_paired_change": "mean_unit_change"}
+    current.rename(columns=old_names).to_csv(tmp_path / "compare.csv", index=False)  # as tuneshift wrote it before
+    pd.testing.assert_frame_equal(load_run(tmp_path).tables["compare"], current)
+    panel = next(f for f in build_report(tmp_path).figures if f.name == "base-vs-tuned").source
+    texts = [text.get_text() for ax in panel.axes for text in ax.texts]
+    stories = current[current["paired_unit"] == "story"]
+    assert len(stories) == 2 and all(
+        any(f"n = {n} stories, Wilcoxon signed-rank p = {p:.3g}" in t for t in texts)
+        for n, p in zip(stories["n_paired"], stories["wilcoxon_p"], strict=True)
+    )  # the old file's n reaches the panel, not "no paired test"
 
 
 def test_a_random_init_base_is_called_a_control(tmp_path):

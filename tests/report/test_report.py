@@ -75,7 +75,7 @@ def test_study_dir_report_has_changes_correlations_failures_and_internals(tmp_pa
     assert "Aw et al. Table 2 form" in page.text
     # The failed unit is in the failures table and listed as missing (failed), nothing else is missing.
     assert page.tables["failures"][1] == ["lonely-base", "Futrell2018-deltall", "OutOfMemoryError: CUDA out of memory"]
-    assert page.tables["missing units"][1:] == [
+    assert page.tables["missing results"][1:] == [
         ["lonely-base", "Futrell2018-deltall", "failed", "OutOfMemoryError: CUDA out of memory"]
     ]
     # Internals: instruction scores by source (3 sources × 2 models), top head pairs (at most 20 rows).
@@ -107,7 +107,7 @@ def test_compare_dir_report_shows_the_pair_its_tests_and_internals(tmp_path):
     label = "Per benchmark: both models, the change and its paired test"
     assert column(page, label, "pct_change_best_raw") == [f"{v:.4g}" for v in compare["pct_change_best_raw"]]
     assert column(page, label, "wilcoxon_p")[-2:] == [f"{p:.3g}" for p in compare["wilcoxon_p"].iloc[-2:]]
-    assert column(page, label, "unit") == ["none"] * 3 + ["story"] * 2
+    assert column(page, label, "paired_unit") == ["none"] * 3 + ["story"] * 2
     # Profiles of both models (3 neural benchmarks), the base-vs-tuned panels, 2 forest plots.
     assert len(page.images) == 3 + 1 + 2
     # compare.json's description of each model reaches the methods (fingerprint, source, device).
@@ -153,7 +153,7 @@ def test_partial_directory_lists_what_is_missing(tmp_path):
         tmp_path / "failures.csv", index=False
     )
     page = read_page(write_report(tmp_path, figures=FAST))
-    missing = {tuple(row[:3]) for row in page.tables["missing units"][1:]}
+    missing = {tuple(row[:3]) for row in page.tables["missing results"][1:]}
     assert missing == {
         ("b", "Blank2014-linear", "not finished"),
         ("b", "Tuckute2024-ridge", "not finished"),
@@ -170,7 +170,7 @@ def test_study_plan_lists_models_that_never_started(tmp_path):
     record["models"].append({"name": "queued", "slug": "queued", "spec": "org/queued", "random_init": False, "seed": 0})
     (tmp_path / "study.json").write_text(json.dumps(record))
     page = read_page(write_report(tmp_path, figures=FAST))
-    missing = page.tables["missing units"][1:]
+    missing = page.tables["missing results"][1:]
     assert [row[:3] for row in missing] == [["queued", b, "not finished"] for b in record["benchmarks"]]
     assert "org/queued" in column(page, "model provenance", "spec")
     assert "float32-cpu" in page.text  # the study's options are in the methods section
@@ -189,7 +189,7 @@ def test_study_task_states_give_running_units_and_wall_times(tmp_path):
         task_status("tuned-01", "Blank2014-linear", "running"),
     )
     page = read_page(write_report(tmp_path, figures=FAST))
-    assert [row[:3] for row in page.tables["missing units"][1:]] == [["tuned-01", "Blank2014-linear", "running"]]
+    assert [row[:3] for row in page.tables["missing results"][1:]] == [["tuned-01", "Blank2014-linear", "running"]]
     benchmarks = page.tables["benchmark protocols"]
     pereira = dict(zip(benchmarks[0], next(r for r in benchmarks if r[0] == "Pereira2018-linear"), strict=True))
     # 5 models finished Pereira in 100 + index seconds (index 0..4): median 102, total 510, on node0 and node1.

@@ -41,7 +41,7 @@ def test_paired_test_over_neuroids_at_each_best_layer():
     tuned[0] -= 0.5  # the tuned model's other layers are worse: the test uses each model's own best layer
     a, b = _neural("a", base), _neural("b", tuned)
     test = paired_test(a, b)
-    assert test["unit"] == "neuroid" and test["n_units"] == 200 and test["wilcoxon_p"] < 1e-10
+    assert test["paired_unit"] == "neuroid" and test["n_paired"] == 200 and test["wilcoxon_p"] < 1e-10
     change = b.raw[b.best] - a.raw[a.best]
     assert test["change_ci_low"] < change < test["change_ci_high"]
     assert test["change_ci_high"] - test["change_ci_low"] < 0.05
@@ -49,22 +49,22 @@ def test_paired_test_over_neuroids_at_each_best_layer():
     assert row["pct_change_best_raw"] == pytest.approx(100 * change / a.raw[a.best])
     # the per-neuroid changes are those of each model's own best layer (tuned: layer 1 or 2, not its bad layer 0)
     expected = tuned[b.best].mean(0) - base[a.best].mean(0)
-    assert test["mean_unit_change"] == pytest.approx(float(np.mean(expected)), abs=1e-6)  # r kept as float32
+    assert test["mean_paired_change"] == pytest.approx(float(np.mean(expected)), abs=1e-6)  # r kept as float32
 
 
 def test_results_without_values_get_no_paired_test():
     a = _neural("a", np.full((2, 10, 20), 0.2))
     b = BenchmarkScores("b", "B", "neural", a.layers, a.raw, a.normalized, a.honest_raw)
     test = paired_test(a, b)
-    assert test["unit"] == "none" and "no per-unit values" in test["note"]
+    assert test["paired_unit"] == "none" and "no paired values" in test["note"]
 
 
 def test_paired_test_over_splits_when_one_neuroid():
     rng = np.random.default_rng(1)
     base = rng.normal(0.3, 0.02, (2, 10, 1))
     test = paired_test(_neural("a", base), _neural("b", base + 0.01))
-    assert test["unit"] == "split" and test["n_units"] == 10 and "optimistic" in test["note"]
-    assert test["mean_unit_change"] == pytest.approx(0.01) and test["wilcoxon_p"] == pytest.approx(2 / 2**10)
+    assert test["paired_unit"] == "split" and test["n_paired"] == 10 and "optimistic" in test["note"]
+    assert test["mean_paired_change"] == pytest.approx(0.01) and test["wilcoxon_p"] == pytest.approx(2 / 2**10)
 
 
 def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_path, monkeypatch):
@@ -82,11 +82,11 @@ def test_compare_cli_tiny_model_vs_its_random_init_control(tiny_model_dirs, tmp_
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "compare.csv").set_index("benchmark")
     tuckute = table.loc["Tuckute2024-ridge"]  # one network-averaged response: paired over splits, and said so
-    assert tuckute["unit"] == "split" and tuckute["n_units"] == 10 and "optimistic" in tuckute["note"]
+    assert tuckute["paired_unit"] == "split" and tuckute["n_paired"] == 10 and "optimistic" in tuckute["note"]
     # the stored per-split r at each best layer average to the benchmark's scores (r stored as float32)
-    assert tuckute["mean_unit_change"] == pytest.approx(tuckute["change_best_raw"], abs=1e-6)
+    assert tuckute["mean_paired_change"] == pytest.approx(tuckute["change_best_raw"], abs=1e-6)
     futrell = table.loc["Futrell2018-pearsonr"]
-    assert futrell["unit"] == "story" and futrell["n_units"] == 10
+    assert futrell["paired_unit"] == "story" and futrell["n_paired"] == 10
     assert futrell["change_best_raw"] == pytest.approx(futrell["tuned_best_raw"] - futrell["base_best_raw"])
     scores = pd.read_csv(out / "scores.csv")
     assert scores["model"].nunique() == 2 and any("random-init" in m for m in scores["model"])
@@ -174,7 +174,7 @@ def test_lower_loss_is_reported_as_an_improvement():
     change = tuned.raw[0] - base.raw[0]
     assert row["change_best_raw"] == pytest.approx(change) and row["pct_change_best_raw"] < 0
     assert row["test"] == "Wilcoxon signed-rank" and row["p"] == row["wilcoxon_p"] == pytest.approx(2 / 2**30)
-    assert row["unit"] == "item" and row["n_units"] == 30 and "n_tokens-weighted" in row["note"]
+    assert row["paired_unit"] == "item" and row["n_paired"] == 30 and "n_tokens-weighted" in row["note"]
     assert row["change_ci_low"] < change < row["change_ci_high"] < 0
     summary = summarize_effects(effects_of(pd.DataFrame([row])))
     assert summary["direction"].tolist() == ["better"] and not summary["higher_is_better"].iat[0]
@@ -191,7 +191,7 @@ def test_right_wrong_items_paired_by_mcnemars_exact_test():
     assert mcnemar_exact_p(base, tuned) == pytest.approx(112 / 1024) and mcnemar_exact_p(base, base) == 1.0
     row = compare_benchmark(_items("b", "MMLU", "correct", base), _items("t", "MMLU", "correct", tuned))
     assert row["test"] == "McNemar exact" and row["p"] == pytest.approx(112 / 1024) and np.isnan(row["wilcoxon_p"])
-    assert row["change_best_raw"] == pytest.approx(6 / 40) == row["mean_unit_change"]
+    assert row["change_best_raw"] == pytest.approx(6 / 40) == row["mean_paired_change"]
     assert row["change_ci_low"] < 6 / 40 < row["change_ci_high"] and row["effect"] == "better"
 
 
@@ -235,13 +235,14 @@ def test_compare_capabilities_paired_per_item_from_stored_values(tmp_path, monke
     result = compare_models(*models, ["MMLU", "WikiText2-nwp"], out, options=options, progress=False)
     table = result.table.set_index("benchmark")
     mmlu, wiki_row = table.iloc[0], table.iloc[1]
-    assert mmlu["unit"] == "item" and mmlu["n_units"] == 12 and mmlu["test"] == "McNemar exact"
+    assert mmlu["paired_unit"] == "item" and mmlu["n_paired"] == 12 and mmlu["test"] == "McNemar exact"
     store = ResultStore(out)
     stored = {u.model: store.values(u) for u in store.units() if u.provenance["benchmark_id"] == "MMLU"}
     right = [stored[m.name]["correct"].to_numpy() for m in models]
     assert right[0].dtype == bool and mmlu["p"] == pytest.approx(mcnemar_exact_p(*right))
     assert mmlu["change_best_raw"] == pytest.approx(right[1].mean() - right[0].mean())
-    assert wiki_row["unit"] == "item" and wiki_row["n_units"] == 2 and wiki_row["test"] == "Wilcoxon signed-rank"
+    assert wiki_row["paired_unit"] == "item" and wiki_row["n_paired"] == 2
+    assert wiki_row["test"] == "Wilcoxon signed-rank"
     assert not wiki_row["higher_is_better"] and mmlu["higher_is_better"]
     # the second model's loss is lower (6.6 vs 11.4 nats/token): an improvement, although the change is negative
     assert wiki_row["change_best_raw"] < -1 and wiki_row["pct_change_best_raw"] < 0 and wiki_row["effect"] == "better"

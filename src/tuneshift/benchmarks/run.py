@@ -171,22 +171,34 @@ def score_units(
             )
             if store:
                 store.save(unit)
-            console.print(f"  {summary_line(unit.summary)}")
+            console.print(f"  {summary_line(unit.summary, bench.kind, bench.higher_is_better)}")
         units.append(unit)
     return units
 
 
-def summary_line(best: dict) -> str:
-    """One benchmark's summary in words: the best layer's raw and normalized score, and the honest score."""
-    where = {"units": "selected units", "output": "output surprisal"}.get(best.get("scored"), "output surprisal")
-    where = f"best layer {best['best_layer']}" if best.get("best_layer") is not None else where
-    text = f"{where}: raw {format_number(best['best_raw'])}"
+def summary_line(best: dict, kind: str, higher_is_better: bool = True) -> str:
+    """One benchmark's summary in words: what was scored (the best layer, the selected model units, or the model's
+    output), its raw and normalized score, and the honest score."""
+    text = f"{scored_label(best, kind, higher_is_better)}: raw {format_number(best['best_raw'])}"
     if best.get("ci_low") is not None:
         text += f" [{format_number(best['ci_low'])}, {format_number(best['ci_high'])}]"
     text += f", normalized {format_number(best['best_normalized'])}"
     if best.get("best_layer") is not None:
         text += f"; honest raw {format_number(best['honest_raw'])}"
     return text
+
+
+def scored_label(best: dict, kind: str, higher_is_better: bool = True) -> str:
+    """What a summary's score was measured on, named for people: ``best layer N``; ``selected model units``
+    (``--units``); or the output by what the benchmark measures there — the surprisal of reading-time benchmarks
+    (`kind` behavioral), the accuracy or loss (lower is better) of capabilities."""
+    if best.get("best_layer") is not None:
+        return f"best layer {best['best_layer']}"
+    if best.get("scored") == "units":
+        return "selected model units"
+    if kind == "capability":
+        return "output (accuracy)" if higher_is_better else "output (loss)"
+    return "output surprisal"
 
 
 def format_number(value: float | None, digits: int = 4) -> str:

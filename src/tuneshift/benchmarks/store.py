@@ -224,7 +224,7 @@ class ResultStore:
             return None
         problem = self._values_problem(unit)
         if problem:
-            raise InvalidInputError(f"{problem}. Run the same score again: the unit is recomputed.")
+            raise InvalidInputError(f"{problem}. Run the same score again: the result is recomputed.")
         with xr.open_dataset(self._values_file(unit), engine="netcdf4") as dataset:
             return dataset.load()
 
@@ -322,7 +322,7 @@ class ResultStore:
         reason = _foreign(self.root, keys)
         if not reason:
             return False
-        tag = "before-units" if reason == "predate per-unit results" else _free_tag(self.root)
+        tag = "before-units" if reason == "predate the results store" else _free_tag(self.root)
         kept = [table.with_name(table.name.replace(".", f".{tag}.", 1)) for table in present]
         for table, keep in zip(present, kept, strict=True):
             os.replace(table, keep)
@@ -343,7 +343,7 @@ class ResultStore:
             return ""
         name = str(record.get("file", "")) if isinstance(record, dict) else ""
         if Path(name).name != name or not name.endswith(VALUES_SUFFIX):
-            return f"{self.units_dir}: a unit names {name!r} as its values file, which is not a file in {UNITS}/"
+            return f"{self.units_dir}: a result file names {name!r} as its values file, which is not a file in {UNITS}/"
         path = self.units_dir / name
         try:
             stat = path.stat()
@@ -469,11 +469,11 @@ def _foreign(root: Path, keys: set[str]) -> str:
             with scores.open() as handle:
                 header = handle.readline().strip().split(",")
             if header != [""] and not {KEY, "unit"} & set(header):
-                return "predate per-unit results" if not keys else "were not assembled from per-unit results"
+                return "predate the results store" if not keys else "were not assembled from the results store"
             if header != [""]:
                 listed = _table_units(scores)
                 if listed - keys:
-                    return f"hold results of {len(listed - keys)} unit(s) that are not in {UNITS}/"
+                    return f"hold {len(listed - keys)} result(s) that are not in {UNITS}/"
         if summary.exists():
             entries = [e for bench in json.loads(summary.read_text()).values() for e in bench.values()]
             if not scores.exists() and any(e.get(KEY, e.get("unit")) not in keys for e in entries):

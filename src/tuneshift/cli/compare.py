@@ -50,7 +50,8 @@ def compare(
     max_new_tokens: int = typer.Option(300, help="--internals: length limit of the generated responses."),
 ) -> None:
     """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
-    absolute and % change, and a paired test in the benchmark's units (neuroids, splits, stories or items). A change
+    absolute and % change, and a paired test over the benchmark's paired units (neuroids, splits, stories or items:
+    compare.csv's paired_unit, n_paired, mean_paired_change). A change
     is called better or worse in the benchmark's direction (a loss improves when it falls); items pair right/wrong
     answers by McNemar's exact test and per-article losses by Wilcoxon."""
     from tuneshift.benchmarks.run import check_benchmarks, resolve_options
@@ -98,7 +99,8 @@ def compare(
     )  # fmt: skip
     for row in result.table.itertuples():
         interval = f"CI [{row.change_ci_low:+.4f}, {row.change_ci_high:+.4f}]"
-        test = f"{row.unit}: n={row.n_units}, {row.test} p={row.p:.3g}, {interval}" if row.unit != "none" else "none"
+        paired = f"{row.paired_unit}: n={row.n_paired}, {row.test} p={row.p:.3g}, {interval}"
+        test = paired if row.paired_unit != "none" else "none"
         effect = row.effect + ("" if row.higher_is_better else " (lower is better)")
         view.add_row(
             row.benchmark, f"{row.base_best_raw:.4f} ({row.base_best_layer})",
@@ -108,7 +110,7 @@ def compare(
         )  # fmt: skip
     console.print(view)
     for row in result.table.itertuples():
-        if row.unit == "split":
+        if row.paired_unit == "split":
             console.print(f"[yellow]{row.benchmark}[/yellow]: {row.note}")
     from tuneshift.report import write_report
 

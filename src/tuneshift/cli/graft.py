@@ -11,12 +11,12 @@ from tuneshift.cli._console import make_console
 
 console = make_console()
 SWEEP_HELP = (
-    "leave-one-in (base + one tuned unit), leave-one-out (tuned with one unit restored to the base), "
-    "cumulative-bottom / cumulative-top (tuned units added from the bottom / top), attn-ffn (attention vs FFN vs "
+    "leave-one-in (base + one tuned part), leave-one-out (tuned with one part restored to the base), "
+    "cumulative-bottom / cumulative-top (tuned parts added from the bottom / top), attn-ffn (attention vs FFN vs "
     "norms of the blocks), alpha (base + α·(tuned − base)). Repeatable."
 )
 PARTS_HELP = (
-    "Units the sweep walks, comma-separated: block:I, attn:I, ffn:I, norm:I (I: 3, 2-5 or *), embed, head, "
+    "Parts the sweep walks, comma-separated: block:I, attn:I, ffn:I, norm:I (I: 3, 2-5 or *), embed, head, "
     "norm:final, first-half, second-half, all (T5: encoder, decoder). Default: embed, each block (see --group), "
     "norm:final, head. For alpha: the parts interpolated (default all)."
 )
@@ -34,7 +34,7 @@ def graft(
     sweep: list[str] = typer.Option(["leave-one-in"], "--sweep", "-s", metavar="NAME", help=SWEEP_HELP),
     parts: str = typer.Option(None, "--parts", metavar="LIST", show_default=False, help=PARTS_HELP),
     group: int = typer.Option(
-        1, metavar="N", help="Blocks per unit in the default units (3: block:0-2, block:3-5...)."
+        1, metavar="N", help="Blocks per part in the default parts (3: block:0-2, block:3-5...)."
     ),
     alpha: str = typer.Option("0,0.25,0.5,0.75,1", metavar="LIST", help="α values of the alpha sweep, in [0, 1]."),
     benchmark: list[str] = typer.Option(
@@ -57,7 +57,8 @@ def graft(
     out: Path = typer.Option(
         Path("tuneshift-graft"),
         metavar="DIR",
-        help="Output directory: units (resumable), graft.csv, graft.json, graft-<sweep>.png/.svg, report.html.",
+        help="Output directory: units/ (the stored results: resumable), graft.csv, graft.json, graft-<sweep>.png/.svg, "
+        "report.html.",
     ),
     random_init: bool = typer.Option(
         False,

@@ -26,7 +26,7 @@ def localize(
     ),
     random_init: bool = typer.Option(False, help="Same architecture with random weights (the control)."),
     seed: int = typer.Option(0, help="Seed of --random-init, and first seed of the random-unit controls."),
-    top: str = typer.Option("1%", metavar="SHARE", help="Share of units kept: 1% (or 0.01)."),
+    top: str = typer.Option("1%", metavar="SHARE", help="Share of model units kept: 1% (or 0.01)."),
     per_layer: bool = typer.Option(False, help="Keep the top share of each layer instead of the whole model."),
     pooling: str = typer.Option(
         "mean", metavar="NAME", help="A stimulus's response: mean over its tokens, or last token."
@@ -37,7 +37,7 @@ def localize(
     score: list[str] = typer.Option(
         [], "--score", metavar="ID", help="Neural benchmark to score the network on (repeatable)."
     ),
-    n_random: int = typer.Option(5, min=0, help="Random-unit masks of the network's size (controls)."),
+    n_random: int = typer.Option(5, min=0, help="Random model-unit masks of the network's size (controls)."),
     match: str = typer.Option(
         "model", metavar="NAME", help="Random units drawn over the whole model, or per layer (layer)."
     ),
@@ -78,8 +78,8 @@ def localize(
     where = ", ".join(f"{r.layer}:{r.n_selected}" for r in counts.itertuples() if r.n_selected)
     dims = network.describe()["n_distinct_dimensions"]
     console.print(
-        f"[green]{loaded.name}[/green]: {network.n_units} units of {network.t.size}, {dims} distinct residual "
-        f"dimensions (layer:count {where})"
+        f"[green]{loaded.name}[/green]: {network.n_units} localized units of {network.t.size} model units, {dims} "
+        f"distinct residual dimensions (layer:count {where})"
     )
     if score:
         from tuneshift.localize.scoring import score_network

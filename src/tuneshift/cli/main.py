@@ -51,7 +51,8 @@ COMMANDS = {  # in the order `tuneshift --help` lists them; each module is impor
     "compare": LazyCommand(
         "tuneshift.cli.compare:compare",
         "Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the "
-        "absolute and % change, and a paired test in the benchmark's units (neuroids, splits, stories or items).",
+        "absolute and % change, and a paired test over the benchmark's paired units (neuroids, splits, stories or "
+        "items).",
     ),
     "graft": LazyCommand(
         "tuneshift.cli.graft:graft",

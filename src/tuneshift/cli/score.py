@@ -54,9 +54,9 @@ def score(
     units: list[str] = typer.Option(
         None,
         metavar="UNITS",
-        help="Score only some units of the model on the neural benchmarks (repeatable): language (its language "
-        "network, localized now and cached), random:SEED (as many random units, the control), or a `tuneshift "
-        "localize` output DIR[:random:SEED].",
+        help="Score only some model units (hidden dimensions of its blocks) on the neural benchmarks (repeatable): "
+        "language (its localized language network, localized now and cached), random:SEED (as many random model "
+        "units, the control), or a `tuneshift localize` output DIR[:random:SEED].",
     ),
     name: str | None = typer.Option(
         None,
@@ -70,10 +70,11 @@ def score(
 ) -> None:
     """Score a model on every layer; results are written as each benchmark finishes, and a rerun resumes.
 
-    OUT/units/: one file per finished (model fingerprint and dtype, benchmark, options, data) unit; a rerun skips
-    those and other options add units. OUT/scores.csv: one row per model × benchmark × layer (model, benchmark,
-    layer, raw, ceiling, normalized, ..., fingerprint, options). OUT/summary.json: per model and benchmark, the
-    best layer with its raw and normalized score, and the honest score (layer chosen on training folds only).
+    OUT/units/: the stored results, one file per finished (model fingerprint and dtype, benchmark, options, data);
+    a rerun skips those and other options add results. OUT/scores.csv: one row per model × benchmark × layer
+    (model, benchmark, layer, raw, ceiling, normalized, ..., fingerprint, options). OUT/summary.json: per model and
+    benchmark, the best layer with its raw and normalized score, and the honest score (layer chosen on training
+    folds only).
     """
     from tuneshift.benchmarks import BENCHMARKS
     from tuneshift.benchmarks import options as benchmark_options

@@ -98,7 +98,7 @@ def correlate(
     measured: list[Path] | None = typer.Option(
         None,
         "--measured",
-        help="A results or study folder whose MMLU/BBH/WikiText2-nwp units replace the table's imported properties "
+        help="A results or study folder whose MMLU/BBH/WikiText2-nwp results replace the table's imported properties "
         "for the models scored there (repeatable).",
     ),
 ) -> None:
@@ -142,7 +142,10 @@ def run(
         ..., metavar="FILE", help="STUDY.yaml: models, benchmarks, controls, options (example above)."
     ),
     out: Path = typer.Option(
-        ..., "--out", metavar="DIR", help="Study folder: units/, scores.csv, summary.json, failures.csv."
+        ...,
+        "--out",
+        metavar="DIR",
+        help="Study folder: units/ (the stored results), scores.csv, summary.json, failures.csv.",
     ),
     executor: str = typer.Option(
         "local",

@@ -107,7 +107,7 @@ def sweep_steps(
     if sweep == "attn-ffn":
         blocks = [u.split(":", 1)[1] for u in given or ["block:*"] if u.startswith("block:")]
         if not blocks:
-            raise InvalidParameterError("parts", "block units (block:I, ranges, block:*) for the attn-ffn sweep", given)
+            raise InvalidParameterError("parts", "block parts (block:I, ranges, block:*) for the attn-ffn sweep", given)
         pieces = [f"{kind}:{index}" for index in blocks for kind in ("attn", "ffn", "norm")]
         return [step(i, piece, [piece]) for i, piece in enumerate(pieces if given else free(pieces))]
     seq = given or free(sweep_units(pair.parts, group))

@@ -71,7 +71,7 @@ def localize_sections(out_dir: str | Path) -> list[Section]:
         n_random = int((scores["units"] == "random").groupby(scores["benchmark"]).sum().max()) if drawn_sets else 0
         section = Section(
             "scores",
-            "Network vs random units",
+            "Network vs random model units",
             "Brain score of the network's units (all layers concatenated, the benchmark's own regression and "
             "splits) beside random unit sets of the same size; the one-sided permutation p is (1 + number of random "
             f"sets scoring at least the network) / (random sets + 1), so with {n_random} random sets it cannot go "
@@ -172,10 +172,10 @@ def tune_sections(out_dir: str | Path) -> list[Section]:
 
 # ----------------------------------------------------------------------------------------------------- graft
 GRAFT_TEXT = {
-    "leave-one-in": "The base with one unit of the tuned model grafted in: what each unit carries on its own.",
-    "leave-one-out": "The tuned model with one unit restored to the base: what is lost without each unit.",
-    "cumulative-bottom": "The base with the tuned units from the bottom up to each row: where the change builds up.",
-    "cumulative-top": "The base with the tuned units from the top down to each row.",
+    "leave-one-in": "The base with one part of the tuned model grafted in: what each part carries on its own.",
+    "leave-one-out": "The tuned model with one part restored to the base: what is lost without each part.",
+    "cumulative-bottom": "The base with the tuned parts from the bottom up to each row: where the change builds up.",
+    "cumulative-top": "The base with the tuned parts from the top down to each row.",
     "attn-ffn": "The base with the tuned attention, feed-forward or norms of the blocks: which sublayer carries it.",
 }
 HYBRID_COLUMNS = ["part", "parts", "always", "direction", "alpha", "benchmark", "score", "honest", "share",
@@ -250,7 +250,7 @@ def graft_sections(out_dir: str | Path) -> list[Section]:
             tables=[("Wall time per sweep", table(wall, name="graft-wall"))],
         )
     )
-    more = {"leave-one-in": "what each unit carries alone", "cumulative-bottom": "where the change builds up",
+    more = {"leave-one-in": "what each part carries alone", "cumulative-bottom": "where the change builds up",
             "alpha": "the α curve"}  # fmt: skip
     hints = [f"-s {sweep}: {why}" for sweep, why in more.items() if sweep not in sweeps]
     return sections + _quiet(hints, problems, "tuneshift graft")

@@ -125,16 +125,16 @@ def report_path(run_dir: str | Path, out: str | Path | None) -> Path:
 
 
 def _stats(run: Run) -> dict[str, int]:
-    """The header's counts: models, benchmarks, finished units, and the failed / unfinished ones when any."""
+    """The header's counts: models, benchmarks, finished results, and the failed / unfinished ones when any."""
     stats = {
         "models": run.summary["model"].nunique() if len(run.summary) else 0,
         "benchmarks": run.summary["benchmark"].nunique() if len(run.summary) else 0,
-        "finished units": len(run.summary),
+        "finished results": len(run.summary),
     }
     for status in ("failed", "running", "not finished"):
         count = int((run.missing["status"] == status).sum())
         if count:
-            stats[f"{status} units"] = count
+            stats[f"{status} results"] = count
     return stats
 
 

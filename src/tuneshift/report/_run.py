@@ -117,6 +117,10 @@ def load_run(directory: str | Path) -> Run:
         table = _read_table(directory / f"{stem}.csv", unreadable)
         if table is not None:
             tables[stem] = table
+    if "compare" in tables:  # a compare.csv of any tuneshift version, under today's column names
+        from tuneshift.study.compare import with_current_names
+
+        tables["compare"] = with_current_names(tables["compare"])
     compare = _read_json(directory / "compare.json", unreadable)
     internals = [_read_internals(folder, unreadable) for folder in _internals_folders(directory)]
     if scores.empty and not tables and compare is None and not internals and not (directory / "study.json").exists():

@@ -39,8 +39,8 @@ COMPARED = [  # compare.csv columns shown (the file has every column)
     "pct_ci_high",
     "effect",
     "higher_is_better",
-    "unit",
-    "n_units",
+    "paired_unit",
+    "n_paired",
     "test",
     "p",
     "wilcoxon_p",
@@ -228,7 +228,8 @@ def changes(run: Run) -> dict | None:
             f"{tuned} vs {base}" + (" (the base is a random-init control: this is what training does)" if control
                                     else "") + ": best-layer score of each model with its 95 % interval (splits or "
             "stories), and beneath, the % change with the bootstrap CI of the change and the paired Wilcoxon "
-            "signed-rank test in the benchmark's own units, as `tuneshift compare` prints them."
+            "signed-rank test over the benchmark's paired units (neuroids, splits, stories or items), as "
+            "`tuneshift compare` prints them."
         )  # fmt: skip
         view["figures"] += _draw(
             run, "base vs tuned", figures.change_panels, panels, base, tuned, control=control, caption=caption
@@ -262,14 +263,14 @@ def _change(run: Run, row: dict) -> figures.Change:
     """One compare.csv row as the figure's panel: absolute scores with their intervals, % change, the test."""
     benchmark = row["benchmark"]
     intervals = [_score_interval(run, row[role], benchmark, row[f"{role}_best_layer"]) for role in ("base", "tuned")]
-    unit, n = row.get("unit", "none"), row.get("n_units", 0)
+    unit, n = row.get("paired_unit", "none"), row.get("n_paired", 0)  # run.tables' compare has the current names
     plural = {"neuroid": "neuroids", "split": "splits", "story": "stories", "item": "items"}.get(unit, unit)
     p = row.get("p", row.get("wilcoxon_p"))  # compare.csv files written before `test`/`p` have wilcoxon_p only
     name = row.get("test") if isinstance(row.get("test"), str) else "Wilcoxon signed-rank"
     test = (
         f"n = {int(n)} {plural}, {name} p = {p:.3g}"
         if unit != "none" and pd.notna(p)
-        else "no paired test (no per-unit scores)"
+        else "no paired test (no paired values stored)"
     )
     higher = str(row.get("higher_is_better", True)).lower() not in ("false", "0", "0.0")
     effect = row.get("effect") if isinstance(row.get("effect"), str) else ""

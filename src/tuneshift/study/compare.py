@@ -1,4 +1,4 @@
-"""Base vs tuned on each benchmark: scores, change, and a paired test in the benchmark's own units.
+"""Base vs tuned on each benchmark: scores, change, and a paired test over the benchmark's paired units.
 
 For each benchmark and each of the two models: the best layer with its raw and normalized score, the honest score
 (layer chosen on training folds), the absolute and % change tuned − base, and a paired test of that change:
@@ -9,7 +9,7 @@ For each benchmark and each of the two models: the best layer with its raw and n
   neuroids, mean over splits);
 * neural benchmarks with too few neuroids (Tuckute2024 ships one network-averaged response): per split, the
   splits' scores paired (same train/test stimuli for both models). Splits share training stimuli, so they are not
-  independent and the p-value is optimistic; the output says ``unit = split`` and notes it;
+  independent and the p-value is optimistic; the output says ``paired_unit = split`` and notes it;
 * reading times (Futrell2018): per story, the existing per-story scores paired over the 10 stories. The CI is
   that of the mean per-story change, which need not contain the change of the pooled score;
 * capabilities, per item from the stored per-item values: a question answered right or wrong (MMLU, BBH) is paired
@@ -18,14 +18,17 @@ For each benchmark and each of the two models: the best layer with its raw and n
   (WikiText2-nwp) by the Wilcoxon signed-rank test over articles, with a bootstrap over articles of the change in
   the token-weighted loss the score is (the values' ``attrs["weight"]`` names the weights, ``n_tokens``).
 
-Each row names its test (``test``) and p-value (``p``); ``wilcoxon_p`` repeats p where the test is Wilcoxon's.
+Each row names its paired unit (``paired_unit``: neuroid, split, story, item; "none" without a test), how many
+were paired (``n_paired``) and their mean change (``mean_paired_change``), its test (``test``) and p-value
+(``p``); ``wilcoxon_p`` repeats p where the test is Wilcoxon's. compare.csv files written before these names had
+``unit``, ``n_units`` and ``mean_unit_change``: :func:`with_current_names` renames them on read.
 Whether a change is an improvement is ``effect`` (better / worse / no change), read in the benchmark's declared
 direction (``higher_is_better``: a loss improves when it falls), never from its name.
 
-Everything comes from the results store: each unit's score rows and its per-unit values
+Everything comes from the results store: each stored result's score rows and its paired values
 (``BenchmarkResult.values``: ``r(layer, split, neuroid)``, ``cka(layer, split)``, per story, per item), so a
 comparison of finished results reads files and runs no model. Results scored before values were kept get no paired
-test (the row says so). The paired unit is the values' ``paired_unit``.
+test (the row says so). The paired unit is the values' ``attrs["paired_unit"]``.
 
 % changes are the arithmetic change relative to the base's score (a loss that falls 5 % reads −5 %, effect
 ``better``) and left empty where that score is not positive (ΔLL of a random model: a % of a negative number flips
@@ -66,7 +69,8 @@ class BenchmarkScores:
     """What `compare` needs of one model on one benchmark.
 
     layers: scored layer indices; raw: (L,) score per layer; normalized: (L,) or NaN; honest_raw/honest_normalized:
-    the honest score; values: the unit's per-unit values (``BenchmarkResult.values``), or None when it kept none.
+    the honest score; values: the stored result's paired values (``BenchmarkResult.values``), or None when it kept
+    none.
     """
 
     model: str
@@ -124,13 +128,11 @@ NOTES = {
 
 
 def paired_test(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: int = 0) -> dict:
-    """The paired test of tuned − base in the benchmark's units (see the module docstring)."""
+    """The paired test of tuned − base over the benchmark's paired units (see the module docstring)."""
     rng = np.random.default_rng(seed)
     a, b = base.best_values(), tuned.best_values()
     if a is None or b is None:
-        return _untested(
-            "no per-unit values stored for this result (scored before tuneshift kept them): no paired test"
-        )
+        return _untested("no paired values stored for this result (scored before tuneshift kept them): no paired test")
     unit = base.values.attrs.get("paired_unit")
     if unit != tuned.values.attrs.get("paired_unit") or a.sizes != b.sizes:
         return _untested(f"{unit} sets differ between the two models' results: no pairing")
@@ -175,15 +177,15 @@ def mcnemar_exact_p(base: np.ndarray, tuned: np.ndarray) -> float:
 
 def _weighted_change(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """Bootstrap draws of the change in a weighted mean, Σ w·v / Σ w (each model with its own weights: its token
-    counts), units resampled by `draws` (B, n) with the same draw for both models."""
+    counts), paired units resampled by `draws` (B, n) with the same draw for both models."""
     wx, wy = np.asarray(wx, float), np.asarray(wy, float)
     return (y * wy)[draws].sum(1) / wy[draws].sum(1) - (x * wx)[draws].sum(1) / wx[draws].sum(1)
 
 
 def _untested(note: str) -> dict:
     nan = float("nan")
-    return {"unit": "none", "n_units": 0, "mean_unit_change": nan, "test": "none", "p": nan, "wilcoxon_p": nan,
-            "change_ci_low": nan, "change_ci_high": nan, "note": note}  # fmt: skip
+    return {"paired_unit": "none", "n_paired": 0, "mean_paired_change": nan, "test": "none", "p": nan,
+            "wilcoxon_p": nan, "change_ci_low": nan, "change_ci_high": nan, "note": note}  # fmt: skip
 
 
 def _summary(
@@ -196,9 +198,9 @@ def _summary(
         p = float(sps.wilcoxon(finite).pvalue) if np.count_nonzero(finite) >= 2 else float("nan")
     low, high = np.nanpercentile(boot, [2.5, 97.5])
     return {
-        "unit": unit,
-        "n_units": len(finite),
-        "mean_unit_change": float(finite.mean()) if len(finite) else float("nan"),
+        "paired_unit": unit,
+        "n_paired": len(finite),
+        "mean_paired_change": float(finite.mean()) if len(finite) else float("nan"),
         "test": test,
         "p": p,
         "wilcoxon_p": p if test == WILCOXON else float("nan"),
@@ -244,6 +246,18 @@ def compare_benchmark(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: in
 def _percent(change: float, base: float) -> float:
     """100 · change / base; NaN when the base score is not positive (a % of a negative ΔLL flips its sign)."""
     return 100 * change / base if base > 0 else float("nan")
+
+
+#: compare.csv's paired-test columns before they were renamed (old → current): a `unit` there was the paired unit,
+#: not a model unit (``tuneshift score --units``) nor a stored result (``units/``).
+OLD_COLUMNS = {"unit": "paired_unit", "n_units": "n_paired", "mean_unit_change": "mean_paired_change"}
+
+
+def with_current_names(compare_table: pd.DataFrame) -> pd.DataFrame:
+    """compare.csv as read, with the columns of files written before the rename under their current names
+    (:data:`OLD_COLUMNS`); a current file is returned as it is. The report reads compare.csv through here."""
+    old = {name: new for name, new in OLD_COLUMNS.items() if name in compare_table and new not in compare_table}
+    return compare_table.rename(columns=old) if old else compare_table
 
 
 def effects_of(compare_table: pd.DataFrame) -> pd.DataFrame:

@@ -277,7 +277,7 @@ def summarize_effects(effect_table: pd.DataFrame, *, n_boot: int = 10_000, seed:
     direction; from the table's ``higher_is_better`` column, else the registry's).
 
     With a single pair (a `compare`) the CI is the pair's own ``pct_ci_low``/``pct_ci_high`` when given and the
-    p its ``p`` column (the paired test in the benchmark's units), not a bootstrap over one value.
+    p its ``p`` column (the paired test over the benchmark's paired units), not a bootstrap over one value.
     """
     rows = []
     for benchmark, group in effect_table.groupby("benchmark", sort=False):
