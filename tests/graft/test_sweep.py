@@ -4,11 +4,9 @@ the report and the CLI."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import typer
-import xarray as xr
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
@@ -16,11 +14,9 @@ from tests._tiny import load_tiny
 from tests.graft.conftest import NORM_BENCH, SURPRISAL_BENCH, tuned_copy
 from tests.report.page import column, read_page
 from tuneshift.benchmarks.run import score
-from tuneshift.benchmarks.store import Unit
 from tuneshift.cli.graft import graft as graft_command
 from tuneshift.errors import InvalidParameterError
 from tuneshift.graft import GraftPair, run_sweeps, sweep_steps, sweep_units, write_outputs
-from tuneshift.graft.sweep import paired_values, recovered
 from tuneshift.report.figures import alpha_curves, share_heatmap
 
 
@@ -91,37 +87,6 @@ def test_graft_ends_score_as_the_models_and_sweeps_resume(tiny_model_dirs, test_
     assert column(page, "Absolute scores (best-layer raw)", "base") == [
         f"{own[0][b]:.4g}" for b in sorted(own[0].index)
     ]
-
-
-def _unit(best_raw: float, **summary) -> Unit:
-    return Unit("k", "m", "b", pd.DataFrame(), {"best_raw": best_raw, **summary})
-
-
-def test_share_interval_resamples_paired_units_together():
-    base = _unit(0.1, per_story_raw={"1": 0.0, "2": 0.2, "3": 0.1})
-    tuned = _unit(0.5, per_story_raw={"1": 0.6, "2": 0.4, "3": 0.5})
-    half = _unit(0.3, per_story_raw={"1": 0.3, "2": 0.3, "3": 0.3})  # exactly half way in every story
-    result = recovered(base, tuned, half, store=None)
-    assert result["share"] == pytest.approx(0.5)
-    assert result["share_ci_low"] == pytest.approx(0.5) and result["share_ci_high"] == pytest.approx(0.5)
-    scored = _unit(0.3, ci_low=0.2, ci_high=0.35)  # no per-story values: the hybrid's own interval, mapped
-    fallback = recovered(_unit(0.1), _unit(0.5), scored, store=None)
-    assert (fallback["share_ci_low"], fallback["share_ci_high"]) == pytest.approx((0.25, 0.625))
-    assert fallback["ci_from"] == "hybrid's score interval"
-
-
-def test_paired_values_read_stored_values_at_the_best_layer():
-    r = np.arange(2 * 3 * 5, dtype=float).reshape(2, 3, 5)  # (layer, split, neuroid)
-    values = xr.Dataset(
-        {"r": (("layer", "split", "neuroid"), r)}, coords={"layer": [4, 7]}, attrs={"paired_unit": "split"}
-    )
-
-    class Store:
-        def values(self, unit):
-            return values
-
-    series = paired_values(_unit(0.0, best_layer=7), Store())
-    assert series.name == "split" and series.tolist() == np.median(r[1], axis=1).tolist()
 
 
 def test_figures_are_returned_not_written(make_pair, test_benchmarks, tmp_path):
