@@ -16,7 +16,7 @@ from tests.report.page import column, read_page
 from tuneshift.benchmarks.run import score
 from tuneshift.cli.graft import graft as graft_command
 from tuneshift.errors import InvalidParameterError
-from tuneshift.graft import GraftPair, run_sweeps, sweep_steps, sweep_units, write_outputs
+from tuneshift.graft import SWEEPS, GraftPair, run_sweeps, sweep_steps, sweep_units, write_outputs
 from tuneshift.report.figures import alpha_curves, share_heatmap
 
 
@@ -89,8 +89,34 @@ def test_graft_ends_score_as_the_models_and_sweeps_resume(tiny_model_dirs, test_
     ]
 
 
-def test_figures_are_returned_not_written(make_pair, test_benchmarks, tmp_path):
-    table = run_sweeps(make_pair("gpt2"), ["attn-ffn", "alpha"], test_benchmarks[0], tmp_path, alphas=[0, 1])
+@pytest.mark.parametrize("group", [1, 2])
+def test_every_sweep_per_block_and_grouped(make_pair, group):
+    pair = make_pair("t5")  # 5 blocks, tied head
+    blocks = (
+        ["block:0", "block:1", "block:2", "block:3", "block:4"] if group == 1 else ["block:0-1", "block:2-3", "block:4"]
+    )
+    units = ["embed", *blocks, "norm:final"]
+    steps = {sweep: sweep_steps(pair, sweep, group=group) for sweep in SWEEPS}
+    assert [(s.part, s.parts, s.direction) for s in steps["leave-one-in"]] == [(u, (u,), "forward") for u in units]
+    assert [(s.part, s.parts, s.direction) for s in steps["leave-one-out"]] == [(u, (u,), "reverse") for u in units]
+    assert [s.parts for s in steps["cumulative-bottom"]] == [tuple(units[: i + 1]) for i in range(len(units))]
+    assert [s.parts for s in steps["cumulative-top"]] == [tuple(units[-i - 1 :]) for i in range(len(units))]
+    assert [s.part for s in steps["attn-ffn"]] == ["attn:*", "ffn:*", "norm:*"]  # all blocks at once by default
+    per_block = [s.part for s in sweep_steps(pair, "attn-ffn", units=blocks)]  # per block / group: named units
+    assert per_block == [f"{kind}:{b.split(':')[1]}" for b in blocks for kind in ("attn", "ffn", "norm")]
+    assert [(s.part, s.alpha) for s in steps["alpha"]] == [("all", a) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    # one leave-one-in hybrid grafts exactly its unit's blocks, one leave-one-out restores exactly them
+    one_in = pair.graft(*steps["leave-one-in"][1].parts)
+    one_out = pair.graft(*steps["leave-one-out"][1].parts, direction="reverse")
+    first = set(pair.parts.resolve(blocks[0]))
+    assert set(one_in.weights) == first and set(pair.parts.all) - set(one_out.weights) == first
+
+
+def test_every_sweep_has_its_report_section_and_figures_are_returned_not_written(make_pair, test_benchmarks, tmp_path):
+    pair, units = make_pair("gpt2"), "block:0,block:1"  # few hybrids: the sections are the point
+    table = run_sweeps(pair, SWEEPS, test_benchmarks[0][:1], tmp_path, units=units, alphas=[0, 1], progress=False)
+    assert list(dict.fromkeys(table["sweep"])) == ["ends", *SWEEPS]
+    assert read_page(tmp_path / "report.html").sections == ["pair", *(f"sweep-{s}" for s in SWEEPS), "wall"]
     files = sorted(tmp_path.rglob("*"))
     assert isinstance(share_heatmap(table, "attn-ffn"), Figure) and isinstance(alpha_curves(table), Figure)
     assert sorted(tmp_path.rglob("*")) == files
