@@ -92,7 +92,8 @@ def recovered(
     b, t, h = (float(unit.summary["best_raw"]) for unit in (base, tuned, hybrid))
     change = t - b
     no_change = abs(change) <= NO_CHANGE_RTOL * max(abs(b), abs(t)) or not np.isfinite(change)
-    out = {"base": b, "tuned": t, "share": np.nan if no_change else (h - b) / change}
+    share = np.nan if no_change else (h - b) / change + 0.0  # + 0.0: the base's 0 / negative change reads 0, not -0
+    out = {"base": b, "tuned": t, "share": share}
     if no_change:
         return {**out, **_no_interval("none: tuned − base is no change, the share is undefined")}
     paired = [paired_score(unit, store) for unit in (base, tuned, hybrid)]
