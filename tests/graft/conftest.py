@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from tests._tiny import CORPUS, load_tiny
 from tuneshift.benchmarks._base import BENCHMARKS, Benchmark, BenchmarkResult, score_rows
@@ -39,7 +40,8 @@ def test_benchmarks(monkeypatch, tmp_path):
     """Two benchmarks registered for the test only (activation cache in tmp_path); returns their ids and a
     counter of how often each ran.
 
-    GraftTest-surprisal: mean surprisal (bits) over 4 passages, the passages' means as per-story values;
+    GraftTest-surprisal: mean surprisal (bits) over the words of 4 passages, the passages' means and word counts as
+    per-story values (the score is their word-weighted mean, as Futrell2018-deltall's);
     GraftTest-norm: per layer, the mean L2 norm of the words' representations."""
     monkeypatch.setenv("TUNESHIFT_ACTIVATIONS", str(tmp_path / "activations"))
     runs = {SURPRISAL_BENCH: 0, NORM_BENCH: 0}
@@ -48,9 +50,16 @@ def test_benchmarks(monkeypatch, tmp_path):
         runs[SURPRISAL_BENCH] += 1
         bits = subject.surprisal(PASSAGES, readout=options, cache=cache, progress=False)
         starts = np.cumsum([0] + [len(p) for p in PASSAGES])
-        per_story = {str(i + 1): float(np.nanmean(bits[a:b])) for i, (a, b) in enumerate(itertools.pairwise(starts))}
+        stories = list(itertools.pairwise(starts))
+        per_story = {str(i + 1): float(np.nanmean(bits[a:b])) for i, (a, b) in enumerate(stories)}
+        n_words = [np.isfinite(bits[a:b]).sum() for a, b in stories]
+        values = xr.Dataset(
+            {"n_words": ("story", n_words), "bits": ("story", list(per_story.values()))},
+            coords={"story": list(per_story)},
+            attrs={"paired_unit": "story", "measure": "bits"},
+        )
         scores = score_rows(subject.name, SURPRISAL_BENCH, [subject.layers[-1]], [np.nanmean(bits)], None)
-        return BenchmarkResult(scores, details={"per_story_raw": per_story})
+        return BenchmarkResult(scores, details={"per_story_raw": per_story}, values=values)
 
     def norm(subject, options, *, cache=True, progress=True) -> BenchmarkResult:
         runs[NORM_BENCH] += 1

@@ -114,6 +114,10 @@ def test_mismatched_pairs_are_refused_by_name(tiny_model_dirs, tmp_path):
         GraftPair(llama, load_model(tmp_path / "wider"))
     with pytest.raises(InvalidInputError, match="other dtypes"):
         GraftPair(llama, load_model(tiny_model_dirs["llama"], dtype="bfloat16"))
+    other_eps = tuned_copy(tiny_model_dirs["llama"])
+    other_eps.hf_model.config.rms_norm_eps = 1e-2
+    with pytest.raises(InvalidInputError, match=r"configs that change the numbers differ \(rms_norm_eps: "):
+        GraftPair(llama, other_eps)
     with pytest.raises(InvalidInputError, match="same weights"):
         GraftPair(llama, load_tiny(tiny_model_dirs["llama"]))
     with pytest.raises(InvalidParameterError, match="alpha"):

@@ -4,11 +4,9 @@ the report and the CLI."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import typer
-import xarray as xr
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
@@ -16,11 +14,9 @@ from tests._tiny import load_tiny
 from tests.graft.conftest import NORM_BENCH, SURPRISAL_BENCH, tuned_copy
 from tests.report.page import column, read_page
 from tuneshift.benchmarks.run import score
-from tuneshift.benchmarks.store import Unit
 from tuneshift.cli.graft import graft as graft_command
 from tuneshift.errors import InvalidParameterError
-from tuneshift.graft import GraftPair, run_sweeps, sweep_steps, sweep_units, write_outputs
-from tuneshift.graft.sweep import paired_values, recovered
+from tuneshift.graft import SWEEPS, GraftPair, run_sweeps, sweep_steps, sweep_units, write_outputs
 from tuneshift.report.figures import alpha_curves, share_heatmap
 
 
@@ -93,39 +89,34 @@ def test_graft_ends_score_as_the_models_and_sweeps_resume(tiny_model_dirs, test_
     ]
 
 
-def _unit(best_raw: float, **summary) -> Unit:
-    return Unit("k", "m", "b", pd.DataFrame(), {"best_raw": best_raw, **summary})
-
-
-def test_share_interval_resamples_paired_units_together():
-    base = _unit(0.1, per_story_raw={"1": 0.0, "2": 0.2, "3": 0.1})
-    tuned = _unit(0.5, per_story_raw={"1": 0.6, "2": 0.4, "3": 0.5})
-    half = _unit(0.3, per_story_raw={"1": 0.3, "2": 0.3, "3": 0.3})  # exactly half way in every story
-    result = recovered(base, tuned, half, store=None)
-    assert result["share"] == pytest.approx(0.5)
-    assert result["share_ci_low"] == pytest.approx(0.5) and result["share_ci_high"] == pytest.approx(0.5)
-    scored = _unit(0.3, ci_low=0.2, ci_high=0.35)  # no per-story values: the hybrid's own interval, mapped
-    fallback = recovered(_unit(0.1), _unit(0.5), scored, store=None)
-    assert (fallback["share_ci_low"], fallback["share_ci_high"]) == pytest.approx((0.25, 0.625))
-    assert fallback["ci_from"] == "hybrid's score interval"
-
-
-def test_paired_values_read_stored_values_at_the_best_layer():
-    r = np.arange(2 * 3 * 5, dtype=float).reshape(2, 3, 5)  # (layer, split, neuroid)
-    values = xr.Dataset(
-        {"r": (("layer", "split", "neuroid"), r)}, coords={"layer": [4, 7]}, attrs={"paired_unit": "split"}
+@pytest.mark.parametrize("group", [1, 2])
+def test_every_sweep_per_block_and_grouped(make_pair, group):
+    pair = make_pair("t5")  # 5 blocks, tied head
+    blocks = (
+        ["block:0", "block:1", "block:2", "block:3", "block:4"] if group == 1 else ["block:0-1", "block:2-3", "block:4"]
     )
+    units = ["embed", *blocks, "norm:final"]
+    steps = {sweep: sweep_steps(pair, sweep, group=group) for sweep in SWEEPS}
+    assert [(s.part, s.parts, s.direction) for s in steps["leave-one-in"]] == [(u, (u,), "forward") for u in units]
+    assert [(s.part, s.parts, s.direction) for s in steps["leave-one-out"]] == [(u, (u,), "reverse") for u in units]
+    assert [s.parts for s in steps["cumulative-bottom"]] == [tuple(units[: i + 1]) for i in range(len(units))]
+    assert [s.parts for s in steps["cumulative-top"]] == [tuple(units[-i - 1 :]) for i in range(len(units))]
+    assert [s.part for s in steps["attn-ffn"]] == ["attn:*", "ffn:*", "norm:*"]  # all blocks at once by default
+    per_block = [s.part for s in sweep_steps(pair, "attn-ffn", units=blocks)]  # per block / group: named units
+    assert per_block == [f"{kind}:{b.split(':')[1]}" for b in blocks for kind in ("attn", "ffn", "norm")]
+    assert [(s.part, s.alpha) for s in steps["alpha"]] == [("all", a) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    # one leave-one-in hybrid grafts exactly its unit's blocks, one leave-one-out restores exactly them
+    one_in = pair.graft(*steps["leave-one-in"][1].parts)
+    one_out = pair.graft(*steps["leave-one-out"][1].parts, direction="reverse")
+    first = set(pair.parts.resolve(blocks[0]))
+    assert set(one_in.weights) == first and set(pair.parts.all) - set(one_out.weights) == first
 
-    class Store:
-        def values(self, unit):
-            return values
 
-    series = paired_values(_unit(0.0, best_layer=7), Store())
-    assert series.name == "split" and series.tolist() == np.median(r[1], axis=1).tolist()
-
-
-def test_figures_are_returned_not_written(make_pair, test_benchmarks, tmp_path):
-    table = run_sweeps(make_pair("gpt2"), ["attn-ffn", "alpha"], test_benchmarks[0], tmp_path, alphas=[0, 1])
+def test_every_sweep_has_its_report_section_and_figures_are_returned_not_written(make_pair, test_benchmarks, tmp_path):
+    pair, units = make_pair("gpt2"), "block:0,block:1"  # few hybrids: the sections are the point
+    table = run_sweeps(pair, SWEEPS, test_benchmarks[0][:1], tmp_path, units=units, alphas=[0, 1], progress=False)
+    assert list(dict.fromkeys(table["sweep"])) == ["ends", *SWEEPS]
+    assert read_page(tmp_path / "report.html").sections == ["pair", *(f"sweep-{s}" for s in SWEEPS), "wall"]
     files = sorted(tmp_path.rglob("*"))
     assert isinstance(share_heatmap(table, "attn-ffn"), Figure) and isinstance(alpha_curves(table), Figure)
     assert sorted(tmp_path.rglob("*")) == files

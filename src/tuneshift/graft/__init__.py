@@ -3,7 +3,7 @@
 ``GraftPair(base, tuned).graft("attn:*", alpha=1.0, direction="forward")`` is a Subject (see
 :mod:`tuneshift.graft.hybrid`); part names come from :mod:`tuneshift.graft.parts`; standard sweeps, the
 share-recovered table and its outputs (graft.csv, figures drawn by :mod:`tuneshift.report.figures`, report.html) from
-:mod:`tuneshift.graft.sweep`.
+:mod:`tuneshift.graft.sweep`; the share and its paired interval from :mod:`tuneshift.graft.share`.
 """
 
 from tuneshift.graft.hybrid import Graft, GraftPair, check_pair

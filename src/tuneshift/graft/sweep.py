@@ -20,8 +20,9 @@ Every hybrid is a :class:`tuneshift.graft.hybrid.Graft` scored by :func:`tuneshi
 output directory: each (hybrid, benchmark) is a unit there, so an interrupted sweep resumes where it stopped and the
 ends (base, tuned) are shared by all sweeps. The share of the base→tuned change a hybrid recovers is
 ``(hybrid − base) / (tuned − base)`` of the benchmark's score (best layer's raw score; the honest score is kept
-beside it): 0 = no change carried, 1 = the whole change. Its interval comes from the benchmark's own paired units
-(per-split / per-story values, resampled together for base, tuned and hybrid) where the result carries them.
+beside it): 0 = no change carried, 1 = the whole change; NaN where tuned − base is no change. Its interval
+(:mod:`tuneshift.graft.share`) resamples the benchmark's own paired units (stories, splits, neuroids, items: the
+same draw for base, tuned and hybrid) and recomputes each score with the benchmark's own aggregate.
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ import numpy as np
 import pandas as pd
 
 from tuneshift._io import write_csv, write_json
-from tuneshift.benchmarks.store import ResultStore, Unit
+from tuneshift.benchmarks.store import ResultStore
 from tuneshift.errors import InvalidParameterError
 from tuneshift.graft.hybrid import GraftPair
 from tuneshift.graft.parts import PartMap, split_parts
+from tuneshift.graft.share import N_BOOT, recovered
 
 SWEEPS = ("leave-one-in", "leave-one-out", "cumulative-bottom", "cumulative-top", "attn-ffn", "alpha")
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-N_BOOT = 1000
 TABLE, RECORD = "graft.csv", "graft.json"
 TABLE_COLUMNS = [
     "sweep", "step", "part", "parts", "always", "direction", "alpha", "benchmark", "score", "honest", "base", "tuned",
@@ -188,56 +189,6 @@ def graft_table(steps: pd.DataFrame, store: ResultStore, *, n_boot: int = N_BOOT
         shares.append(recovered(base_unit, tuned_unit, units[row.unit_key], store, n_boot=n_boot, seed=seed))
     table = pd.concat([table.reset_index(drop=True), pd.DataFrame(shares)], axis=1)
     return table[TABLE_COLUMNS]
-
-
-def recovered(
-    base: Unit, tuned: Unit, hybrid: Unit, store: ResultStore, *, n_boot: int = N_BOOT, seed: int = 0
-) -> dict:
-    """base, tuned, share = (hybrid − base)/(tuned − base) of the best raw score, and its 95 % interval.
-
-    The interval resamples the benchmark's paired units (:func:`paired_values`: splits, stories) with replacement,
-    the same draw for base, tuned and hybrid, and recomputes the share on their means (percentiles of `n_boot`
-    draws). Without paired values it falls back to the hybrid's own score interval (``ci_low``/``ci_high`` of its
-    best row) mapped through the share, base and tuned taken as exact; without either, no interval.
-    """
-    b, t, h = (float(unit.summary["best_raw"]) for unit in (base, tuned, hybrid))
-    change = t - b
-    out = {"base": b, "tuned": t, "share": (h - b) / change if change else np.nan}
-    values = [paired_values(unit, store) for unit in (base, tuned, hybrid)]
-    if all(v is not None for v in values):
-        common = values[0].index.intersection(values[1].index).intersection(values[2].index)
-        stacked = np.stack([v.loc[common].to_numpy(dtype=float) for v in values])  # (3, n paired units)
-        draws = np.random.default_rng(seed).integers(0, len(common), size=(n_boot, len(common)))
-        means = stacked[:, draws].mean(axis=2)  # (3, n_boot)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            boot = (means[2] - means[0]) / (means[1] - means[0])
-        low, high = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
-        return {**out, "share_ci_low": low, "share_ci_high": high, "ci_from": f"{len(common)} paired {values[0].name}"}
-    ci = hybrid.summary.get("ci_low"), hybrid.summary.get("ci_high")
-    if change and all(x is not None and np.isfinite(x) for x in ci):
-        low, high = sorted((x - b) / change for x in ci)
-        return {**out, "share_ci_low": low, "share_ci_high": high, "ci_from": "hybrid's score interval"}
-    return {**out, "share_ci_low": np.nan, "share_ci_high": np.nan, "ci_from": "none"}
-
-
-def paired_values(unit: Unit, store: ResultStore) -> pd.Series | None:
-    """The unit's score per paired unit (named by the Series' ``name``: "split", "story", ...), or None.
-
-    From the result's stored values (``ResultStore.values``; dim ``attrs["paired_unit"]``; the first variable, at
-    the best layer, neuroids reduced by median and other dims by mean, as the benchmarks aggregate), else from a
-    per-story summary (``per_story_raw``, Futrell2018).
-    """
-    values = store.values(unit) if hasattr(store, "values") else None
-    dim = values.attrs.get("paired_unit") if values is not None else None
-    if values is not None and dim in values.dims and values.data_vars:
-        var = values[next(iter(values.data_vars))]
-        if "layer" in var.dims and unit.summary.get("best_layer") is not None:
-            var = var.sel(layer=unit.summary["best_layer"])
-        for other in [d for d in var.dims if d != dim]:
-            var = var.median(other) if other == "neuroid" else var.mean(other)
-        return pd.Series(np.asarray(var.values, dtype=float), index=[str(x) for x in var[dim].values], name=dim)
-    per_story = unit.summary.get("per_story_raw")
-    return pd.Series(per_story, dtype=float, name="story") if per_story else None
 
 
 def write_outputs(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
