@@ -181,6 +181,10 @@ def test_registered_benchmarks_return_one_row_at_the_output_layer(words, monkeyp
         deltall.values.attrs["measure"] == "delta_ll"
         and int(deltall.values["used"].sum()) == deltall.scores["n"].iat[0]
     )
+    # ΔLL pools words: its score is the n_words-weighted mean of the stories' ΔLL, and the values say so
+    assert deltall.values.attrs["weight"] == "n_words" and "weight" not in values.attrs
+    weighted = (deltall.values["delta_ll"] * deltall.values["n_words"]).sum() / deltall.values["n_words"].sum()
+    assert float(weighted) == pytest.approx(deltall.scores["raw"].iat[0], abs=1e-12)
 
 
 PEARSON_SMOLLM2, DELTALL_SMOLLM2 = 0.3130, 0.0190  # benchmarks/futrell2018.py, context="story"

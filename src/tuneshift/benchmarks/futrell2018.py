@@ -70,6 +70,9 @@ STORY_VALUES = {
     "Futrell2018-pearsonr": {"abs_r": "raw", "r": "value"},
     "Futrell2018-deltall": {"delta_ll": "raw", "ll_baseline": "ll_baseline", "ll_full": "ll_full"},
 }
+#: The per-story variable a measure's score is a weighted mean of: ΔLL pools words, Σ n·ΔLL / Σ n over stories (|r|
+#: is of the pooled words, not a mean of stories). Paired comparisons bootstrap the score's change with it.
+STORY_WEIGHTS = {"Futrell2018-deltall": "n_words"}
 USED = {"Futrell2018-pearsonr": "use_r", "Futrell2018-deltall": "use_ll"}  # scored_words' mask of each measure
 DELTALL_CITATION = (
     "Goodkind & Bicknell (2018). Predictive power of word surprisal for reading times is a linear function of "
@@ -264,6 +267,8 @@ def story_values(per_story: pd.DataFrame, identifier: str):
         coords={"story": per_story["story"].astype(str).to_numpy()},
     )
     values.attrs.update(paired_unit="story", measure=next(iter(STORY_VALUES[identifier])))
+    if identifier in STORY_WEIGHTS:
+        values.attrs["weight"] = STORY_WEIGHTS[identifier]
     return values
 
 

@@ -10,8 +10,9 @@ For each benchmark and each of the two models: the best layer with its raw and n
 * neural benchmarks with too few neuroids (Tuckute2024 ships one network-averaged response): per split, the
   splits' scores paired (same train/test stimuli for both models). Splits share training stimuli, so they are not
   independent and the p-value is optimistic; the output says ``paired_unit = split`` and notes it;
-* reading times (Futrell2018): per story, the existing per-story scores paired over the 10 stories. The CI is
-  that of the mean per-story change, which need not contain the change of the pooled score;
+* reading times (Futrell2018): per story, the existing per-story scores paired over the 10 stories. For ΔLL, a
+  word-weighted mean of the stories (values' ``attrs["weight"] = "n_words"``), the CI is that of the score's own
+  change; for |r| of the pooled words it is that of the mean per-story change, which need not contain it;
 * capabilities, per item from the stored per-item values: a question answered right or wrong (MMLU, BBH) is paired
   by McNemar's exact test (two-sided binomial test of the discordant questions against 1/2), with a paired
   bootstrap over questions (the same draw for both models) for the CI of the accuracy change; a per-article loss
