@@ -38,6 +38,9 @@ def compare(
         help="Benchmark option (repeatable), as for `tuneshift score`: e.g. context=stream, pooling=mean; with "
         "BENCHMARK: for one benchmark only. `tuneshift score --list` shows each benchmark's options.",
     ),
+    preset: str | None = typer.Option(
+        None, metavar="NAME", help="A paper's benchmark settings, as for `tuneshift score` (aw2023)."
+    ),
     name: str | None = typer.Option(
         None,
         metavar="NAME",
@@ -50,9 +53,8 @@ def compare(
     max_new_tokens: int = typer.Option(300, help="--internals: length limit of the generated responses."),
 ) -> None:
     """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
-    absolute and % change, and a paired test over the benchmark's paired units (neuroids, splits, stories or items:
-    compare.csv's paired_unit, n_paired, mean_paired_change). A change
-    is called better or worse in the benchmark's direction (a loss improves when it falls); items pair right/wrong
+    absolute and % change, and a paired test over the benchmark's paired units (neuroids, splits, stories or items).
+    compare.csv names them in paired_unit, n_paired and mean_paired_change. A change is called better or worse in the benchmark's direction (a loss improves when it falls); items pair right/wrong
     answers by McNemar's exact test and per-article losses by Wilcoxon."""
     from tuneshift.benchmarks.run import check_benchmarks, resolve_options
     from tuneshift.cli.score import parse_option_flags
@@ -72,9 +74,9 @@ def compare(
         raise InvalidParameterError("--dataset", "the path of FinalDataset.tsv with --internals", None)
     # names, data and options are checked before the models load (minutes for large ones)
     checked = check_benchmarks(benchmark)
-    options = parse_option_flags(option)
-    resolve_options(checked, options)
     benchmarks = [bench.identifier for bench in checked]
+    options = parse_option_flags(option, preset=preset, benchmarks=benchmarks)
+    resolve_options(checked, options)
     load = {"dtype": dtype, "device": device}
     base_model = load_model(base, random_init=base_random_init, seed=seed, **load)
     tuned_model = load_model(tuned, **load)

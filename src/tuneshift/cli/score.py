@@ -51,6 +51,12 @@ def score(
         help="Benchmark option (repeatable), e.g. context=stream, pooling=mean, store_dtype=float16; with "
         "BENCHMARK: for one benchmark only. `--list` shows each benchmark's options.",
     ),
+    preset: str | None = typer.Option(
+        None,
+        metavar="NAME",
+        help="A paper's benchmark settings: aw2023 (MMLU 5-shot, BBH 3-shot answer-only, as Aw et al. 2023 ran "
+        "them through InstructEval; the deviations are printed). --option BENCHMARK:KEY=VALUE overrides it.",
+    ),
     units: list[str] = typer.Option(
         None,
         metavar="UNITS",
@@ -108,7 +114,7 @@ def score(
     else:
         checked = check_benchmarks(benchmark)
     chosen = [bench.identifier for bench in checked]
-    options = parse_option_flags(option)
+    options = parse_option_flags(option, preset=preset, benchmarks=chosen)
     resolve_options(checked, options)
     store = ResultStore(out)  # refuses an --out it cannot write before a model loads
     if surprisal is not None:
@@ -133,10 +139,28 @@ def score(
     console.print(f"scores: {out / 'scores.csv'}   summary: {out / 'summary.json'}   report: {report}")
 
 
-def parse_option_flags(flags: list[str] | None) -> dict:
-    """The one reader of ``--option`` (score, compare): values as :func:`tuneshift.benchmarks.score` takes them,
-    KEY=VALUE for every benchmark with that option, BENCHMARK:KEY=VALUE for one."""
+def parse_option_flags(
+    flags: list[str] | None, *, preset: str | None = None, benchmarks: list[str] | tuple[str, ...] = ()
+) -> dict:
+    """The one reader of ``--option`` and ``--preset`` (score, compare): values as
+    :func:`tuneshift.benchmarks.score` takes them, KEY=VALUE for every benchmark with that option,
+    BENCHMARK:KEY=VALUE for one. A preset (:data:`tuneshift.benchmarks.capability.PRESETS`) sets the options of
+    the `benchmarks` it names, per benchmark, before the flags (which override it); its deviations are printed."""
     options: dict = {}
+    if preset is not None:
+        from tuneshift.benchmarks.capability import DEVIATIONS, PRESETS
+        from tuneshift.errors import InvalidParameterError
+
+        if preset not in PRESETS:
+            raise InvalidParameterError("--preset", f"one of {', '.join(PRESETS)}", preset)
+        options = {bench: dict(values) for bench, values in PRESETS[preset].items() if bench in benchmarks}
+        if not options:
+            raise InvalidParameterError(
+                "--preset", f"benchmarks it sets ({', '.join(PRESETS[preset])})", preset, "Add them with -b."
+            )
+        console.print(f"preset {preset}: " + "; ".join(f"{b} {v}" for b, v in options.items()))
+        for deviation in DEVIATIONS:
+            console.print(f"  [dim]deviation:[/dim] {escape(deviation)}")
     for flag in flags or []:
         target, colon, assignment = flag.partition(":")
         if not colon or "=" in target:  # no benchmark named
