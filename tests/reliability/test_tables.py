@@ -107,9 +107,7 @@ def test_new_layout_tables_without_units_are_moved_aside_never_overwritten(tmp_p
     for name in ("scores.csv", "summary.json"):
         shutil.copy(tmp_path / "elsewhere" / name, out / name)
     originals = {name: (out / name).read_bytes() for name in ("scores.csv", "summary.json")}
-    with pytest.warns(
-        UserWarning, match=r"scores.csv, summary.json\) hold results of 1 unit\(s\) that are not in units/"
-    ):
+    with pytest.warns(UserWarning, match=r"scores.csv, summary.json\) hold 1 result\(s\) that are not in units/"):
         store = ResultStore(out)
     assert (out / "scores.kept-1.csv").read_bytes() == originals["scores.csv"]
     assert (out / "summary.kept-1.json").read_bytes() == originals["summary.json"]
