@@ -175,6 +175,13 @@ def test_score_keeps_per_item_values_in_the_store(tmp_path, monkeypatch, capsys)
     assert overall == pytest.approx(np.mean(values["correct"].values))
     printed = capsys.readouterr().err  # the line names what was scored: accuracy of the output, not surprisal
     assert f"  output (accuracy): raw {overall:.4f}, normalized" in printed and "surprisal" not in printed
+    from markupsafe import escape
+
+    from tuneshift.benchmarks.capability import DEVIATIONS
+    from tuneshift.report import render_report
+
+    html = render_report(tmp_path / "out")  # the methods list where the protocol differs from the paper's
+    assert "differ from Aw et al. 2023" in html and all(escape(d) in html for d in DEVIATIONS)
 
 
 def test_measured_properties_from_the_store(tmp_path):

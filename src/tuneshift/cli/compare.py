@@ -54,8 +54,10 @@ def compare(
 ) -> None:
     """Score both models (finished work reused), then per benchmark: best-layer and honest scores of each, the
     absolute and % change, and a paired test over the benchmark's paired units (neuroids, splits, stories or items).
-    compare.csv names them in paired_unit, n_paired and mean_paired_change. A change is called better or worse in the benchmark's direction (a loss improves when it falls); items pair right/wrong
-    answers by McNemar's exact test and per-article losses by Wilcoxon."""
+
+    compare.csv names them in paired_unit, n_paired and mean_paired_change. A change is called better or worse in
+    the benchmark's direction (a loss improves when it falls); items pair right/wrong answers by McNemar's exact
+    test and per-article losses by Wilcoxon."""
     from tuneshift.benchmarks.run import check_benchmarks, resolve_options
     from tuneshift.cli.score import parse_option_flags
     from tuneshift.models import load_model

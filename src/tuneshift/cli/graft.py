@@ -13,7 +13,8 @@ console = make_console()
 SWEEP_HELP = (
     "leave-one-in (base + one tuned part), leave-one-out (tuned with one part restored to the base), "
     "cumulative-bottom / cumulative-top (tuned parts added from the bottom / top), attn-ffn (attention vs FFN vs "
-    "norms of all blocks at once; per block or group: --parts block:0-2,block:3-5,...), alpha (base + α·(tuned − base)). Repeatable."
+    "norms of all blocks at once; per block or group: --parts block:0-2,block:3-5,...), alpha "
+    "(base + α·(tuned − base)). Repeatable."
 )
 PARTS_HELP = (
     "Parts the sweep walks, comma-separated: block:I, attn:I, ffn:I, norm:I (I: 3, 2-5 or *), embed, head, "

@@ -51,10 +51,20 @@ def methods(run: Run) -> dict:
         if len(models)
         else None,
         "benchmarks": _benchmarks(run),
+        "deviations": _capability_deviations(run),
         "protocol": BEST_AND_HONEST,
         "settings": {key: flat_value(value) for key, value in run.methods.get("settings", {}).items()},
         "environment": _environment(run),
     }
+
+
+def _capability_deviations(run: Run) -> list[str]:
+    """Where the capability protocols differ from Aw et al. 2023's (InstructEval), when the run scored one."""
+    if not any(_kind(run, name) == "capability" for name in dict.fromkeys(run.summary.get("benchmark", []))):
+        return []
+    from tuneshift.benchmarks.capability import DEVIATIONS
+
+    return list(DEVIATIONS)
 
 
 def _models(run: Run) -> pd.DataFrame:
