@@ -52,6 +52,15 @@ def test_every_yaml_example_in_the_docs_loads(doc, tmp_path):
         assert study.models and study.benchmarks and set(study.resolved) == set(study.benchmarks)
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "docs").glob("trajectory-*.yaml")), ids=lambda p: p.name)
+def test_the_trajectory_files_in_docs_load(path):
+    """The files docs/ and benchmarks/README.md tell users to run are valid trajectories (benchmark options too)."""
+    from tuneshift.study.trajectory import load_trajectory
+
+    trajectory = load_trajectory(path)
+    assert trajectory.steps % trajectory.save_every == 0 and len(trajectory.arms) >= 2 and len(trajectory.seeds) >= 2
+
+
 def test_the_commented_example_is_in_the_docs_and_in_run_help(tmp_path):
     assert f"```yaml\n{EXAMPLE}```" in (ROOT / "docs" / "study.md").read_text()
     path = tmp_path / "study.yaml"
