@@ -118,6 +118,10 @@ def test_mismatched_pairs_are_refused_by_name(tiny_model_dirs, tmp_path):
     other_eps.hf_model.config.rms_norm_eps = 1e-2
     with pytest.raises(InvalidInputError, match=r"configs that change the numbers differ \(rms_norm_eps: "):
         GraftPair(llama, other_eps)
+    other_tokenizer = tuned_copy(tiny_model_dirs["llama"])
+    other_tokenizer.tokenizer.add_tokens(["zqxj"])  # same weights' shapes, text read otherwise
+    with pytest.raises(InvalidInputError, match="other tokenizers"):
+        GraftPair(llama, other_tokenizer)
     with pytest.raises(InvalidInputError, match="same weights"):
         GraftPair(llama, load_tiny(tiny_model_dirs["llama"]))
     with pytest.raises(InvalidParameterError, match="alpha"):
