@@ -487,7 +487,8 @@ def share_heatmap(table: pd.DataFrame, sweep: str) -> Figure:
             text = f"{value:.2f}"
             if np.isfinite(low.iat[i, j]):
                 text += f"\n[{low.iat[i, j]:.2f}, {high.iat[i, j]:.2f}]"
-            ax.text(j, i, text, ha="center", va="center", fontsize=6.5)
+            dark = abs(value) > 0.6 * bound  # deep red / blue cells: white text to stay legible
+            ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color="white" if dark else "black")
     ax.set_xticks(range(shares.shape[1]), shares.columns, rotation=20, ha="right", fontsize=8)
     ax.set_yticks(range(shares.shape[0]), [part for _, part in shares.index], fontsize=7)
     direction = rows["direction"].iat[0] if len(rows) else "forward"
