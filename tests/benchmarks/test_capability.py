@@ -90,6 +90,25 @@ def test_bbh_malformed_file_and_unknown_task(tmp_path):
         load_bbh(["sport_understanding"])
 
 
+def test_bbh_answer_only_is_compared_without_the_leading_space(tmp_path):
+    """A byte-level tokenizer decodes "A: False" as " False": lm-eval's raw exact match then scores every answer
+    wrong (both real models scored 0/27 that way). strip (the default) adds lm-eval's remove_whitespace filter."""
+    from lm_eval.api.registry import get_filter
+
+    from tuneshift.benchmarks.capability import bbh_tasks
+
+    examples = load_bbh(["sports_understanding", "boolean_expressions"])
+    stripped = bbh_tasks(examples, tmp_path, chain_of_thought=False)
+    raw = bbh_tasks(examples, tmp_path, chain_of_thought=False, strip=False)
+    cot = bbh_tasks(examples, tmp_path, chain_of_thought=True)
+    (steps,) = [entry["filter"] for entry in stripped["boolean_expressions"]["filter_list"]]
+    assert [step["function"] for step in steps] == ["remove_whitespace", "take_first"]
+    assert list(get_filter("remove_whitespace")().apply([[" False\n"]], [{}])) == [["False"]]
+    assert "filter_list" not in raw["boolean_expressions"]  # lm-eval's own answer-only config: raw text
+    assert cot["boolean_expressions"]["filter_list"][0]["name"] == "get-answer"  # CoT keeps lm-eval's regex
+    assert BBHOptions().strip and BENCHMARKS.get("BBH").version == 2  # old unstripped results are not reused
+
+
 def test_wikitext_articles_and_bad_file(tmp_path):
     articles = load_wikitext2()
     assert len(articles) == 62 and articles["n_words"].sum() == 241_211

@@ -67,6 +67,8 @@ DEVIATIONS = (
     "BBH overall is the mean over examples (lm-eval's group weighting); InstructEval's bbh.py prints the unweighted "
     "mean over the 27 tasks, uses each task's first 3 test examples as exemplars (scoring the rest) with an "
     "'Answer:' prompt, and counts a generation correct when it starts with the target.",
+    "BBH answer-only generations are compared without surrounding whitespace (lm-eval's remove_whitespace filter; "
+    "option strip=false compares the raw generation as lm-eval's own config does).",
     "WikiText-2 NWP loss: tokenized release (with <unk>), per-article documents, overlapping windows; Aw et al. do "
     "not state their windowing.",
 )
@@ -115,13 +117,17 @@ class MMLUOptions(CapabilityOptions):
 class BBHOptions(CapabilityOptions):
     """num_fewshot: 0-3 of Suzgun et al.'s exemplars. chain_of_thought: CoT exemplars and answer extraction.
     tasks: comma-separated task names (empty = all 27). task_dir: a folder of ``<task>.json`` files in the release
-    format (empty = the bundled ones). max_gen_toks: generation budget (lm-eval's default for CoT is 1024)."""
+    format (empty = the bundled ones). max_gen_toks: generation budget (lm-eval's default for CoT is 1024).
+    strip: compare answer-only generations without their surrounding whitespace (lm-eval's ``remove_whitespace``
+    filter); false = lm-eval's own config, which compares the raw generation — never equal for tokenizers that decode
+    the answer's leading space (byte-level BPE, Gemma)."""
 
     num_fewshot: int = 3
     chain_of_thought: bool = False
     tasks: str = ""
     task_dir: str = ""
     max_gen_toks: int = 0
+    strip: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -185,8 +191,15 @@ def mmlu_tasks(questions: pd.DataFrame, folder: Path) -> dict[str, dict]:
     return tasks
 
 
-def bbh_tasks(examples: pd.DataFrame, folder: Path, *, chain_of_thought: bool, max_gen_toks: int = 0) -> dict:
-    """task → lm-eval's BBH task config (answer-only ``fewshot`` or ``cot_fewshot``) over `examples`."""
+#: Answer-only BBH generations compared without surrounding whitespace (``BBHOptions.strip``).
+STRIP_FILTER = [{"name": "strip", "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}]}]
+
+
+def bbh_tasks(
+    examples: pd.DataFrame, folder: Path, *, chain_of_thought: bool, max_gen_toks: int = 0, strip: bool = True
+) -> dict:
+    """task → lm-eval's BBH task config (answer-only ``fewshot`` or ``cot_fewshot``) over `examples`; `strip` adds
+    :data:`STRIP_FILTER` to the answer-only configs (CoT extracts its answer with lm-eval's regex already)."""
     style = "cot_fewshot" if chain_of_thought else "fewshot"
     tasks = {}
     for task, group in examples.groupby("task", sort=True):
@@ -195,6 +208,8 @@ def bbh_tasks(examples: pd.DataFrame, folder: Path, *, chain_of_thought: bool, m
         config = local_task(lm_eval_task_file("bbh", style, f"{task}.yaml"), f"tuneshift_bbh_{style}_{task}", path)
         if max_gen_toks:
             config["generation_kwargs"] = {**config["generation_kwargs"], "max_gen_toks": max_gen_toks}
+        if strip and not chain_of_thought:
+            config["filter_list"] = STRIP_FILTER
         tasks[task] = config
     return tasks
 
@@ -369,7 +384,11 @@ def run_bbh(subject, options: BBHOptions, *, cache: bool = True, progress: bool 
     lm = _lm(subject, batch_size=options.batch_size, show_progress=progress)
     with tempfile.TemporaryDirectory(prefix="tuneshift-bbh-") as folder:
         tasks = bbh_tasks(
-            examples, Path(folder), chain_of_thought=options.chain_of_thought, max_gen_toks=options.max_gen_toks
+            examples,
+            Path(folder),
+            chain_of_thought=options.chain_of_thought,
+            max_gen_toks=options.max_gen_toks,
+            strip=options.strip,
         )
         output = evaluate(
             lm,
@@ -451,6 +470,7 @@ def _register(
     files,
     *,
     higher_is_better: bool = True,
+    version: int = 1,
 ) -> None:
     BENCHMARKS.add(
         identifier,
@@ -462,7 +482,7 @@ def _register(
             description=description,
             options=options,
             files=files,
-            version=1,
+            version=version,
             citation=citation,
             in_default=False,
             higher_is_better=higher_is_better,
@@ -485,6 +505,7 @@ _register(
     "BIG-Bench Hard exact match (lm-eval 3-shot prompts, greedy): overall, 5 categories, 27 tasks",
     f"{bbh_data.CITATION} Protocol: {AW2023}",
     lambda: sorted(bbh_data.bundled_dir().glob("*.json.gz")),
+    version=2,  # 2: answer-only generations stripped (strip=True): version-1 results are recomputed
 )
 _register(
     "WikiText2-nwp",
