@@ -27,7 +27,8 @@ import numpy as np
 import xarray as xr
 
 from tuneshift.benchmarks.store import ResultStore, Unit
-from tuneshift.study.compare import MIN_NEUROIDS, measure_of
+from tuneshift.metrics.encoding import aggregate
+from tuneshift.study.compare import MIN_NEUROIDS, measure_of, weighted_mean
 
 N_BOOT = 1000
 CHUNK = 20_000_000  # array elements per bootstrap chunk (~160 MB of float64): neural r of many neuroids × splits
@@ -184,14 +185,13 @@ def _stratified_mean(data: np.ndarray, strata: np.ndarray, draws: np.ndarray) ->
 
 def _weighted_mean(data: np.ndarray, strata: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """Σ w·v / Σ w over the drawn units; data (n, 2): value, weight."""
-    value, weight = data[:, 0] * data[:, 1], data[:, 1]
-    return value[draws].sum(axis=1) / weight[draws].sum(axis=1)
+    return weighted_mean(data[:, 0], data[:, 1], draws)
 
 
 def _neuroid_score(data: np.ndarray, strata: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """Brain-Score's aggregate of (T, S) r over the drawn neuroids: median over neuroids, mean over splits, mean
     over datasets."""
-    per_dataset = [np.nanmedian(data[draws[:, strata == c]], axis=1).mean(axis=-1) for c in np.unique(strata)]
+    per_dataset = [aggregate(data[draws[:, strata == c]].swapaxes(-1, -2)) for c in np.unique(strata)]  # (B, S, T)
     return np.mean(per_dataset, axis=0)
 
 

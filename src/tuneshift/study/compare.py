@@ -53,6 +53,7 @@ from scipy import stats as sps
 
 from tuneshift._io import write_csv, write_json
 from tuneshift.errors import InvalidInputError
+from tuneshift.metrics.encoding import aggregate
 from tuneshift.study.stats import effect_label
 
 if TYPE_CHECKING:
@@ -106,11 +107,6 @@ def measure_of(values: xr.Dataset) -> str:
     return named if named in values else next(name for name, v in values.data_vars.items() if unit in v.dims)
 
 
-def _aggregate(split_neuroid: np.ndarray) -> np.ndarray:
-    """Brain-Score's score of (..., S, T) r: median over neuroids, then mean over splits."""
-    return np.nanmedian(split_neuroid, axis=-1).mean(-1)
-
-
 def _by_dataset(r: xr.DataArray) -> list[np.ndarray]:
     """(split, neuroid) r at the best layer as one (S, T) array per dataset of the benchmark (a combined benchmark
     averages its datasets' scores)."""
@@ -144,7 +140,7 @@ def paired_test(base: BenchmarkScores, tuned: BenchmarkScores, *, seed: int = 0)
             boot = np.zeros(N_BOOT)
             for x, y in pairs:  # neuroids resampled within each dataset, the same draw for both models
                 draws = rng.integers(0, x.shape[-1], (N_BOOT, x.shape[-1]))
-                boot += _aggregate(y[:, draws].transpose(1, 0, 2)) - _aggregate(x[:, draws].transpose(1, 0, 2))
+                boot += aggregate(y[:, draws].transpose(1, 0, 2)) - aggregate(x[:, draws].transpose(1, 0, 2))
             note = "each model at its own best layer; r averaged over splits"
             return _summary("neuroid", diff, boot / len(pairs), note)
         diff = np.mean([np.nanmedian(y, -1) - np.nanmedian(x, -1) for x, y in pairs], axis=0)  # per split
@@ -176,11 +172,16 @@ def mcnemar_exact_p(base: np.ndarray, tuned: np.ndarray) -> float:
     return float(sps.binomtest(gained, discordant, 0.5).pvalue) if discordant else 1.0
 
 
+def weighted_mean(values: np.ndarray, weights: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Σ w·v / Σ w over the paired units of each bootstrap draw (`draws`: (B, n) unit indices) → (B,)."""
+    weights = np.asarray(weights, float)
+    return (values * weights)[draws].sum(1) / weights[draws].sum(1)
+
+
 def _weighted_change(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Bootstrap draws of the change in a weighted mean, Σ w·v / Σ w (each model with its own weights: its token
-    counts), paired units resampled by `draws` (B, n) with the same draw for both models."""
-    wx, wy = np.asarray(wx, float), np.asarray(wy, float)
-    return (y * wy)[draws].sum(1) / wy[draws].sum(1) - (x * wx)[draws].sum(1) / wx[draws].sum(1)
+    """Bootstrap draws of the change in a weighted mean (each model with its own weights: its token counts), paired
+    units resampled by `draws` (B, n) with the same draw for both models."""
+    return weighted_mean(y, wy, draws) - weighted_mean(x, wx, draws)
 
 
 def _untested(note: str) -> dict:
